@@ -1,0 +1,80 @@
+//! What the ceremony records in the transcript. Each event is one entry;
+//! the `type` field names it. No event ever carries a PIN or key material.
+
+use serde::Serialize;
+
+use crate::token::{KeyRecord, TokenIdentity};
+use crate::x509::Issued;
+
+/// How a ceremony ended.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step ran.
+    Completed,
+    /// The ceremony refused to start a step (a conflict or bad input).
+    Refused,
+    /// A step failed part-way.
+    Failed,
+}
+
+/// One transcript event.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event<'a> {
+    /// A ceremony begins.
+    CeremonyStart {
+        ceremony: &'a str,
+        script: String,
+        script_sha256: &'a str,
+        tool: &'static str,
+        version: &'static str,
+        operator: &'a str,
+        witnesses: &'a [String],
+        steps: Vec<&'a str>,
+    },
+    /// The token the ceremony uses.
+    Token {
+        #[serde(flatten)]
+        identity: &'a TokenIdentity,
+    },
+    /// A login attempt and how it went.
+    Login {
+        user: &'static str,
+        pin_source: String,
+        success: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The ceremony refused to proceed.
+    Refused {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: Option<&'a str>,
+        reasons: Vec<String>,
+    },
+    /// A step starts.
+    StepStart { step: &'a str, action: &'static str },
+    /// A key pair was generated in the token.
+    KeyGenerated {
+        step: &'a str,
+        #[serde(flatten)]
+        key: &'a KeyRecord,
+    },
+    /// A certificate was issued and is about to be written.
+    CertificateIssued {
+        step: &'a str,
+        file: String,
+        #[serde(flatten)]
+        certificate: &'a Issued,
+    },
+    /// A step failed.
+    StepFailed { step: &'a str, error: String },
+    /// The ceremony ends.
+    CeremonyEnd {
+        outcome: Outcome,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        keys_generated: usize,
+        certificates_issued: usize,
+    },
+}

@@ -1,0 +1,75 @@
+//! Ceremonies: the script format, the plan (what `--dry-run` prints), and
+//! the runner that executes a plan against the token while writing the
+//! transcript.
+//!
+//! The runner is the only place that sequences token, certificate and
+//! transcript work. It must never sign anything the plan does not name, and
+//! it must record how every ceremony it starts ends.
+
+mod events;
+pub mod plan;
+mod run;
+pub mod script;
+
+pub use events::{Event, Outcome};
+pub use plan::Plan;
+pub use run::{run, RunOptions};
+
+use std::path::PathBuf;
+
+/// Errors from loading or running a ceremony.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The script file could not be read.
+    #[error("script {}: cannot read: {source}", path.display())]
+    ScriptRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The script is not valid.
+    #[error("script {}: {reason}", path.display())]
+    Script { path: PathBuf, reason: String },
+    /// The ceremony refused to proceed; nothing was changed.
+    #[error("ceremony {ceremony:?} refused: {}", reasons.join("; "))]
+    Refused {
+        ceremony: String,
+        reasons: Vec<String>,
+    },
+    /// An output could not be written.
+    #[error("output {}: {action}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    /// A token operation failed.
+    #[error(transparent)]
+    Token(#[from] crate::token::Error),
+    /// Building or checking a certificate failed.
+    #[error(transparent)]
+    X509(#[from] crate::x509::Error),
+    /// The transcript could not be opened or appended to.
+    #[error(transparent)]
+    Transcript(#[from] crate::transcript::Error),
+}
+
+impl Error {
+    /// True for refusals: bad input or a conflict, caught before any change.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Script { .. } | Error::Refused { .. })
+    }
+
+    /// A likely fix for the error, if there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Token(e) => e.hint(),
+            Error::Transcript(e) => e.hint(),
+            Error::Refused { reasons, .. } if reasons.iter().any(|r| r.contains("exists")) => Some(
+                "a ceremony never overwrites a key or a file: choose new labels and output paths, or move the old outputs away"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}

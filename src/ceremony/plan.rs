@@ -1,0 +1,388 @@
+//! The plan: a script checked and resolved into the exact actions a
+//! ceremony will take. Building a plan touches no token and writes nothing,
+//! so `--dry-run` prints the same plan the real run executes.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::script::{self, Script, Step};
+use super::Error;
+use crate::hex;
+use crate::profile::RootProfile;
+use crate::token::{KeyAlgorithm, SignatureHash, TokenSelector};
+
+/// Longest certificate lifetime a script may ask for (30 years).
+pub const MAX_VALIDITY_DAYS: u32 = 30 * 365;
+/// Largest notBefore backdate a script may ask for (one day).
+pub const MAX_BACKDATE_MINUTES: u32 = 24 * 60;
+
+/// A checked, resolved ceremony.
+#[derive(Debug)]
+pub struct Plan {
+    /// The script file.
+    pub script_path: PathBuf,
+    /// SHA-256 of the script's bytes, hex.
+    pub script_sha256: String,
+    /// The parsed script.
+    pub script: Script,
+    /// The PKCS#11 module.
+    pub module: PathBuf,
+    /// Which token.
+    pub selector: TokenSelector,
+    /// The transcript file.
+    pub transcript: PathBuf,
+    /// The steps, resolved.
+    pub steps: Vec<PlannedStep>,
+}
+
+/// One resolved step.
+#[derive(Debug)]
+pub enum PlannedStep {
+    /// Generate a key pair and self-sign a root certificate.
+    GenerateRoot(RootStep),
+}
+
+/// A resolved `generate-root` step.
+#[derive(Debug)]
+pub struct RootStep {
+    /// Step id.
+    pub id: String,
+    /// New key's label.
+    pub key_label: String,
+    /// New key's algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// Digest for the signature.
+    pub hash: SignatureHash,
+    /// The certificate profile.
+    pub profile: RootProfile,
+    /// Lifetime from now.
+    pub lifetime: Duration,
+    /// notBefore backdate.
+    pub backdate: Duration,
+    /// Where the certificate goes.
+    pub certificate: PathBuf,
+}
+
+impl PlannedStep {
+    /// The step's id.
+    pub fn id(&self) -> &str {
+        match self {
+            PlannedStep::GenerateRoot(s) => &s.id,
+        }
+    }
+
+    /// Key labels this step creates in the token.
+    pub fn new_key_labels(&self) -> Vec<&str> {
+        match self {
+            PlannedStep::GenerateRoot(s) => vec![s.key_label.as_str()],
+        }
+    }
+
+    /// Files this step writes.
+    pub fn outputs(&self) -> Vec<&Path> {
+        match self {
+            PlannedStep::GenerateRoot(s) => vec![s.certificate.as_path()],
+        }
+    }
+}
+
+impl Plan {
+    /// Reads, parses and checks the script at `path`.
+    pub fn load(path: &Path) -> Result<Plan, Error> {
+        let bytes = std::fs::read(path).map_err(|source| Error::ScriptRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plan::from_bytes(path, &bytes)
+    }
+
+    /// Parses and checks script bytes; `path` names the script in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
+        let bad = |reason: String| Error::Script {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not valid UTF-8".into()))?;
+        let script = script::parse(text).map_err(bad)?;
+        let script_sha256 = hex::encode(&Sha256::digest(bytes));
+
+        nonempty("ceremony.name", &script.ceremony.name).map_err(bad)?;
+        nonempty("participants.operator", &script.participants.operator).map_err(bad)?;
+        for w in &script.participants.witnesses {
+            nonempty("participants.witnesses", w).map_err(bad)?;
+        }
+        let token = &script.token;
+        let selector = match (&token.uri, &token.label, &token.serial) {
+            (Some(uri), None, None) => {
+                TokenSelector::parse_uri(uri).map_err(|e| bad(e.to_string()))?
+            }
+            (None, label, serial) => TokenSelector::new(label.clone(), serial.clone())
+                .ok_or_else(|| bad("[token] needs label, serial or uri".into()))?,
+            _ => return Err(bad("[token]: give uri, or label/serial, not both".into())),
+        };
+        if script.steps.is_empty() {
+            return Err(bad("the script has no [[step]]".into()));
+        }
+
+        let out_dir = &script.output.directory;
+        let mut ids = BTreeSet::new();
+        let mut labels = BTreeSet::new();
+        let mut files = BTreeSet::new();
+        let mut steps = Vec::new();
+        for step in &script.steps {
+            let id = step.id();
+            let at = |reason: String| bad(format!("step {id:?}: {reason}"));
+            if !is_identifier(id) {
+                return Err(at(
+                    "id must be non-empty lowercase letters, digits and '-'".into()
+                ));
+            }
+            if !ids.insert(id.to_string()) {
+                return Err(at("id is used by an earlier step".into()));
+            }
+            let planned = match step {
+                Step::GenerateRoot(g) => {
+                    nonempty("key_label", &g.key_label).map_err(at)?;
+                    if g.hash.is_some() && !g.algorithm.is_rsa() {
+                        return Err(at(format!(
+                            "hash applies to RSA keys only; {} signs with its own digest",
+                            g.algorithm
+                        )));
+                    }
+                    if g.validity_days == 0 || g.validity_days > MAX_VALIDITY_DAYS {
+                        return Err(at(format!(
+                            "validity_days must be 1 to {MAX_VALIDITY_DAYS}, not {}",
+                            g.validity_days
+                        )));
+                    }
+                    if g.backdate_minutes > MAX_BACKDATE_MINUTES {
+                        return Err(at(format!(
+                            "backdate_minutes must be at most {MAX_BACKDATE_MINUTES}"
+                        )));
+                    }
+                    let profile =
+                        RootProfile::new(&g.subject, g.path_len).map_err(|e| at(e.to_string()))?;
+                    PlannedStep::GenerateRoot(RootStep {
+                        id: g.id.clone(),
+                        key_label: g.key_label.clone(),
+                        algorithm: g.algorithm,
+                        hash: g.hash.unwrap_or_default(),
+                        profile,
+                        lifetime: Duration::from_secs(u64::from(g.validity_days) * 86_400),
+                        backdate: Duration::from_secs(u64::from(g.backdate_minutes) * 60),
+                        certificate: contained(out_dir, &g.certificate).map_err(at)?,
+                    })
+                }
+            };
+            for label in planned.new_key_labels() {
+                if !labels.insert(label.to_string()) {
+                    return Err(at(format!(
+                        "key label {label:?} is created by an earlier step"
+                    )));
+                }
+            }
+            for file in planned.outputs() {
+                if !files.insert(file.to_path_buf()) {
+                    return Err(at(format!(
+                        "{} is written by an earlier step",
+                        file.display()
+                    )));
+                }
+            }
+            steps.push(planned);
+        }
+        Ok(Plan {
+            script_path: path.to_path_buf(),
+            script_sha256,
+            module: token.module.clone(),
+            selector,
+            transcript: script.output.transcript.clone(),
+            steps,
+            script,
+        })
+    }
+
+    /// Every file the ceremony writes, in order.
+    pub fn outputs(&self) -> Vec<&Path> {
+        self.steps.iter().flat_map(|s| s.outputs()).collect()
+    }
+
+    /// Outputs that already exist and would make the run refuse.
+    pub fn existing_outputs(&self) -> Vec<PathBuf> {
+        self.outputs()
+            .into_iter()
+            .filter(|p| p.symlink_metadata().is_ok())
+            .map(Path::to_path_buf)
+            .collect()
+    }
+}
+
+fn nonempty(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        Err(format!("{field} must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `dir/rel`, refusing a `rel` that is absolute or climbs out with `..`.
+fn contained(dir: &Path, rel: &Path) -> Result<PathBuf, String> {
+    let ok =
+        !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(dir.join(rel))
+    } else {
+        Err(format!(
+            "output path {:?} must be relative and stay inside the output directory",
+            rel.display().to_string()
+        ))
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.script;
+        writeln!(
+            f,
+            "ceremony {:?}: {}",
+            s.ceremony.name, s.ceremony.description
+        )?;
+        writeln!(
+            f,
+            "  script      {} (sha256 {})",
+            self.script_path.display(),
+            self.script_sha256
+        )?;
+        writeln!(f, "  module      {}", self.module.display())?;
+        writeln!(f, "  token       {}", self.selector)?;
+        writeln!(f, "  operator    {}", s.participants.operator)?;
+        if !s.participants.witnesses.is_empty() {
+            writeln!(f, "  witnesses   {}", s.participants.witnesses.join(", "))?;
+        }
+        writeln!(f, "  transcript  {} (append)", self.transcript.display())?;
+        writeln!(f, "  output dir  {}", s.output.directory.display())?;
+        let n = self.steps.len();
+        for (i, step) in self.steps.iter().enumerate() {
+            match step {
+                PlannedStep::GenerateRoot(r) => {
+                    writeln!(f, "step {}/{n} {}: generate-root", i + 1, r.id)?;
+                    writeln!(
+                        f,
+                        "  key          generate {} key pair labelled {:?} in the token (sensitive, never extractable, sign only)",
+                        r.algorithm, r.key_label
+                    )?;
+                    let sig = match (r.algorithm, r.hash) {
+                        (KeyAlgorithm::EcdsaP256, _) => "ecdsa-with-SHA256",
+                        (KeyAlgorithm::EcdsaP384, _) => "ecdsa-with-SHA384",
+                        (_, SignatureHash::Sha256) => "sha256WithRSAEncryption",
+                        (_, SignatureHash::Sha384) => "sha384WithRSAEncryption",
+                        (_, SignatureHash::Sha512) => "sha512WithRSAEncryption",
+                    };
+                    writeln!(
+                        f,
+                        "  certificate  self-signed {}: CA:TRUE{} (critical), keyCertSign+cRLSign (critical), SKI+AKI, signature {sig}",
+                        r.profile.subject(),
+                        match r.profile.path_len() {
+                            Some(n) => format!(", pathlen:{n}"),
+                            None => String::new(),
+                        }
+                    )?;
+                    writeln!(
+                        f,
+                        "  validity     {} days from now, notBefore backdated {} min",
+                        r.lifetime.as_secs() / 86_400,
+                        r.backdate.as_secs() / 60
+                    )?;
+                    writeln!(f, "  writes       {}", r.certificate.display())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(extra_step: &str) -> String {
+        format!(
+            r#"
+[ceremony]
+name = "t"
+[token]
+module = "/m.so"
+label = "ceremony"
+[participants]
+operator = "Op"
+[output]
+transcript = "t.jsonl"
+directory = "pki"
+[[step]]
+action = "generate-root"
+id = "cluster-root"
+key_label = "cluster-root-ca"
+algorithm = "ecdsa-p256"
+subject = "CN=kubernetes"
+certificate = "ca.crt"
+{extra_step}
+"#
+        )
+    }
+
+    fn err(text: &str) -> String {
+        Plan::from_bytes(Path::new("s.toml"), text.as_bytes())
+            .expect_err("must fail")
+            .to_string()
+    }
+
+    #[test]
+    fn plans_a_valid_script() {
+        let plan = Plan::from_bytes(Path::new("s.toml"), script("").as_bytes()).expect("valid");
+        assert_eq!(plan.outputs(), vec![Path::new("pki/ca.crt")]);
+        let shown = plan.to_string();
+        assert!(shown.contains("generate ecdsa-p256 key pair labelled \"cluster-root-ca\""));
+        assert!(shown.contains("writes       pki/ca.crt"));
+    }
+
+    #[test]
+    fn refuses_conflicts_and_bad_values() {
+        let dup = "[[step]]\naction = \"generate-root\"\nid = \"etcd-root\"\nkey_label = \"cluster-root-ca\"\nalgorithm = \"ecdsa-p256\"\nsubject = \"CN=etcd-ca\"\ncertificate = \"etcd/ca.crt\"";
+        assert!(err(&script(dup))
+            .contains("key label \"cluster-root-ca\" is created by an earlier step"));
+        let same_file = dup
+            .replace("cluster-root-ca\"", "etcd-ca\"")
+            .replace("etcd/ca.crt", "ca.crt");
+        assert!(err(&script(&same_file)).contains("pki/ca.crt is written by an earlier step"));
+        let escape = script("").replace("certificate = \"ca.crt\"", "certificate = \"../ca.crt\"");
+        assert!(err(&escape).contains("must be relative and stay inside"));
+        let long = script("").replace(
+            "certificate = \"ca.crt\"",
+            "certificate = \"ca.crt\"\nvalidity_days = 20000",
+        );
+        assert!(err(&long).contains("validity_days must be 1 to 10950"));
+        let hash = script("").replace(
+            "certificate = \"ca.crt\"",
+            "certificate = \"ca.crt\"\nhash = \"sha384\"",
+        );
+        assert!(err(&hash).contains("hash applies to RSA keys only"));
+        let both = script("").replace(
+            "label = \"ceremony\"",
+            "label = \"ceremony\"\nuri = \"pkcs11:token=x\"",
+        );
+        assert!(err(&both).contains("not both"));
+        let no_cn = script("").replace("CN=kubernetes", "O=kubernetes");
+        assert!(err(&no_cn).contains("has no CN"));
+        assert!(err(&no_cn).starts_with("script s.toml: step \"cluster-root\""));
+    }
+}

@@ -1,0 +1,257 @@
+//! Executing a plan: open the transcript, open and log in to the token,
+//! refuse on any conflict before changing anything, then run each step and
+//! record it. Every ceremony that starts records how it ended.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::events::{Event, Outcome};
+use super::plan::{Plan, PlannedStep, RootStep};
+use super::Error;
+use crate::fsutil;
+use crate::token::{PinSource, Token, TokenSigner};
+use crate::transcript::Transcript;
+use crate::x509;
+
+/// How to run a ceremony.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Where the user PIN comes from.
+    pub pin: PinSource,
+    /// Print the plan and stop: no token, no transcript, no files.
+    pub dry_run: bool,
+}
+
+/// Runs (or, with `dry_run`, previews) the ceremony script at `script`.
+/// Progress goes to `out`; the result says how the ceremony ended.
+pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outcome, Error> {
+    let plan = Plan::load(script)?;
+    if opts.dry_run {
+        return dry_run(&plan, out);
+    }
+    let transcript = Transcript::open(&plan.transcript)?;
+    let mut runner = Runner {
+        plan: &plan,
+        transcript,
+        out,
+        keys: 0,
+        certificates: 0,
+    };
+    runner.record(&Event::CeremonyStart {
+        ceremony: &plan.script.ceremony.name,
+        script: plan.script_path.display().to_string(),
+        script_sha256: &plan.script_sha256,
+        tool: env!("CARGO_PKG_NAME"),
+        version: env!("CARGO_PKG_VERSION"),
+        operator: &plan.script.participants.operator,
+        witnesses: &plan.script.participants.witnesses,
+        steps: plan.steps.iter().map(|s| s.id()).collect(),
+    })?;
+    runner.say(format_args!(
+        "ceremony {:?} started; transcript {}",
+        plan.script.ceremony.name,
+        plan.transcript.display()
+    ));
+    let result = runner.execute(opts);
+    let (outcome, error) = match &result {
+        Ok(()) => (Outcome::Completed, None),
+        Err(e) if e.is_refusal() => (Outcome::Refused, Some(e.to_string())),
+        Err(e) => (Outcome::Failed, Some(e.to_string())),
+    };
+    let end = runner.record(&Event::CeremonyEnd {
+        outcome,
+        error,
+        keys_generated: runner.keys,
+        certificates_issued: runner.certificates,
+    });
+    result?;
+    end?;
+    let summary = format!(
+        "ceremony completed: {} key(s) generated, {} certificate(s) written; transcript head {}",
+        runner.keys,
+        runner.certificates,
+        runner.transcript.head()
+    );
+    runner.say(format_args!("{summary}"));
+    Ok(outcome)
+}
+
+fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
+    let _ = write!(out, "{plan}");
+    let existing = plan.existing_outputs();
+    if !existing.is_empty() {
+        let reasons: Vec<String> = existing
+            .iter()
+            .map(|p| format!("output {} already exists", p.display()))
+            .collect();
+        return Err(Error::Refused {
+            ceremony: plan.script.ceremony.name.clone(),
+            reasons,
+        });
+    }
+    let _ = writeln!(
+        out,
+        "dry run: no token was opened, no key touched, nothing written (key labels are checked against the token when the ceremony runs)"
+    );
+    Ok(Outcome::Completed)
+}
+
+struct Runner<'p, 'o> {
+    plan: &'p Plan,
+    transcript: Transcript,
+    out: &'o mut dyn Write,
+    keys: usize,
+    certificates: usize,
+}
+
+impl Runner<'_, '_> {
+    fn record(&mut self, event: &Event<'_>) -> Result<(), Error> {
+        self.transcript.append(event)?;
+        Ok(())
+    }
+
+    fn say(&mut self, args: std::fmt::Arguments<'_>) {
+        let _ = writeln!(self.out, "{args}");
+    }
+
+    fn refuse(&mut self, step: Option<&str>, reasons: Vec<String>) -> Error {
+        let recorded = self.record(&Event::Refused {
+            step,
+            reasons: reasons.clone(),
+        });
+        match recorded {
+            Err(e) => e,
+            Ok(()) => Error::Refused {
+                ceremony: self.plan.script.ceremony.name.clone(),
+                reasons,
+            },
+        }
+    }
+
+    fn execute(&mut self, opts: &RunOptions) -> Result<(), Error> {
+        let plan = self.plan;
+        let token = Token::open(&plan.module, &plan.selector)?;
+        self.record(&Event::Token {
+            identity: token.identity(),
+        })?;
+        let id = token.identity();
+        self.say(format_args!(
+            "token {:?}: {} {} serial {}",
+            id.label, id.manufacturer, id.model, id.serial
+        ));
+
+        let login = opts
+            .pin
+            .read(&token.identity().label)
+            .and_then(|pin| token.login(&pin));
+        self.record(&Event::Login {
+            user: "user",
+            pin_source: opts.pin.describe(),
+            success: login.is_ok(),
+            error: login.as_ref().err().map(|e| e.to_string()),
+        })?;
+        login?;
+        self.say(format_args!("logged in as user"));
+
+        let mut reasons = Vec::new();
+        for step in &plan.steps {
+            for label in step.new_key_labels() {
+                if token.label_exists(label)? {
+                    reasons.push(format!(
+                        "step {:?}: key label {label:?} already exists in token {:?}",
+                        step.id(),
+                        token.identity().label
+                    ));
+                }
+            }
+        }
+        for path in plan.existing_outputs() {
+            reasons.push(format!("output {} already exists", path.display()));
+        }
+        if !reasons.is_empty() {
+            return Err(self.refuse(None, reasons));
+        }
+
+        for step in &plan.steps {
+            let id = step.id();
+            let action = match step {
+                PlannedStep::GenerateRoot(_) => "generate-root",
+            };
+            self.record(&Event::StepStart { step: id, action })?;
+            let result = match step {
+                PlannedStep::GenerateRoot(r) => self.generate_root(&token, r),
+            };
+            if let Err(e) = result {
+                self.record(&Event::StepFailed {
+                    step: id,
+                    error: e.to_string(),
+                })?;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn generate_root(&mut self, token: &Token, step: &RootStep) -> Result<(), Error> {
+        let key = token.generate_ca_key(&step.key_label, step.algorithm)?;
+        self.keys += 1;
+        self.record(&Event::KeyGenerated {
+            step: &step.id,
+            key: &key,
+        })?;
+        self.say(format_args!(
+            "step {}: generated {} key {:?} (id {}, public key sha256 {})",
+            step.id, key.algorithm, key.label, key.id, key.spki_sha256
+        ));
+
+        let signer = TokenSigner::new(token, &key, step.hash)?;
+        let random: [u8; 16] =
+            token
+                .random(16)?
+                .try_into()
+                .map_err(|_| crate::token::Error::KeyMaterial {
+                    token: token.identity().label.clone(),
+                    label: key.label.clone(),
+                    reason: "C_GenerateRandom returned the wrong length".into(),
+                })?;
+        let serial = x509::serial_from_random(&random);
+        let validity = x509::validity(&step.id, SystemTime::now(), step.backdate, step.lifetime)?;
+        let spki = x509::spki_from_der(&step.id, &key.spki_der)?;
+        let issued = x509::issue(
+            &step.id,
+            step.profile.clone(),
+            serial,
+            validity,
+            spki,
+            &signer,
+        )?;
+        let pem = issued.pem()?;
+        let file = &step.certificate;
+        self.record(&Event::CertificateIssued {
+            step: &step.id,
+            file: file.display().to_string(),
+            certificate: &issued,
+        })?;
+        let output_err = |action| {
+            move |source| Error::Output {
+                path: file.clone(),
+                action,
+                source,
+            }
+        };
+        std::fs::create_dir_all(fsutil::parent_dir(file))
+            .map_err(output_err("create directory"))?;
+        fsutil::write_new(file, pem.as_bytes(), 0o644).map_err(output_err("write"))?;
+        self.certificates += 1;
+        self.say(format_args!(
+            "step {}: wrote {} ({}, serial {}, sha256 {})",
+            step.id,
+            file.display(),
+            issued.subject,
+            issued.serial,
+            issued.sha256
+        ));
+        Ok(())
+    }
+}

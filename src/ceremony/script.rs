@@ -1,0 +1,248 @@
+//! The ceremony script: a TOML file, reviewed and approved before the
+//! ceremony, that names the token, the people, the outputs and every step.
+//!
+//! Unknown keys are rejected everywhere, so a typo never silently changes
+//! what a ceremony does. A script holds no secrets: PINs come from the
+//! operator at run time.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::token::{KeyAlgorithm, SignatureHash};
+
+/// A whole ceremony script.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    /// Name and purpose.
+    pub ceremony: Meta,
+    /// The token every step uses.
+    pub token: TokenSpec,
+    /// Who is present.
+    pub participants: Participants,
+    /// Where the transcript and the outputs go.
+    pub output: Output,
+    /// What the ceremony does, in order.
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+/// The ceremony's name and purpose.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// A short name, recorded in the transcript.
+    pub name: String,
+    /// What the ceremony is for, in a sentence.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Which PKCS#11 module and token to use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// Path of the PKCS#11 module (a shared library).
+    pub module: PathBuf,
+    /// Token label.
+    pub label: Option<String>,
+    /// Token serial number.
+    pub serial: Option<String>,
+    /// An RFC 7512 `pkcs11:` URI naming the token, instead of label/serial.
+    pub uri: Option<String>,
+}
+
+/// The people present at the ceremony.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participants {
+    /// The person who operates the tool.
+    pub operator: String,
+    /// The witnesses, by name.
+    #[serde(default)]
+    pub witnesses: Vec<String>,
+}
+
+/// Where the ceremony writes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// The transcript file; later ceremonies append to the same file.
+    pub transcript: PathBuf,
+    /// The directory certificates are written under.
+    pub directory: PathBuf,
+}
+
+/// One step of a ceremony. The `action` key picks the kind; the other keys
+/// belong to that kind (deserialized in two passes so that errors name the
+/// offending key, which serde's internally tagged enums do not).
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Generate a CA key pair in the token and self-sign its root certificate.
+    GenerateRoot(GenerateRoot),
+}
+
+impl Step {
+    /// The step's id, unique within the script.
+    pub fn id(&self) -> &str {
+        match self {
+            Step::GenerateRoot(s) => &s.id,
+        }
+    }
+
+    /// The action name as written in the script.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Step::GenerateRoot(_) => "generate-root",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(d)?;
+        let action = match table.remove("action") {
+            Some(toml::Value::String(a)) => a,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "action must be a string, not {}",
+                    other.type_str()
+                )))
+            }
+            None => return Err(D::Error::missing_field("action")),
+        };
+        let id = table
+            .get("id")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_string();
+        let fields = |e: serde_path_to_error::Error<toml::de::Error>| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            D::Error::custom(format!(
+                "step {id:?} ({action}): {path}: {}",
+                inner.message()
+            ))
+        };
+        let value = toml::Value::Table(table);
+        match action.as_str() {
+            "generate-root" => serde_path_to_error::deserialize(value)
+                .map(Step::GenerateRoot)
+                .map_err(fields),
+            other => Err(D::Error::custom(format!(
+                "step {id:?}: unknown action {other:?}; known actions: generate-root"
+            ))),
+        }
+    }
+}
+
+fn default_validity_days() -> u32 {
+    3650
+}
+
+fn default_backdate_minutes() -> u32 {
+    5
+}
+
+/// A `generate-root` step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRoot {
+    /// Step id, unique within the script (`[a-z0-9-]`).
+    pub id: String,
+    /// `CKA_LABEL` of the new key pair; must not exist in the token.
+    pub key_label: String,
+    /// Key algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// Digest for RSA signatures (default sha256); not allowed for ECDSA.
+    pub hash: Option<SignatureHash>,
+    /// Subject, RFC 4514 (`CN=kubernetes`).
+    pub subject: String,
+    /// Days the certificate is valid from now (default 3650).
+    #[serde(default = "default_validity_days")]
+    pub validity_days: u32,
+    /// Minutes notBefore is set before now (default 5).
+    #[serde(default = "default_backdate_minutes")]
+    pub backdate_minutes: u32,
+    /// pathLenConstraint in basicConstraints (default: none).
+    pub path_len: Option<u8>,
+    /// Where the certificate is written, relative to the output directory.
+    pub certificate: PathBuf,
+}
+
+/// Parses a script from TOML text.
+pub fn parse(text: &str) -> Result<Script, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', "\n  "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[ceremony]
+name = "t"
+[token]
+module = "/m.so"
+label = "ceremony"
+[participants]
+operator = "Op"
+[output]
+transcript = "t.jsonl"
+directory = "pki"
+[[step]]
+action = "generate-root"
+id = "cluster-root"
+key_label = "cluster-root-ca"
+algorithm = "ecdsa-p256"
+subject = "CN=kubernetes"
+certificate = "ca.crt"
+"#;
+
+    #[test]
+    fn parses_with_defaults() {
+        let s = parse(MINIMAL).expect("valid");
+        let Step::GenerateRoot(g) = &s.steps[0];
+        assert_eq!(g.validity_days, 3650);
+        assert_eq!(g.backdate_minutes, 5);
+        assert_eq!(g.algorithm, KeyAlgorithm::EcdsaP256);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_everywhere() {
+        for (from, to, needle) in [
+            ("[token]\n", "[token]\ncolour = 1\n", "colour"),
+            (
+                "subject = \"CN=kubernetes\"",
+                "subject = \"CN=kubernetes\"\nextractable = true",
+                "extractable",
+            ),
+            (
+                "operator = \"Op\"",
+                "operator = \"Op\"\npin = \"1234\"",
+                "pin",
+            ),
+            (
+                "action = \"generate-root\"",
+                "action = \"launch\"",
+                "launch",
+            ),
+            (
+                "algorithm = \"ecdsa-p256\"",
+                "algorithm = \"rsa-1024\"",
+                "rsa-1024",
+            ),
+            (
+                "certificate = \"ca.crt\"",
+                "certificate = \"ca.crt\"\nvalidity_days = \"x\"",
+                "validity_days",
+            ),
+        ] {
+            let text = MINIMAL.replacen(from, to, 1);
+            let err = parse(&text).expect_err(to);
+            assert!(err.contains(needle), "{to}: {err}");
+        }
+    }
+}

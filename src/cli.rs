@@ -1,0 +1,55 @@
+//! Command-line definitions (clap derive) and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Run HSM-backed, offline root CA ceremonies for Kubernetes clusters.
+#[derive(Debug, Parser)]
+#[command(name = "ceremony", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a ceremony script (or preview it with --dry-run).
+    Run(RunArgs),
+    /// Work with ceremony transcripts.
+    #[command(subcommand)]
+    Transcript(TranscriptCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The ceremony script (TOML). Relative paths in it resolve against the
+    /// current directory.
+    pub script: PathBuf,
+    /// Print every key, certificate and file the ceremony would make, and
+    /// stop: no token is opened, nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub pin: PinArgs,
+}
+
+/// Where the user PIN comes from; without either flag, a prompt on the terminal.
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// Read the PIN from this file (mode 0600; one trailing newline is ignored).
+    #[arg(long, value_name = "FILE", conflicts_with = "pin_fd")]
+    pub pin_file: Option<PathBuf>,
+    /// Read the PIN from this inherited file descriptor.
+    #[arg(long, value_name = "N")]
+    pub pin_fd: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TranscriptCommand {
+    /// Check that a transcript is whole: every entry's hash, sequence and chain.
+    Verify {
+        /// The transcript file (JSON Lines).
+        file: PathBuf,
+    },
+}

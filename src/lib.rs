@@ -1,0 +1,57 @@
+//! `ceremony`: scripted, witnessed, HSM-backed root CA ceremonies for
+//! Kubernetes clusters.
+//!
+//! Data flows one way: a script ([`ceremony::script`]) becomes a plan
+//! ([`ceremony::plan`]), the runner ([`ceremony::run`]) generates keys in the
+//! token ([`token`]), builds and signs certificates ([`x509`], [`profile`])
+//! and records every step in the hash-chained [`transcript`].
+//!
+//! The library never prints secrets and never reads a PIN from anywhere but
+//! a terminal prompt, a file or an inherited file descriptor.
+
+#![forbid(unsafe_code)]
+
+pub mod ceremony;
+pub mod fsutil;
+pub mod hex;
+pub mod oid;
+pub mod profile;
+pub mod token;
+pub mod transcript;
+pub mod x509;
+
+/// Any error the command-line tool can report, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The ceremony script or its execution failed.
+    #[error(transparent)]
+    Ceremony(#[from] ceremony::Error),
+    /// The transcript could not be read or does not verify.
+    #[error(transparent)]
+    Transcript(#[from] transcript::Error),
+    /// The token or PKCS#11 module failed.
+    #[error(transparent)]
+    Token(#[from] token::Error),
+}
+
+impl Error {
+    /// A likely fix, printed on its own line after the message.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Ceremony(e) => e.hint(),
+            Error::Token(e) => e.hint(),
+            Error::Transcript(e) => e.hint(),
+        }
+    }
+
+    /// The process exit code: 2 for input the tool refuses (a bad script, a
+    /// transcript that does not verify, a conflict), 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Ceremony(e) if e.is_refusal() => 2,
+            Error::Transcript(transcript::Error::Invalid { .. }) => 3,
+            _ => 1,
+        }
+    }
+}

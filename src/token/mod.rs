@@ -1,0 +1,278 @@
+//! The PKCS#11 token: loading a module, finding a token by label, serial or
+//! `pkcs11:` URI, logging in, generating CA keys and signing with them.
+//!
+//! This module owns every call into cryptoki. It must never read a PIN from
+//! argv or the environment, print one, or create a key that can leave the
+//! token.
+
+mod keygen;
+mod pin;
+mod signer;
+mod uri;
+
+pub use keygen::{KeyAlgorithm, KeyAttributes, KeyRecord, SignatureHash};
+pub use pin::PinSource;
+pub use signer::{TokenSignature, TokenSigner, TokenVerifyingKey};
+pub use uri::TokenSelector;
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::RvError;
+use cryptoki::object::Attribute;
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use serde::Serialize;
+
+/// Errors from the token layer. Each names the module, token or key it is about.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The PKCS#11 module could not be loaded or initialised.
+    #[error("PKCS#11 module {}: cannot load: {reason}", module.display())]
+    ModuleLoad { module: PathBuf, reason: String },
+    /// No token matched the selector.
+    #[error("module {}: no token matches {selector} (tokens present: {})", module.display(), list_or_none(present))]
+    TokenNotFound {
+        module: PathBuf,
+        selector: String,
+        present: Vec<String>,
+    },
+    /// More than one token matched the selector.
+    #[error("module {}: {count} tokens match {selector}; a ceremony needs exactly one", module.display())]
+    TokenAmbiguous {
+        module: PathBuf,
+        selector: String,
+        count: usize,
+    },
+    /// A PKCS#11 call failed.
+    #[error("token {token}: {function} failed: {rv}")]
+    Call {
+        token: String,
+        function: String,
+        rv: String,
+    },
+    /// The token refused the PIN.
+    #[error("token {token}: login refused: {rv}")]
+    Login { token: String, rv: String },
+    /// The PIN could not be read from its source.
+    #[error("PIN source {source_name}: {reason}")]
+    Pin { source_name: String, reason: String },
+    /// A `pkcs11:` URI was malformed or asked for something not allowed.
+    #[error("pkcs11 URI {uri:?}: {reason}")]
+    Uri { uri: String, reason: String },
+    /// An object with the requested label already exists.
+    #[error("token {token}: an object labelled {label:?} already exists; existing keys are never overwritten")]
+    LabelExists { token: String, label: String },
+    /// No key with the requested label exists.
+    #[error("token {token}: no key labelled {label:?}")]
+    KeyNotFound { token: String, label: String },
+    /// A generated key's attributes break the key policy.
+    #[error("token {token}: key {label:?} breaks the key policy: {attribute} is {actual}, must be {expected}")]
+    KeyPolicy {
+        token: String,
+        label: String,
+        attribute: &'static str,
+        actual: String,
+        expected: &'static str,
+    },
+    /// The token returned a public key or signature this tool cannot use.
+    #[error("token {token}: key {label:?}: {reason}")]
+    KeyMaterial {
+        token: String,
+        label: String,
+        reason: String,
+    },
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+impl Error {
+    /// A likely fix for the error, if there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::ModuleLoad { .. } => Some(
+                "check the module path; SoftHSM on Debian is /usr/lib/softhsm/libsofthsm2.so (package softhsm2)"
+                    .into(),
+            ),
+            Error::TokenNotFound { .. } => Some(
+                "check the token label or serial; for SoftHSM check SOFTHSM2_CONF points at the right token directory"
+                    .into(),
+            ),
+            Error::Login { rv, .. } if rv.contains("PinIncorrect") => {
+                Some("the PIN is wrong; repeated failures may lock the token".into())
+            }
+            Error::LabelExists { .. } => Some(
+                "choose a new label in the script; a ceremony never replaces an existing key".into(),
+            ),
+            Error::Pin { .. } => Some(
+                "give the PIN with --pin-file FILE (mode 0600), --pin-fd N, or run on a terminal to be prompted"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for results in this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The identity of a token, as recorded in the transcript.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenIdentity {
+    /// The PKCS#11 module path.
+    pub module: String,
+    /// Token label.
+    pub label: String,
+    /// Token manufacturer ID.
+    pub manufacturer: String,
+    /// Token model.
+    pub model: String,
+    /// Token serial number.
+    pub serial: String,
+}
+
+/// An open session on one token.
+pub struct Token {
+    _ctx: Pkcs11,
+    session: Session,
+    identity: TokenIdentity,
+}
+
+/// Formats a cryptoki failure as `C_Function` and the return value name.
+fn call_error(token: &str, e: cryptoki::error::Error) -> Error {
+    match e {
+        cryptoki::error::Error::Pkcs11(rv, function) => Error::Call {
+            token: token.to_string(),
+            function: format!("C_{function:?}"),
+            rv: rv_name(rv),
+        },
+        other => Error::Call {
+            token: token.to_string(),
+            function: "PKCS#11".into(),
+            rv: other.to_string(),
+        },
+    }
+}
+
+fn rv_name(rv: RvError) -> String {
+    format!("{rv:?}")
+}
+
+impl Token {
+    /// Loads `module`, finds the one token `selector` names, and opens a
+    /// read-write session on it. Does not log in.
+    pub fn open(module: &Path, selector: &TokenSelector) -> Result<Token> {
+        let load_err = |reason: String| Error::ModuleLoad {
+            module: module.to_path_buf(),
+            reason,
+        };
+        if !module.exists() {
+            return Err(load_err("no such file".into()));
+        }
+        let ctx = Pkcs11::new(module).map_err(|e| load_err(e.to_string()))?;
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .map_err(|e| load_err(format!("C_Initialize failed: {e}")))?;
+        let slots = ctx
+            .get_slots_with_token()
+            .map_err(|e| load_err(format!("C_GetSlotList failed: {e}")))?;
+        let mut present = Vec::new();
+        let mut matching: Vec<(Slot, TokenIdentity)> = Vec::new();
+        for slot in slots {
+            let Ok(info) = ctx.get_token_info(slot) else {
+                continue;
+            };
+            let identity = TokenIdentity {
+                module: module.display().to_string(),
+                label: info.label().trim_end().to_string(),
+                manufacturer: info.manufacturer_id().trim_end().to_string(),
+                model: info.model().trim_end().to_string(),
+                serial: info.serial_number().trim_end().to_string(),
+            };
+            if !info.token_initialized() {
+                continue;
+            }
+            present.push(format!("{:?} (serial {})", identity.label, identity.serial));
+            if selector.matches(&identity) {
+                matching.push((slot, identity));
+            }
+        }
+        let (slot, identity) = match matching.len() {
+            1 => matching.remove(0),
+            0 => {
+                return Err(Error::TokenNotFound {
+                    module: module.to_path_buf(),
+                    selector: selector.to_string(),
+                    present,
+                })
+            }
+            count => {
+                return Err(Error::TokenAmbiguous {
+                    module: module.to_path_buf(),
+                    selector: selector.to_string(),
+                    count,
+                })
+            }
+        };
+        let session = ctx
+            .open_rw_session(slot)
+            .map_err(|e| call_error(&identity.label, e))?;
+        Ok(Token {
+            _ctx: ctx,
+            session,
+            identity,
+        })
+    }
+
+    /// The token's identity (module, label, manufacturer, model, serial).
+    pub fn identity(&self) -> &TokenIdentity {
+        &self.identity
+    }
+
+    /// Logs in as the normal user. The PIN is dropped (and zeroized) by the caller.
+    pub fn login(&self, pin: &AuthPin) -> Result<()> {
+        match self.session.login(UserType::User, Some(pin)) {
+            Ok(()) => Ok(()),
+            Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Err(cryptoki::error::Error::Pkcs11(rv, _)) => Err(Error::Login {
+                token: self.identity.label.clone(),
+                rv: rv_name(rv),
+            }),
+            Err(other) => Err(Error::Login {
+                token: self.identity.label.clone(),
+                rv: other.to_string(),
+            }),
+        }
+    }
+
+    /// Random bytes from the token's RNG.
+    pub fn random(&self, len: u32) -> Result<Vec<u8>> {
+        self.session
+            .generate_random_vec(len)
+            .map_err(|e| call_error(&self.identity.label, e))
+    }
+
+    /// True when any object (of any class) carries `label`.
+    pub fn label_exists(&self, label: &str) -> Result<bool> {
+        let found = self
+            .session
+            .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+            .map_err(|e| call_error(&self.identity.label, e))?;
+        Ok(!found.is_empty())
+    }
+
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub(crate) fn call_error(&self, e: cryptoki::error::Error) -> Error {
+        call_error(&self.identity.label, e)
+    }
+}

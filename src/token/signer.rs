@@ -1,0 +1,150 @@
+//! A CA key in the token as a RustCrypto signer, so the x509-cert builder
+//! signs through the token without knowing it is one.
+//!
+//! ECDSA: the message is hashed here and the digest signed with raw
+//! `CKM_ECDSA` (SoftHSM 2.6 has no `CKM_ECDSA_SHA256`); the token's r||s is
+//! converted to the DER `SEQUENCE { r, s }` X.509 wants. RSA: the token hashes
+//! and pads with `CKM_SHA{256,384,512}_RSA_PKCS`.
+
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::ObjectHandle;
+use der::asn1::BitString;
+use der::oid::ObjectIdentifier;
+use sha2::{Digest, Sha256, Sha384};
+use spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
+    SignatureBitStringEncoding,
+};
+
+use crate::oid::{
+    ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, SHA256_WITH_RSA, SHA384_WITH_RSA, SHA512_WITH_RSA,
+};
+
+use super::{Error, KeyAlgorithm, KeyRecord, Result, SignatureHash, Token};
+
+/// A signature made by the token, already in its X.509 encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSignature(pub Vec<u8>);
+
+impl SignatureBitStringEncoding for TokenSignature {
+    fn to_bitstring(&self) -> der::Result<BitString> {
+        BitString::from_bytes(&self.0)
+    }
+}
+
+/// The public half of a token key, as DER SubjectPublicKeyInfo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenVerifyingKey(pub Vec<u8>);
+
+impl EncodePublicKey for TokenVerifyingKey {
+    fn to_public_key_der(&self) -> spki::Result<der::Document> {
+        Ok(der::Document::try_from(self.0.as_slice())?)
+    }
+}
+
+/// Signs with one private key in the token.
+pub struct TokenSigner<'t> {
+    token: &'t Token,
+    handle: ObjectHandle,
+    label: String,
+    algorithm: KeyAlgorithm,
+    hash: SignatureHash,
+    public: TokenVerifyingKey,
+}
+
+impl<'t> TokenSigner<'t> {
+    /// A signer for `key`. `hash` applies to RSA keys; ECDSA keys use
+    /// SHA-256 (P-256) or SHA-384 (P-384).
+    pub fn new(token: &'t Token, key: &KeyRecord, hash: SignatureHash) -> Result<Self> {
+        let handle = key.private_handle.ok_or_else(|| Error::KeyNotFound {
+            token: token.identity().label.clone(),
+            label: key.label.clone(),
+        })?;
+        Ok(TokenSigner {
+            token,
+            handle,
+            label: key.label.clone(),
+            algorithm: key.algorithm,
+            hash,
+            public: TokenVerifyingKey(key.spki_der.clone()),
+        })
+    }
+
+    /// The signature algorithm OID this signer produces.
+    pub fn algorithm_oid(&self) -> ObjectIdentifier {
+        match (self.algorithm, self.hash) {
+            (KeyAlgorithm::EcdsaP256, _) => ECDSA_WITH_SHA256,
+            (KeyAlgorithm::EcdsaP384, _) => ECDSA_WITH_SHA384,
+            (_, SignatureHash::Sha256) => SHA256_WITH_RSA,
+            (_, SignatureHash::Sha384) => SHA384_WITH_RSA,
+            (_, SignatureHash::Sha512) => SHA512_WITH_RSA,
+        }
+    }
+
+    /// Signs `msg` in the token and returns the X.509 encoding of the signature.
+    pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        let session = self.token.session();
+        let call = |mech: &Mechanism, data: &[u8]| {
+            session
+                .sign(mech, self.handle, data)
+                .map_err(|e| self.token.call_error(e))
+        };
+        let bad = |reason: String| Error::KeyMaterial {
+            token: self.token.identity().label.clone(),
+            label: self.label.clone(),
+            reason,
+        };
+        match self.algorithm {
+            KeyAlgorithm::EcdsaP256 => {
+                let rs = call(&Mechanism::Ecdsa, &Sha256::digest(msg))?;
+                let sig = p256::ecdsa::Signature::from_slice(&rs)
+                    .map_err(|e| bad(format!("token returned a malformed ECDSA signature: {e}")))?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            KeyAlgorithm::EcdsaP384 => {
+                let rs = call(&Mechanism::Ecdsa, &Sha384::digest(msg))?;
+                let sig = p384::ecdsa::Signature::from_slice(&rs)
+                    .map_err(|e| bad(format!("token returned a malformed ECDSA signature: {e}")))?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            _ => {
+                let mech = match self.hash {
+                    SignatureHash::Sha256 => Mechanism::Sha256RsaPkcs,
+                    SignatureHash::Sha384 => Mechanism::Sha384RsaPkcs,
+                    SignatureHash::Sha512 => Mechanism::Sha512RsaPkcs,
+                };
+                call(&mech, msg)
+            }
+        }
+    }
+}
+
+impl signature::Keypair for TokenSigner<'_> {
+    type VerifyingKey = TokenVerifyingKey;
+
+    fn verifying_key(&self) -> TokenVerifyingKey {
+        self.public.clone()
+    }
+}
+
+impl DynSignatureAlgorithmIdentifier for TokenSigner<'_> {
+    fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
+        let parameters = if self.algorithm.is_rsa() {
+            Some(der::Any::null())
+        } else {
+            None
+        };
+        Ok(AlgorithmIdentifierOwned {
+            oid: self.algorithm_oid(),
+            parameters,
+        })
+    }
+}
+
+impl signature::Signer<TokenSignature> for TokenSigner<'_> {
+    fn try_sign(&self, msg: &[u8]) -> signature::Result<TokenSignature> {
+        self.sign_raw(msg)
+            .map(TokenSignature)
+            .map_err(|e| signature::Error::from_source(Box::new(e)))
+    }
+}

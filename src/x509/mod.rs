@@ -1,0 +1,223 @@
+//! Certificate building: serials, validity, signing through a token signer,
+//! and the software check of every signature the token makes.
+//!
+//! This module never touches a key itself: it receives a signer and a
+//! profile, and it refuses to return a certificate whose signature does not
+//! verify against the signer's public key.
+
+mod verify;
+
+pub use verify::verify_signature;
+
+use std::time::{Duration, SystemTime};
+
+use der::asn1::GeneralizedTime;
+use der::{Decode, Encode, EncodePem};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::time::{Time, Validity};
+use x509_cert::Certificate;
+
+use crate::hex;
+use crate::token::TokenSigner;
+
+/// Errors while building or checking a certificate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A DER structure could not be built or parsed.
+    #[error("{what}: DER error: {reason}")]
+    Der { what: String, reason: String },
+    /// The token's signature did not verify in software.
+    #[error(
+        "{what}: the token's signature does not verify against the key's public half: {reason}"
+    )]
+    BadSignature { what: String, reason: String },
+    /// The builder or the token failed to sign.
+    #[error("{what}: signing failed: {reason}")]
+    Sign { what: String, reason: String },
+    /// A validity period that cannot be represented.
+    #[error("{what}: validity: {reason}")]
+    Validity { what: String, reason: String },
+}
+
+/// Shorthand for results in this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn der_err(what: &str) -> impl Fn(der::Error) -> Error + '_ {
+    move |e| Error::Der {
+        what: what.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// A random, positive serial number of 126 bits from 16 random bytes.
+///
+/// The top bit is cleared (positive) and the next one set, so the encoding
+/// is always 16 bytes and never needs a leading zero.
+pub fn serial_from_random(random: &[u8; 16]) -> SerialNumber {
+    let mut bytes = *random;
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    SerialNumber::new(&bytes).expect("16 positive bytes are a valid serial")
+}
+
+/// A validity period: from `backdate` before `now` to `lifetime` after `now`.
+pub fn validity(
+    what: &str,
+    now: SystemTime,
+    backdate: Duration,
+    lifetime: Duration,
+) -> Result<Validity> {
+    let err = |reason: String| Error::Validity {
+        what: what.to_string(),
+        reason,
+    };
+    let to_time = |t: SystemTime| -> Result<Time> {
+        let since = t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_err(|e| err(e.to_string()))?;
+        // Whole seconds: X.509 times carry no fractions.
+        let gt = GeneralizedTime::from_unix_duration(Duration::from_secs(since.as_secs()))
+            .map_err(|e| err(e.to_string()))?;
+        Ok(Time::GeneralTime(gt))
+    };
+    let not_before = now
+        .checked_sub(backdate)
+        .ok_or_else(|| err("backdate before 1970".into()))?;
+    let not_after = now
+        .checked_add(lifetime)
+        .ok_or_else(|| err("lifetime overflows".into()))?;
+    Ok(Validity::new(to_time(not_before)?, to_time(not_after)?))
+}
+
+/// An issued certificate and the facts the transcript records about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issued {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// notBefore, RFC 3339 UTC.
+    pub not_before: String,
+    /// notAfter, RFC 3339 UTC.
+    pub not_after: String,
+    /// SHA-256 of the DER certificate, lowercase hex.
+    pub sha256: String,
+    /// The DER certificate.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+impl Issued {
+    /// Summarises a DER certificate.
+    pub fn from_der(what: &str, der: Vec<u8>) -> Result<Issued> {
+        let cert = Certificate::from_der(&der).map_err(der_err(what))?;
+        let tbs = cert.tbs_certificate();
+        let validity = tbs.validity();
+        Ok(Issued {
+            serial: hex::encode(tbs.serial_number().as_bytes()),
+            subject: tbs.subject().to_string(),
+            issuer: tbs.issuer().to_string(),
+            not_before: validity.not_before.to_date_time().to_string(),
+            not_after: validity.not_after.to_date_time().to_string(),
+            sha256: hex::encode(&Sha256::digest(&der)),
+            der,
+        })
+    }
+
+    /// The certificate as PEM.
+    pub fn pem(&self) -> Result<String> {
+        let cert = Certificate::from_der(&self.der).map_err(der_err(&self.subject))?;
+        cert.to_pem(der::pem::LineEnding::LF)
+            .map_err(der_err(&self.subject))
+    }
+}
+
+/// Builds a certificate for `subject_spki` under `profile`, signs it with
+/// `signer`, and verifies the signature in software before returning it.
+pub fn issue<P: BuilderProfile>(
+    what: &str,
+    profile: P,
+    serial: SerialNumber,
+    validity: Validity,
+    subject_spki: SubjectPublicKeyInfoOwned,
+    signer: &TokenSigner<'_>,
+) -> Result<Issued> {
+    let builder =
+        CertificateBuilder::new(profile, serial, validity, subject_spki).map_err(|e| {
+            Error::Sign {
+                what: what.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+    let cert = builder.build(signer).map_err(|e| Error::Sign {
+        what: what.to_string(),
+        reason: match e {
+            x509_cert::builder::Error::Signature(s) => std::error::Error::source(&s)
+                .map_or_else(|| s.to_string(), |inner| inner.to_string()),
+            other => other.to_string(),
+        },
+    })?;
+    let tbs_der = cert.tbs_certificate().to_der().map_err(der_err(what))?;
+    let signer_spki = signature::Keypair::verifying_key(signer).0;
+    verify_signature(
+        &signer_spki,
+        cert.signature_algorithm(),
+        &tbs_der,
+        cert.signature().raw_bytes(),
+    )
+    .map_err(|reason| Error::BadSignature {
+        what: what.to_string(),
+        reason,
+    })?;
+    let der = cert.to_der().map_err(der_err(what))?;
+    Issued::from_der(what, der)
+}
+
+/// Decodes a DER SubjectPublicKeyInfo.
+pub fn spki_from_der(what: &str, der: &[u8]) -> Result<SubjectPublicKeyInfoOwned> {
+    SubjectPublicKeyInfoOwned::from_der(der).map_err(der_err(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_is_positive_and_sixteen_bytes() {
+        for first in [0x00u8, 0x7f, 0x80, 0xff] {
+            let mut r = [0xa5u8; 16];
+            r[0] = first;
+            let s = serial_from_random(&r);
+            assert_eq!(s.as_bytes().len(), 16);
+            assert!(s.as_bytes()[0] & 0x80 == 0);
+            assert!(s.as_bytes()[0] != 0);
+        }
+    }
+
+    #[test]
+    fn validity_backdates_and_extends() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let v = validity(
+            "t",
+            now,
+            Duration::from_secs(300),
+            Duration::from_secs(86_400),
+        )
+        .expect("validity");
+        assert_eq!(
+            v.not_before.to_unix_duration(),
+            Duration::from_secs(1_800_000_000 - 300)
+        );
+        assert_eq!(
+            v.not_after.to_unix_duration(),
+            Duration::from_secs(1_800_000_000 + 86_400)
+        );
+    }
+}
