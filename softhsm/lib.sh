@@ -1,0 +1,44 @@
+# Shared by demo.sh and test.sh: install what is missing, make throwaway tokens.
+# Source it; it defines functions and SOFTHSM_MODULE and changes nothing else.
+
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+
+# Installs Debian packages for any tool that is missing. Runs apt-get update
+# only when something has to be installed.
+ensure_packages() {
+    local need=()
+    [ -e "$SOFTHSM_MODULE" ] && command -v softhsm2-util >/dev/null || need+=(softhsm2)
+    command -v pkcs11-tool >/dev/null || need+=(opensc)
+    command -v openssl >/dev/null || need+=(openssl)
+    if [ "${#need[@]}" -eq 0 ]; then
+        return 0
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    echo "installing missing packages: ${need[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+}
+
+# random_digits N: N random decimal digits.
+random_digits() {
+    local out=""
+    while [ "${#out}" -lt "$1" ]; do
+        out+=$(od -An -N4 -tu4 /dev/urandom | tr -dc 0-9)
+    done
+    printf '%s' "${out:0:$1}"
+}
+
+# make_token DIR LABEL: a throwaway SoftHSM token under DIR/tokens, its config
+# at DIR/softhsm2.conf, its user PIN in DIR/user.pin and SO PIN in DIR/so.pin
+# (both mode 0600). For tests and the demo only: SoftHSM keeps keys in files.
+make_token() {
+    local dir=$1 label=$2
+    mkdir -p "$dir/tokens"
+    printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+        "$dir" >"$dir/softhsm2.conf"
+    (umask 077 && random_digits 8 >"$dir/user.pin" && random_digits 8 >"$dir/so.pin")
+    # softhsm2-util takes PINs only as arguments or at a prompt; this token is throwaway.
+    SOFTHSM2_CONF="$dir/softhsm2.conf" softhsm2-util --init-token --free --label "$label" \
+        --so-pin "$(cat "$dir/so.pin")" --pin "$(cat "$dir/user.pin")" >/dev/null
+}

@@ -1,0 +1,236 @@
+//! Test harness: a private SoftHSM token per test in a temporary directory,
+//! the real `ceremony` binary, and outside tools (openssl, pkcs11-tool).
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The SoftHSM module the suite uses (`SOFTHSM_MODULE` overrides).
+pub fn module() -> String {
+    std::env::var("SOFTHSM_MODULE").unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into())
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One test's world: a temp dir holding a SoftHSM token labelled `ceremony`.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub pin: String,
+}
+
+fn digits(seed: u64) -> String {
+    format!("{:08}", seed % 100_000_000)
+}
+
+impl Env {
+    /// A fresh token labelled `ceremony` with a random user PIN in `user.pin`.
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("ceremony-test.")
+            .tempdir()
+            .expect("tempdir");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .subsec_nanos() as u64;
+        let pin = digits(nanos ^ (std::process::id() as u64) << 7);
+        let so_pin = digits(nanos.wrapping_mul(2_654_435_761));
+        let env = Env { dir, pin };
+        std::fs::create_dir(env.path("tokens")).expect("tokens dir");
+        std::fs::write(
+            env.path("softhsm2.conf"),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                env.path("tokens").display()
+            ),
+        )
+        .expect("softhsm2.conf");
+        env.write_secret("user.pin", &format!("{}\n", env.pin));
+        env.init_token("ceremony", &so_pin);
+        env
+    }
+
+    /// Initialises another token in the same SoftHSM directory.
+    pub fn init_token(&self, label: &str, so_pin: &str) {
+        let out = Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", self.path("softhsm2.conf"))
+            .args(["--init-token", "--free", "--label", label])
+            .args(["--so-pin", so_pin, "--pin", &self.pin])
+            .output()
+            .expect("softhsm2-util runs (is softhsm2 installed?)");
+        assert!(out.status.success(), "softhsm2-util: {}", text(&out.stderr));
+    }
+
+    /// A path inside the test directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file with mode 0600.
+    pub fn write_secret(&self, rel: &str, body: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::write(&p, body).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        p
+    }
+
+    /// Writes a file.
+    pub fn write(&self, rel: &str, body: &str) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, body).expect("write");
+        p
+    }
+
+    /// The shipped script `ceremonies/NAME`, with the module path adjusted.
+    pub fn shipped_script(&self, name: &str) -> PathBuf {
+        let text =
+            std::fs::read_to_string(repo().join("ceremonies").join(name)).expect("shipped script");
+        self.write(
+            name,
+            &text.replace("/usr/lib/softhsm/libsofthsm2.so", &module()),
+        )
+    }
+
+    /// The `ceremony` binary, run in the test directory with its token.
+    pub fn ceremony(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ceremony"));
+        c.current_dir(self.dir.path())
+            .env("SOFTHSM2_CONF", self.path("softhsm2.conf"))
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Runs `ceremony ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.ceremony().args(args).output().expect("run ceremony")
+    }
+
+    /// Runs `pkcs11-tool` against this token, logged in.
+    pub fn pkcs11_tool(&self, args: &[&str]) -> Output {
+        Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", self.path("softhsm2.conf"))
+            .args(["--module", &module(), "--token-label", "ceremony"])
+            .args(["--login", "--pin", &self.pin])
+            .args(args)
+            .output()
+            .expect("pkcs11-tool runs (is opensc installed?)")
+    }
+
+    /// Every object in the token, as pkcs11-tool lists them.
+    pub fn token_objects(&self) -> String {
+        let out = self.pkcs11_tool(&["--list-objects"]);
+        assert!(out.status.success(), "pkcs11-tool: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// The transcript's events, parsed.
+    pub fn events(&self, rel: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path(rel))
+            .expect("transcript")
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json line")["event"].clone()
+            })
+            .collect()
+    }
+
+    /// Every file under the test directory except the token store, sorted.
+    pub fn files(&self) -> Vec<String> {
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).expect("read_dir") {
+                let p = e.expect("entry").path();
+                let rel = p.strip_prefix(base).expect("prefix").display().to_string();
+                if rel == "tokens" {
+                    continue;
+                }
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else {
+                    out.push(rel);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), self.dir.path(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// Runs openssl with ARGS in `dir`.
+pub fn openssl(dir: &Path, args: &[&str]) -> Output {
+    Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs")
+}
+
+/// Lossy UTF-8.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts the command succeeded, showing its output if not.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A one-step `generate-root` script body (header plus steps) for custom tests.
+pub fn script(steps: &str) -> String {
+    format!(
+        r#"[ceremony]
+name = "test"
+description = "integration test"
+
+[token]
+module = "{}"
+label = "ceremony"
+
+[participants]
+operator = "Test Operator"
+witnesses = ["Test Witness"]
+
+[output]
+transcript = "transcript.jsonl"
+directory = "pki"
+
+{steps}"#,
+        module()
+    )
+}
+
+/// One `generate-root` step.
+pub fn root_step(id: &str, algorithm: &str, subject: &str, file: &str, extra: &str) -> String {
+    format!(
+        "[[step]]\naction = \"generate-root\"\nid = \"{id}\"\nkey_label = \"{id}-key\"\nalgorithm = \"{algorithm}\"\nsubject = \"{subject}\"\ncertificate = \"{file}\"\n{extra}\n"
+    )
+}
+
+/// Splits pkcs11-tool's object listing into one block per object.
+pub fn object_blocks(listing: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in listing.lines() {
+        if !line.starts_with(' ') || blocks.is_empty() {
+            blocks.push(String::new());
+        }
+        let last = blocks.last_mut().expect("a block was pushed");
+        last.push_str(line);
+        last.push('\n');
+    }
+    blocks
+}
