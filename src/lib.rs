@@ -45,12 +45,13 @@ impl Error {
         }
     }
 
-    /// The process exit code: 2 for input the tool refuses (a bad script, a
-    /// transcript that does not verify, a conflict), 1 for everything else.
+    /// The process exit code: 3 when a transcript does not verify, 2 for
+    /// input the tool refuses (a bad script, a conflict), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::Transcript(transcript::Error::Invalid { .. })
+            | Error::Ceremony(ceremony::Error::Transcript(transcript::Error::Invalid { .. })) => 3,
             Error::Ceremony(e) if e.is_refusal() => 2,
-            Error::Transcript(transcript::Error::Invalid { .. }) => 3,
             _ => 1,
         }
     }

@@ -46,6 +46,12 @@ fn main() -> ExitCode {
                         s.entries,
                         s.head
                     );
+                    if s.entries > 0 && s.last_event.as_deref() != Some("ceremony_end") {
+                        let _ = writeln!(
+                            out,
+                            "note: the last entry is not a ceremony_end: a ceremony was interrupted, or entries were cut from the end (the hash chain alone cannot tell)"
+                        );
+                    }
                 })
                 .map_err(Into::into)
         }

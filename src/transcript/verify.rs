@@ -17,6 +17,8 @@ pub struct Summary {
     pub entries: u64,
     /// Hash of the last entry (the genesis value when empty).
     pub head: String,
+    /// The `type` of the last entry's event, if there is one.
+    pub last_event: Option<String>,
 }
 
 /// Verifies the transcript at `path`.
@@ -33,6 +35,7 @@ pub fn verify_file(path: &Path) -> Result<Summary> {
 pub fn verify_reader<R: BufRead>(path: &Path, mut reader: R) -> Result<Summary> {
     let mut head = GENESIS.to_string();
     let mut expected: u64 = 0;
+    let mut last_event = None;
     let mut buf = Vec::with_capacity(4096);
     loop {
         buf.clear();
@@ -86,15 +89,17 @@ pub fn verify_reader<R: BufRead>(path: &Path, mut reader: R) -> Result<Summary> 
                     .into(),
             ));
         }
-        if !parsed.event.get("type").is_some_and(|t| t.is_string()) {
+        let Some(event_type) = parsed.event.get("type").and_then(|t| t.as_str()) else {
             return Err(invalid("the event has no type".into()));
-        }
+        };
+        last_event = Some(event_type.to_string());
         head = stated.to_string();
         expected += 1;
     }
     Ok(Summary {
         entries: expected,
         head,
+        last_event,
     })
 }
 
