@@ -1,6 +1,6 @@
 //! Writing outputs so that nothing is half-written or overwritten: write to
-//! a temporary name in the same directory, fsync, then hard-link into place
-//! (which fails if the name exists) and remove the temporary name.
+//! a temporary name in the same directory, fsync, then rename into place
+//! with `RENAME_NOREPLACE` (which fails if the name exists).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -24,19 +24,34 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    // From here on the temporary file is ours: remove it on any failure.
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        fs::hard_link(&tmp, path)
+        rename_noreplace(&tmp, path)
     })();
-    let _ = fs::remove_file(&tmp);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
     result?;
     sync_dir(&dir)
+}
+
+/// Renames `from` to `to`, failing with `AlreadyExists` if `to` exists.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(io::Error::from)
 }
 
 /// Fsyncs a directory so a new name in it survives a crash.
@@ -69,5 +84,18 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("ca.crt")]);
+    }
+
+    #[test]
+    fn a_temporary_name_it_did_not_create_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.crt");
+        let squatter = dir
+            .path()
+            .join(format!("{TMP_PREFIX}x.crt.{}", std::process::id()));
+        fs::write(&squatter, b"not ours").expect("write");
+        assert!(write_new(&path, b"data", 0o644).is_err());
+        assert_eq!(fs::read(&squatter).expect("still there"), b"not ours");
+        assert!(!path.exists());
     }
 }

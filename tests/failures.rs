@@ -111,7 +111,7 @@ fn a_pkcs11_uri_selects_the_token_and_a_pin_in_it_is_refused() {
     let base = common::script(&common::root_step("r", "ecdsa-p256", "CN=r", "r.crt", ""));
     let with_uri = base.replace(
         "label = \"ceremony\"",
-        "uri = \"pkcs11:token=ceremony;object=r-key\"",
+        "uri = \"pkcs11:token=ceremony;manufacturer=SoftHSM%20project\"",
     );
     let script = env.write("uri.toml", &with_uri);
     ok(&env.run(&[
@@ -281,6 +281,7 @@ fn pin_file_readable_by_others_is_refused() {
         .find(|e| e["type"] == "login")
         .expect("login");
     assert_eq!(login["success"], false);
+    assert_eq!(login["attempted"], false, "C_Login must not be called");
 }
 
 #[test]

@@ -38,10 +38,12 @@ pub enum Event<'a> {
         #[serde(flatten)]
         identity: &'a TokenIdentity,
     },
-    /// A login attempt and how it went.
+    /// A login and how it went; `attempted` is false when the PIN could not
+    /// be read, so `C_Login` was never called.
     Login {
         user: &'static str,
         pin_source: String,
+        attempted: bool,
         success: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,

@@ -141,13 +141,13 @@ impl Runner<'_, '_> {
             id.label, id.manufacturer, id.model, id.serial
         ));
 
-        let login = opts
-            .pin
-            .read(&token.identity().label)
-            .and_then(|pin| token.login(&pin));
+        let pin = opts.pin.read(&token.identity().label);
+        let attempted = pin.is_ok();
+        let login = pin.and_then(|pin| token.login(&pin));
         self.record(&Event::Login {
             user: "user",
             pin_source: opts.pin.describe(),
+            attempted,
             success: login.is_ok(),
             error: login.as_ref().err().map(|e| e.to_string()),
         })?;
@@ -200,6 +200,7 @@ impl Runner<'_, '_> {
             step: &step.id,
             key: &key,
         })?;
+        key.check_policy(&token.identity().label)?;
         self.say(format_args!(
             "step {}: generated {} key {:?} (id {}, public key sha256 {})",
             step.id, key.algorithm, key.label, key.id, key.spki_sha256

@@ -137,9 +137,26 @@ pub struct KeyRecord {
     pub(crate) private_handle: Option<ObjectHandle>,
 }
 
+impl KeyRecord {
+    /// Refuses a key whose attributes (as read back) break the CA key policy.
+    pub fn check_policy(&self, token: &str) -> Result<()> {
+        match self.attributes.policy_violation() {
+            None => Ok(()),
+            Some((attribute, actual, expected)) => Err(Error::KeyPolicy {
+                token: token.to_string(),
+                label: self.label.clone(),
+                attribute,
+                actual: actual.to_string(),
+                expected: if expected { "true" } else { "false" },
+            }),
+        }
+    }
+}
+
 impl Token {
-    /// Generates a CA key pair labelled `label`. Refuses an existing label,
-    /// and refuses to hand back a key whose attributes break the policy.
+    /// Generates a CA key pair labelled `label`, refusing an existing label.
+    /// The caller records the returned key and then calls
+    /// [`KeyRecord::check_policy`] before using it.
     pub fn generate_ca_key(&self, label: &str, algorithm: KeyAlgorithm) -> Result<KeyRecord> {
         if self.label_exists(label)? {
             return Err(Error::LabelExists {
@@ -191,17 +208,7 @@ impl Token {
             .session()
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(|e| self.call_error(e))?;
-        let record = self.describe_key(label, id, algorithm, pub_handle, priv_handle)?;
-        if let Some((attribute, actual, expected)) = record.attributes.policy_violation() {
-            return Err(Error::KeyPolicy {
-                token: self.identity().label.clone(),
-                label: label.to_string(),
-                attribute,
-                actual: actual.to_string(),
-                expected: if expected { "true" } else { "false" },
-            });
-        }
-        Ok(record)
+        self.describe_key(label, id, algorithm, pub_handle, priv_handle)
     }
 
     /// Finds the key pair labelled `label` (for signing with an existing CA key).

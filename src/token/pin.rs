@@ -55,14 +55,15 @@ impl PinSource {
                 Zeroizing::new(text.into_bytes())
             }
             PinSource::File(path) => {
-                let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+                // Check the mode of the file actually opened, not of the path.
+                let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+                let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
                 let mode = meta.permissions().mode() & 0o777;
                 if mode & 0o077 != 0 {
                     return Err(fail(format!(
                         "readable or writable by other users (mode {mode:04o}); run chmod 600 on it"
                     )));
                 }
-                let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
                 read_limited(file).map_err(fail)?
             }
             PinSource::Fd(fd) => {

@@ -16,8 +16,6 @@ pub struct TokenSelector {
     pub manufacturer: Option<String>,
     /// Token model (`model=`).
     pub model: Option<String>,
-    /// An object label (`object=`), kept for the caller; not a token attribute.
-    pub object: Option<String>,
 }
 
 impl TokenSelector {
@@ -35,10 +33,11 @@ impl TokenSelector {
 
     /// Parses an RFC 7512 URI such as `pkcs11:token=ceremony;object=cluster-root-ca`.
     ///
-    /// Path attributes `token`, `serial`, `manufacturer`, `model` and `object`
-    /// are understood; `pin-value` and `pin-source` are refused because a PIN
-    /// never travels in a URI; other attributes (`slot-id`, `id`, `type`, …)
-    /// are refused so that nothing is silently ignored.
+    /// Path attributes `token`, `serial`, `manufacturer` and `model` are
+    /// understood. `object`, `id` and `type` are refused: a script names its
+    /// keys in its steps, and nothing in a URI is silently ignored.
+    /// `pin-value` and `pin-source` are refused because a PIN never travels
+    /// in a URI; slot attributes because slots change between runs.
     pub fn parse_uri(uri: &str) -> Result<TokenSelector> {
         let bad = |reason: String| Error::Uri {
             uri: uri.to_string(),
@@ -74,7 +73,11 @@ impl TokenSelector {
                 "serial" => &mut sel.serial,
                 "manufacturer" => &mut sel.manufacturer,
                 "model" => &mut sel.model,
-                "object" => &mut sel.object,
+                "object" | "id" | "type" => {
+                    return Err(bad(format!(
+                        "{name} names a key; a ceremony script names its keys in its steps (key_label)"
+                    )))
+                }
                 "pin-value" | "pin-source" => {
                     return Err(bad(
                         "a PIN is never taken from a URI; use --pin-file, --pin-fd or the prompt"
@@ -161,11 +164,9 @@ mod tests {
     }
 
     #[test]
-    fn parses_token_and_object() {
-        let sel = TokenSelector::parse_uri("pkcs11:token=ceremony;object=cluster-root-ca")
-            .expect("valid uri");
+    fn parses_token() {
+        let sel = TokenSelector::parse_uri("pkcs11:token=ceremony").expect("valid uri");
         assert_eq!(sel.label.as_deref(), Some("ceremony"));
-        assert_eq!(sel.object.as_deref(), Some("cluster-root-ca"));
         assert!(sel.matches(&id("ceremony", "1")));
         assert!(!sel.matches(&id("other", "1")));
     }
@@ -187,7 +188,11 @@ mod tests {
             ("pkcs11:token=a;pin-value=1234", "never taken from a URI"),
             ("pkcs11:slot-id=3", "slots change"),
             ("pkcs11:token=a;colour=blue", "\"colour\" is not supported"),
-            ("pkcs11:object=x", "must name the token"),
+            ("pkcs11:manufacturer=x", "must name the token"),
+            (
+                "pkcs11:token=a;object=cluster-root-ca",
+                "object names a key",
+            ),
             ("pkcs:token=a", "must start with"),
             ("pkcs11:token=a;token=b", "appears twice"),
             ("pkcs11:token=%zz", "bad percent escape"),

@@ -63,7 +63,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Invalid { .. } => Some(
-                "the transcript was changed, truncated in the middle, or reordered; keep this copy as evidence and compare it with the filed checkpoints"
+                "the transcript was changed, or entries were removed, reordered or inserted; keep this copy as evidence and compare it with the entry count and head hash on the paper record"
                     .into(),
             ),
             _ => None,
