@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# The demo: a root ceremony end to end on a throwaway SoftHSM token.
+# The demo: the whole flow end to end on a throwaway SoftHSM token.
 #
 #   ./softhsm/demo.sh [DIR]     (DIR defaults to target/demo)
 #
-# Installs softhsm2, opensc and openssl if missing, builds ceremony, creates
-# a token under DIR, previews and runs ceremonies/root-init.toml there, then
-# checks the results with outside tools. Leaves DIR/softhsm2.conf,
-# DIR/user.pin (demo only), DIR/transcript.jsonl and DIR/pki/.
+# Installs softhsm2, opensc, openssl and age if missing, builds ceremony,
+# creates a token under DIR and then:
+#   1. runs ceremonies/root-init.toml (the three root CAs);
+#   2. plays the requester: keys and CSRs for a small cluster, sealed into
+#      request bundles, and an age identity for the results;
+#   3. runs ceremonies/sign-intermediate.toml and sign-components.toml,
+#      pinned to the sealed bundles' digests;
+#   4. opens the output bundles and checks everything with outside tools.
+# Leaves DIR/softhsm2.conf, DIR/user.pin (demo only), DIR/transcript.jsonl,
+# DIR/pki/, DIR/requester.agekey, DIR/requests/, DIR/bundles/*.tar.age with
+# their .sha256 files, and DIR/opened/.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,8 +75,70 @@ pkcs11-tool --module "$SOFTHSM_MODULE" --token-label ceremony --login --pin "$(c
     --list-objects --type privkey 2>/dev/null
 
 echo
+echo "== requester: keys and CSRs for cp1, w1, w2 (openssl), sealed into request bundles"
+"$repo/softhsm/make-requests.sh" "$dir/requester"
+(umask 077 && age-keygen -o requester.agekey 2>/dev/null)
+recipient=$(age-keygen -y requester.agekey)
+mkdir -p requests
+for name in intermediate components; do
+    "$ceremony" request seal "requester/$name.toml" --out "requests/$name.tar" | tee "requests/$name.sealed"
+done
+sha_of() { sed -n 's/^sha256 //p' "requests/$1.sealed"; }
+
+for name in intermediate components; do
+    echo
+    echo "== ceremony sign-$name (script pinned to sha256 $(sha_of $name))"
+    fill_script "$repo/ceremonies/sign-$name.toml" "sign-$name.toml" "$(sha_of $name)" "$recipient"
+    "$ceremony" run "sign-$name.toml" --dry-run
+    "$ceremony" run "sign-$name.toml" --pin-file user.pin
+done
+"$ceremony" transcript verify transcript.jsonl
+
+echo
+echo "== requester: open the output bundles"
+for name in intermediate components; do
+    (cd bundles && sha256sum -c "$name.tar.age.sha256")
+    "$ceremony" bundle open "bundles/$name.tar.age" --identity requester.agekey --out "opened/$name" | tail -1
+    # The stock tools give the same result: age -d, tar, sha256sum -c.
+    mkdir -p "stock/$name"
+    age -d -i requester.agekey "bundles/$name.tar.age" | tar -x -C "stock/$name"
+    (cd "stock/$name" && sha256sum --quiet -c SHA256SUMS) && echo "stock age + sha256sum -c: $name OK"
+done
+
+echo
+echo "== issued certificates (openssl verify -x509_strict, with each profile's purpose)"
+o=opened/components
+check() { # check CA PURPOSE CERT...
+    local ca=$1 purpose=$2
+    shift 2
+    for cert in "$@"; do
+        openssl verify -x509_strict -purpose "$purpose" -CAfile "$ca" "$cert" | sed 's/^/  /'
+    done
+}
+check $o/pki/ca.crt sslserver $o/certs/cp1-apiserver.crt $o/certs/*-kubelet-serving.crt
+check $o/pki/ca.crt sslclient $o/certs/cp1-apiserver-kubelet-client.crt $o/certs/admin.crt \
+    $o/certs/super-admin.crt $o/certs/controller-manager.crt $o/certs/scheduler.crt \
+    $o/certs/kube-proxy.crt $o/certs/{cp1,w1,w2}-kubelet-client.crt
+check $o/pki/etcd/ca.crt sslserver $o/certs/cp1-etcd-server.crt $o/certs/cp1-etcd-peer.crt
+check $o/pki/etcd/ca.crt sslclient $o/certs/cp1-etcd-peer.crt $o/certs/cp1-apiserver-etcd-client.crt \
+    $o/certs/cp1-etcd-healthcheck-client.crt
+check $o/pki/front-proxy-ca.crt sslclient $o/certs/cp1-front-proxy-client.crt
+if openssl verify -x509_strict -CAfile $o/pki/ca.crt $o/certs/cp1-etcd-server.crt >/dev/null 2>&1; then
+    echo "error: an etcd certificate verified against the cluster root" >&2
+    exit 1
+fi
+echo "  etcd certificates do not verify against the cluster root: OK"
+i=opened/intermediate
+openssl verify -x509_strict -CAfile $i/pki/ca.crt $i/certs/controller-manager-signer.crt | sed 's/^/  /'
+openssl x509 -in $i/certs/controller-manager-signer.crt -noout -subject -ext basicConstraints,keyUsage,nameConstraints | sed 's/^/  /'
+
+echo
 echo "demo complete in $dir:"
 echo "  softhsm2.conf     the demo token's SoftHSM config (export SOFTHSM2_CONF=$dir/softhsm2.conf)"
 echo "  user.pin          the demo token's user PIN (mode 0600, demo only)"
-echo "  transcript.jsonl  the ceremony transcript"
-echo "  pki/              ca.crt, etcd/ca.crt, front-proxy-ca.crt"
+echo "  transcript.jsonl  the transcript of all three ceremonies"
+echo "  pki/              the roots: ca.crt, etcd/ca.crt, front-proxy-ca.crt"
+echo "  requester.agekey  the requester's age identity"
+echo "  requests/         the sealed request bundles"
+echo "  bundles/          the output bundles (*.tar.age, *.tar.age.sha256)"
+echo "  opened/           the output bundles, opened with ceremony bundle open"

@@ -10,6 +10,7 @@ ensure_packages() {
     [ -e "$SOFTHSM_MODULE" ] && command -v softhsm2-util >/dev/null || need+=(softhsm2)
     command -v pkcs11-tool >/dev/null || need+=(opensc)
     command -v openssl >/dev/null || need+=(openssl)
+    command -v age >/dev/null && command -v age-keygen >/dev/null || need+=(age)
     if [ "${#need[@]}" -eq 0 ]; then
         return 0
     fi
@@ -41,4 +42,12 @@ make_token() {
     # softhsm2-util takes PINs only as arguments or at a prompt; this token is throwaway.
     SOFTHSM2_CONF="$dir/softhsm2.conf" softhsm2-util --init-token --free --label "$label" \
         --so-pin "$(cat "$dir/so.pin")" --pin "$(cat "$dir/user.pin")" >/dev/null
+}
+
+# fill_script TEMPLATE OUT SHA256 RECIPIENT: a ceremony script with the
+# request bundle's digest and the requester's age recipient written in, as
+# the officers do with the values the requester sent out of band.
+fill_script() {
+    sed -e "s#REQUEST-BUNDLE-SHA256#$3#" -e "s#REQUESTER-AGE-RECIPIENT#$4#" \
+        -e "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$1" >"$2"
 }

@@ -19,6 +19,40 @@ pub enum Command {
     /// Work with ceremony transcripts.
     #[command(subcommand)]
     Transcript(TranscriptCommand),
+    /// The requester's side: seal CSRs into a request bundle.
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Open an output bundle from a ceremony.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Seal the CSRs a manifest lists into one request bundle and print its SHA-256.
+    Seal {
+        /// The request manifest (TOML, one [[request]] per CSR; CSR paths are
+        /// relative to the manifest).
+        manifest: PathBuf,
+        /// The request bundle to write (must not exist).
+        #[arg(long, value_name = "BUNDLE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Decrypt an output bundle, check every checksum, and write its files.
+    Open {
+        /// The output bundle (NAME.tar.age).
+        bundle: PathBuf,
+        /// The age identity file (AGE-SECRET-KEY-1…).
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+        /// The directory to write (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

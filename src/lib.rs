@@ -11,11 +11,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod ceremony;
 pub mod fsutil;
 pub mod hex;
 pub mod oid;
 pub mod profile;
+pub mod requester;
 pub mod token;
 pub mod transcript;
 pub mod x509;
@@ -33,6 +35,12 @@ pub enum Error {
     /// The token or PKCS#11 module failed.
     #[error(transparent)]
     Token(#[from] token::Error),
+    /// Sealing requests failed.
+    #[error(transparent)]
+    Requester(#[from] requester::Error),
+    /// Opening an output bundle failed.
+    #[error(transparent)]
+    Bundle(#[from] bundle::Error),
 }
 
 impl Error {
@@ -42,6 +50,8 @@ impl Error {
             Error::Ceremony(e) => e.hint(),
             Error::Token(e) => e.hint(),
             Error::Transcript(e) => e.hint(),
+            Error::Requester(e) => e.hint(),
+            Error::Bundle(e) => e.hint(),
         }
     }
 
@@ -52,6 +62,7 @@ impl Error {
             Error::Transcript(transcript::Error::Invalid { .. })
             | Error::Ceremony(ceremony::Error::Transcript(transcript::Error::Invalid { .. })) => 3,
             Error::Ceremony(e) if e.is_refusal() => 2,
+            Error::Requester(_) | Error::Bundle(_) => 2,
             _ => 1,
         }
     }

@@ -12,7 +12,7 @@ use clap::Parser;
 
 use ceremony::ceremony::RunOptions;
 use ceremony::token::PinSource;
-use cli::{Cli, Command, PinArgs, TranscriptCommand};
+use cli::{BundleCommand, Cli, Command, PinArgs, RequestCommand, TranscriptCommand};
 
 fn pin_source(args: PinArgs) -> PinSource {
     match (args.pin_file, args.pin_fd) {
@@ -55,6 +55,39 @@ fn main() -> ExitCode {
                 })
                 .map_err(Into::into)
         }
+        Command::Request(RequestCommand::Seal { manifest, out: bundle }) => {
+            ceremony::requester::seal(&manifest, &bundle)
+                .map(|sealed| {
+                    for w in &sealed.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    let _ = writeln!(
+                        out,
+                        "sealed {} request(s) into {}\nsha256 {}",
+                        sealed.requests,
+                        bundle.display(),
+                        sealed.sha256
+                    );
+                })
+                .map_err(Into::into)
+        }
+        Command::Bundle(BundleCommand::Open {
+            bundle,
+            identity,
+            out: dir,
+        }) => ceremony::bundle::output::open(&bundle, &identity, &dir)
+            .map(|files| {
+                for f in &files {
+                    let _ = writeln!(out, "{}", dir.join(f).display());
+                }
+                let _ = writeln!(
+                    out,
+                    "opened {}: {} file(s), every checksum verified",
+                    bundle.display(),
+                    files.len()
+                );
+            })
+            .map_err(Into::into),
     };
     let _ = out.flush();
     match result {

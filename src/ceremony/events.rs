@@ -65,9 +65,48 @@ pub enum Event<'a> {
     /// A certificate was issued and is about to be written.
     CertificateIssued {
         step: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        sans: &'a [String],
         file: String,
         #[serde(flatten)]
         certificate: &'a Issued,
+    },
+    /// A request bundle matched its pinned digest and every member checked out.
+    RequestBundleVerified {
+        step: &'a str,
+        bundle: String,
+        sha256: &'a str,
+        requests: usize,
+    },
+    /// An issuing CA: its certificate matches its key in the token.
+    IssuerChecked {
+        step: &'a str,
+        issuer: &'static str,
+        key_label: &'a str,
+        certificate: String,
+        subject: String,
+        spki_sha256: &'a str,
+    },
+    /// A request that breaks its profile.
+    RequestRejected {
+        step: &'a str,
+        request: &'a str,
+        profile: &'a str,
+        rule: &'a str,
+    },
+    /// An encrypted output bundle was written.
+    OutputBundleWritten {
+        step: &'a str,
+        file: String,
+        checksum_file: String,
+        sha256: &'a str,
+        certificates: usize,
+        rejected: usize,
+        recipients: &'a [String],
     },
     /// A step failed.
     StepFailed { step: &'a str, error: String },

@@ -6,10 +6,12 @@
 //! transcript work. It must never sign anything the plan does not name, and
 //! it must record how every ceremony it starts ends.
 
+mod batch;
 mod events;
 pub mod plan;
 mod run;
 pub mod script;
+pub mod sign;
 
 pub use events::{Event, Outcome};
 pub use plan::Plan;
@@ -49,6 +51,12 @@ pub enum Error {
     /// Building or checking a certificate failed.
     #[error(transparent)]
     X509(#[from] crate::x509::Error),
+    /// A certificate profile could not be built.
+    #[error(transparent)]
+    Profile(#[from] crate::profile::Error),
+    /// A request or output bundle failed.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::Error),
     /// The transcript could not be opened or appended to.
     #[error(transparent)]
     Transcript(#[from] crate::transcript::Error),
@@ -65,6 +73,7 @@ impl Error {
         match self {
             Error::Token(e) => e.hint(),
             Error::Transcript(e) => e.hint(),
+            Error::Bundle(e) => e.hint(),
             Error::Refused { reasons, .. } if reasons.iter().any(|r| r.contains("exists")) => Some(
                 "a ceremony never overwrites a key or a file: choose new labels and output paths, or move the old outputs away"
                     .into(),

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::script::{self, Script, Step};
+use super::script::{self, IntermediateEku, IssuerSpec, OnRejection, Script, Step};
 use super::Error;
 use crate::hex;
-use crate::profile::RootProfile;
+use crate::profile::{
+    cidr_bytes, component::is_dns_name, IntermediatePolicy, Issuer, RootProfile, StepPolicy,
+};
 use crate::token::{KeyAlgorithm, SignatureHash, TokenSelector};
 
 /// Longest certificate lifetime a script may ask for (30 years).
@@ -44,6 +46,31 @@ pub struct Plan {
 pub enum PlannedStep {
     /// Generate a key pair and self-sign a root certificate.
     GenerateRoot(RootStep),
+    /// Sign a sealed request bundle.
+    SignRequests(Box<SignStep>),
+}
+
+/// A resolved `sign-requests` step.
+#[derive(Debug)]
+pub struct SignStep {
+    /// Step id.
+    pub id: String,
+    /// The request bundle.
+    pub bundle: PathBuf,
+    /// Its pinned SHA-256, lowercase hex.
+    pub bundle_sha256: String,
+    /// The output bundle (`NAME.tar.age`).
+    pub output: PathBuf,
+    /// The checksum file beside it (`NAME.tar.age.sha256`).
+    pub checksum: PathBuf,
+    /// age recipients, as written in the script (already checked).
+    pub recipients: Vec<String>,
+    /// What a rejection does.
+    pub on_rejection: OnRejection,
+    /// Break-glass and intermediate settings.
+    pub policy: StepPolicy,
+    /// The CAs this step may sign with.
+    pub issuers: Vec<(Issuer, IssuerSpec)>,
 }
 
 /// A resolved `generate-root` step.
@@ -72,6 +99,15 @@ impl PlannedStep {
     pub fn id(&self) -> &str {
         match self {
             PlannedStep::GenerateRoot(s) => &s.id,
+            PlannedStep::SignRequests(s) => &s.id,
+        }
+    }
+
+    /// The action name.
+    pub fn action(&self) -> &'static str {
+        match self {
+            PlannedStep::GenerateRoot(_) => "generate-root",
+            PlannedStep::SignRequests(_) => "sign-requests",
         }
     }
 
@@ -79,6 +115,7 @@ impl PlannedStep {
     pub fn new_key_labels(&self) -> Vec<&str> {
         match self {
             PlannedStep::GenerateRoot(s) => vec![s.key_label.as_str()],
+            PlannedStep::SignRequests(_) => vec![],
         }
     }
 
@@ -86,6 +123,7 @@ impl PlannedStep {
     pub fn outputs(&self) -> Vec<&Path> {
         match self {
             PlannedStep::GenerateRoot(s) => vec![s.certificate.as_path()],
+            PlannedStep::SignRequests(s) => vec![s.output.as_path(), s.checksum.as_path()],
         }
     }
 }
@@ -177,6 +215,9 @@ impl Plan {
                         certificate: contained(out_dir, &g.certificate).map_err(at)?,
                     })
                 }
+                Step::SignRequests(g) => {
+                    PlannedStep::SignRequests(Box::new(sign_step(out_dir, g).map_err(at)?))
+                }
             };
             for label in planned.new_key_labels() {
                 if !labels.insert(label.to_string()) {
@@ -219,6 +260,86 @@ impl Plan {
             .map(Path::to_path_buf)
             .collect()
     }
+}
+
+fn sign_step(out_dir: &Path, g: &script::SignRequests) -> Result<SignStep, String> {
+    let sha = g.bundle_sha256.to_ascii_lowercase();
+    if sha.len() != 64 || hex::decode(&sha).is_none() {
+        return Err(format!(
+            "bundle_sha256 must be the 64 hex digits the requester sent, not {:?}",
+            g.bundle_sha256
+        ));
+    }
+    if g.output.is_empty()
+        || !g
+            .output
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        || g.output.starts_with('.')
+    {
+        return Err(format!(
+            "output {:?} must be a plain file name (letters, digits, '-', '_', '.')",
+            g.output
+        ));
+    }
+    if g.recipients.is_empty() {
+        return Err("recipients must name at least one age recipient (age1…)".into());
+    }
+    for r in &g.recipients {
+        r.parse::<age::x25519::Recipient>()
+            .map_err(|e| format!("recipient {r:?} is not an age X25519 recipient: {e}"))?;
+    }
+    let mut issuers = Vec::new();
+    for (issuer, spec) in [
+        (Issuer::Cluster, &g.issuers.cluster),
+        (Issuer::Etcd, &g.issuers.etcd),
+        (Issuer::FrontProxy, &g.issuers.front_proxy),
+    ] {
+        if let Some(spec) = spec {
+            nonempty(
+                &format!("issuers.{}.key_label", issuer.name()),
+                &spec.key_label,
+            )?;
+            issuers.push((issuer, spec.clone()));
+        }
+    }
+    if issuers.is_empty() {
+        return Err("[step.issuers] must name at least one of cluster, etcd, front-proxy".into());
+    }
+    let i = &g.intermediate;
+    for d in i.permitted_dns.iter().chain(&i.excluded_dns) {
+        if !is_dns_name(d.trim_start_matches('.')) {
+            return Err(format!(
+                "intermediate name constraint {d:?} is not a DNS name"
+            ));
+        }
+    }
+    for c in i.permitted_ips.iter().chain(&i.excluded_ips) {
+        cidr_bytes(c).map_err(|e| format!("intermediate name constraint {c:?}: {e}"))?;
+    }
+    let output = out_dir.join(format!("{}.tar.age", g.output));
+    let checksum = out_dir.join(format!("{}.tar.age.sha256", g.output));
+    Ok(SignStep {
+        id: g.id.clone(),
+        bundle: g.bundle.clone(),
+        bundle_sha256: sha,
+        output,
+        checksum,
+        recipients: g.recipients.clone(),
+        on_rejection: g.on_rejection,
+        policy: StepPolicy {
+            allow_break_glass: g.allow_break_glass,
+            intermediate: IntermediatePolicy {
+                path_len: i.path_len,
+                server_and_client_eku: i.eku == IntermediateEku::ServerAndClient,
+                permitted_dns: i.permitted_dns.clone(),
+                excluded_dns: i.excluded_dns.clone(),
+                permitted_ips: i.permitted_ips.clone(),
+                excluded_ips: i.excluded_ips.clone(),
+            },
+        },
+        issuers,
+    })
 }
 
 fn nonempty(field: &str, value: &str) -> Result<(), String> {
@@ -304,6 +425,56 @@ impl fmt::Display for Plan {
                         r.backdate.as_secs() / 60
                     )?;
                     writeln!(f, "  writes       {}", r.certificate.display())?;
+                }
+                PlannedStep::SignRequests(g) => {
+                    writeln!(f, "step {}/{n} {}: sign-requests", i + 1, g.id)?;
+                    writeln!(
+                        f,
+                        "  bundle       {} (sha256 {}, checked before anything inside is read)",
+                        g.bundle.display(),
+                        g.bundle_sha256
+                    )?;
+                    for (issuer, spec) in &g.issuers {
+                        writeln!(
+                            f,
+                            "  issuer       {}: key {:?} in the token, certificate {}",
+                            issuer.name(),
+                            spec.key_label,
+                            spec.certificate.display()
+                        )?;
+                    }
+                    let p = &g.policy;
+                    writeln!(
+                        f,
+                        "  policy       on rejection: {}; break-glass super-admin: {}",
+                        match g.on_rejection {
+                            OnRejection::Stop => "stop, sign nothing",
+                            OnRejection::Skip => "skip the request, sign the rest",
+                        },
+                        if p.allow_break_glass {
+                            "ALLOWED"
+                        } else {
+                            "refused"
+                        }
+                    )?;
+                    let ip = &p.intermediate;
+                    writeln!(
+                        f,
+                        "  intermediate pathlen {}, EKU {}, permitted DNS [{}] IP [{}], excluded DNS [{}] IP [{}]",
+                        ip.path_len,
+                        if ip.server_and_client_eku { "serverAuth+clientAuth" } else { "none" },
+                        ip.permitted_dns.join(", "),
+                        ip.permitted_ips.join(", "),
+                        ip.excluded_dns.join(", "),
+                        ip.excluded_ips.join(", ")
+                    )?;
+                    writeln!(
+                        f,
+                        "  writes       {} and {} (age, {} recipient(s))",
+                        g.output.display(),
+                        g.checksum.display(),
+                        g.recipients.len()
+                    )?;
                 }
             }
         }

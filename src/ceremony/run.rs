@@ -8,6 +8,8 @@ use std::time::SystemTime;
 
 use super::events::{Event, Outcome};
 use super::plan::{Plan, PlannedStep, RootStep};
+use super::script::OnRejection;
+use super::sign;
 use super::Error;
 use crate::fsutil;
 use crate::token::{PinSource, Token, TokenSigner};
@@ -79,12 +81,92 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
 
 fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
     let _ = write!(out, "{plan}");
-    let existing = plan.existing_outputs();
-    if !existing.is_empty() {
-        let reasons: Vec<String> = existing
-            .iter()
-            .map(|p| format!("output {} already exists", p.display()))
-            .collect();
+    let mut reasons: Vec<String> = plan
+        .existing_outputs()
+        .iter()
+        .map(|p| format!("output {} already exists", p.display()))
+        .collect();
+    let mut earlier_outputs: Vec<&Path> = Vec::new();
+    for step in &plan.steps {
+        if let PlannedStep::SignRequests(g) = step {
+            let made_earlier = g
+                .issuers
+                .iter()
+                .any(|(_, spec)| earlier_outputs.contains(&spec.certificate.as_path()));
+            if made_earlier {
+                let _ = writeln!(
+                    out,
+                    "step {}: issuer certificates are made by an earlier step; requests are judged when the ceremony runs",
+                    g.id
+                );
+            } else {
+                match sign::prepare(g, SystemTime::now()) {
+                    Ok((_, prepared)) => {
+                        let _ = writeln!(
+                            out,
+                            "step {}: {} request(s) in the bundle:",
+                            g.id,
+                            prepared.requests.len()
+                        );
+                        for j in &prepared.requests {
+                            match &j.verdict {
+                                Ok((profile, _, a)) => {
+                                    let sans: Vec<String> = a
+                                        .dns
+                                        .iter()
+                                        .map(|d| format!("DNS:{d}"))
+                                        .chain(a.ips.iter().map(|i| format!("IP:{i}")))
+                                        .collect();
+                                    let _ = writeln!(
+                                        out,
+                                        "  sign    {} ({}): CN={}{}, by the {} CA, {} days{}{}",
+                                        j.entry.id,
+                                        profile.name,
+                                        a.cn,
+                                        a.orgs
+                                            .iter()
+                                            .map(|o| format!(" O={o}"))
+                                            .collect::<String>(),
+                                        profile.issuer.name(),
+                                        a.days,
+                                        if sans.is_empty() {
+                                            String::new()
+                                        } else {
+                                            format!(", SANs {}", sans.join(" "))
+                                        },
+                                        if a.ca_path_len.is_some() {
+                                            ", CA:TRUE"
+                                        } else {
+                                            ""
+                                        }
+                                    );
+                                }
+                                Err(r) => {
+                                    let _ = writeln!(
+                                        out,
+                                        "  REJECT  {} ({}): {}",
+                                        j.entry.id, j.entry.profile, r.rule
+                                    );
+                                    if g.on_rejection == OnRejection::Stop {
+                                        reasons.push(format!(
+                                            "step {}: request {}: {}",
+                                            g.id, j.entry.id, r.rule
+                                        ));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(Error::Refused { reasons: r, .. }) => {
+                        reasons.extend(r.into_iter().map(|r| format!("step {}: {r}", g.id)))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        earlier_outputs.extend(step.outputs());
+    }
+    if !reasons.is_empty() {
         return Err(Error::Refused {
             ceremony: plan.script.ceremony.name.clone(),
             reasons,
@@ -92,30 +174,34 @@ fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
     }
     let _ = writeln!(
         out,
-        "dry run: no token was opened, no key touched, nothing written (key labels are checked against the token when the ceremony runs)"
+        "dry run: no token was opened, no key touched, nothing written (key labels and issuer keys are checked against the token when the ceremony runs)"
     );
     Ok(Outcome::Completed)
 }
 
-struct Runner<'p, 'o> {
-    plan: &'p Plan,
-    transcript: Transcript,
+/// A ceremony in progress: the plan, the open transcript and the counts.
+pub(super) struct Runner<'p, 'o> {
+    pub(super) plan: &'p Plan,
+    pub(super) transcript: Transcript,
     out: &'o mut dyn Write,
     keys: usize,
-    certificates: usize,
+    pub(super) certificates: usize,
 }
 
 impl Runner<'_, '_> {
-    fn record(&mut self, event: &Event<'_>) -> Result<(), Error> {
+    /// Appends an event to the transcript (fsync'd before this returns).
+    pub(super) fn record(&mut self, event: &Event<'_>) -> Result<(), Error> {
         self.transcript.append(event)?;
         Ok(())
     }
 
-    fn say(&mut self, args: std::fmt::Arguments<'_>) {
+    /// One line of progress for the operator.
+    pub(super) fn say(&mut self, args: std::fmt::Arguments<'_>) {
         let _ = writeln!(self.out, "{args}");
     }
 
-    fn refuse(&mut self, step: Option<&str>, reasons: Vec<String>) -> Error {
+    /// Records a refusal and returns the error that ends the ceremony.
+    pub(super) fn refuse(&mut self, step: Option<&str>, reasons: Vec<String>) -> Error {
         let recorded = self.record(&Event::Refused {
             step,
             reasons: reasons.clone(),
@@ -175,14 +261,18 @@ impl Runner<'_, '_> {
 
         for step in &plan.steps {
             let id = step.id();
-            let action = match step {
-                PlannedStep::GenerateRoot(_) => "generate-root",
-            };
-            self.record(&Event::StepStart { step: id, action })?;
+            self.record(&Event::StepStart {
+                step: id,
+                action: step.action(),
+            })?;
             let result = match step {
                 PlannedStep::GenerateRoot(r) => self.generate_root(&token, r),
+                PlannedStep::SignRequests(g) => self.sign_requests(&token, g),
             };
             if let Err(e) = result {
+                if e.is_refusal() {
+                    return Err(e);
+                }
                 self.record(&Event::StepFailed {
                     step: id,
                     error: e.to_string(),
@@ -231,6 +321,9 @@ impl Runner<'_, '_> {
         let file = &step.certificate;
         self.record(&Event::CertificateIssued {
             step: &step.id,
+            request: None,
+            profile: None,
+            sans: &[],
             file: file.display().to_string(),
             certificate: &issued,
         })?;

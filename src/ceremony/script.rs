@@ -81,6 +81,8 @@ pub struct Output {
 pub enum Step {
     /// Generate a CA key pair in the token and self-sign its root certificate.
     GenerateRoot(GenerateRoot),
+    /// Sign every request in a sealed request bundle with existing CA keys.
+    SignRequests(Box<SignRequests>),
 }
 
 impl Step {
@@ -88,6 +90,7 @@ impl Step {
     pub fn id(&self) -> &str {
         match self {
             Step::GenerateRoot(s) => &s.id,
+            Step::SignRequests(s) => &s.id,
         }
     }
 
@@ -95,6 +98,7 @@ impl Step {
     pub fn action(&self) -> &'static str {
         match self {
             Step::GenerateRoot(_) => "generate-root",
+            Step::SignRequests(_) => "sign-requests",
         }
     }
 }
@@ -131,8 +135,11 @@ impl<'de> Deserialize<'de> for Step {
             "generate-root" => serde_path_to_error::deserialize(value)
                 .map(Step::GenerateRoot)
                 .map_err(fields),
+            "sign-requests" => serde_path_to_error::deserialize(value)
+                .map(|s| Step::SignRequests(Box::new(s)))
+                .map_err(fields),
             other => Err(D::Error::custom(format!(
-                "step {id:?}: unknown action {other:?}; known actions: generate-root"
+                "step {id:?}: unknown action {other:?}; known actions: generate-root, sign-requests"
             ))),
         }
     }
@@ -172,6 +179,105 @@ pub struct GenerateRoot {
     pub certificate: PathBuf,
 }
 
+/// What a signing step does when a request breaks its profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnRejection {
+    /// Sign nothing in the step (the default).
+    #[default]
+    Stop,
+    /// Sign the other requests; report the rejected ones.
+    Skip,
+}
+
+/// A `sign-requests` step: sign a sealed request bundle in one batch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequests {
+    /// Step id, unique within the script.
+    pub id: String,
+    /// The request bundle file.
+    pub bundle: PathBuf,
+    /// Its SHA-256, as the requester sent it out of band.
+    pub bundle_sha256: String,
+    /// Output bundle name: writes `NAME.tar.age` and `NAME.tar.age.sha256`
+    /// in the output directory.
+    pub output: String,
+    /// age X25519 recipients (`age1…`) the output bundle is encrypted to.
+    pub recipients: Vec<String>,
+    /// Stop (default) or skip when a request breaks its profile.
+    #[serde(default)]
+    pub on_rejection: OnRejection,
+    /// Allow `super-admin` (O=system:masters) requests.
+    #[serde(default)]
+    pub allow_break_glass: bool,
+    /// The CA keys and certificates this step may sign with.
+    pub issuers: Issuers,
+    /// Settings for `intermediate-ca` requests.
+    #[serde(default)]
+    pub intermediate: IntermediateSpec,
+}
+
+/// The CAs a signing step may use, by role.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Issuers {
+    /// The cluster CA (`ca`).
+    pub cluster: Option<IssuerSpec>,
+    /// The etcd CA (`etcd/ca`).
+    pub etcd: Option<IssuerSpec>,
+    /// The front-proxy CA.
+    #[serde(rename = "front-proxy")]
+    pub front_proxy: Option<IssuerSpec>,
+}
+
+/// One CA: its key in the token and its certificate on disk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSpec {
+    /// `CKA_LABEL` of the CA key in the token.
+    pub key_label: String,
+    /// The CA certificate (PEM), relative to the current directory.
+    pub certificate: PathBuf,
+    /// Digest for RSA signatures (default sha256); not allowed for ECDSA.
+    pub hash: Option<SignatureHash>,
+}
+
+/// What intermediate CAs signed in a step look like.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IntermediateSpec {
+    /// pathLenConstraint (default 0: it may sign only leaves).
+    #[serde(default)]
+    pub path_len: u8,
+    /// `none` (default) or `server-and-client`.
+    #[serde(default)]
+    pub eku: IntermediateEku,
+    /// Permitted DNS subtrees.
+    #[serde(default)]
+    pub permitted_dns: Vec<String>,
+    /// Excluded DNS subtrees.
+    #[serde(default)]
+    pub excluded_dns: Vec<String>,
+    /// Permitted IP subtrees (CIDR).
+    #[serde(default)]
+    pub permitted_ips: Vec<String>,
+    /// Excluded IP subtrees (CIDR).
+    #[serde(default)]
+    pub excluded_ips: Vec<String>,
+}
+
+/// An intermediate's EKU: Go requires EKUs to nest, so none or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntermediateEku {
+    /// No EKU extension.
+    #[default]
+    None,
+    /// serverAuth and clientAuth.
+    ServerAndClient,
+}
+
 /// Parses a script from TOML text.
 pub fn parse(text: &str) -> Result<Script, String> {
     toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', "\n  "))
@@ -204,7 +310,9 @@ certificate = "ca.crt"
     #[test]
     fn parses_with_defaults() {
         let s = parse(MINIMAL).expect("valid");
-        let Step::GenerateRoot(g) = &s.steps[0];
+        let Step::GenerateRoot(g) = &s.steps[0] else {
+            panic!("generate-root expected");
+        };
         assert_eq!(g.validity_days, 3650);
         assert_eq!(g.backdate_minutes, 5);
         assert_eq!(g.algorithm, KeyAlgorithm::EcdsaP256);

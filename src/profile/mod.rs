@@ -3,9 +3,17 @@
 //! A profile decides every extension; nothing a requester asks for is copied
 //! into a certificate. This module is pure: no I/O, no token.
 
+pub mod component;
+mod issued;
 mod root;
 
+pub use component::{
+    find, Approved, IntermediatePolicy, Issuer, Profile, Rejection, RequestParams, StepPolicy,
+};
+pub use issued::{cidr_bytes, subject_name, IssuedProfile};
 pub use root::RootProfile;
+
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
@@ -17,6 +25,9 @@ pub enum Error {
     /// A subject string is not a valid RFC 4514 name, or is empty.
     #[error("subject {subject:?}: {reason}")]
     Subject { subject: String, reason: String },
+    /// A name constraint from the script is malformed.
+    #[error("name constraint {value:?}: {reason}")]
+    Constraint { value: String, reason: String },
 }
 
 /// Key identifier per RFC 7093 method 1: the leftmost 160 bits of the
@@ -24,4 +35,18 @@ pub enum Error {
 pub fn key_identifier(spki: &SubjectPublicKeyInfoRef<'_>) -> Vec<u8> {
     let digest = Sha256::digest(spki.subject_public_key.raw_bytes());
     digest[..20].to_vec()
+}
+
+/// A kubeadm-tree path for an issued certificate: relative, no `..`, ends in `.crt`.
+pub fn check_kubeadm_path(path: &str) -> Result<(), String> {
+    let p = Path::new(path);
+    let plain = p
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain || path.is_empty() || path.contains('\\') || !path.ends_with(".crt") {
+        return Err(format!(
+            "kubeadm_path {path:?} must be a relative path inside the kubeadm tree ending in .crt"
+        ));
+    }
+    Ok(())
 }

@@ -5,8 +5,12 @@
 //! profile, and it refuses to return a certificate whose signature does not
 //! verify against the signer's public key.
 
+mod csr;
 mod verify;
 
+pub use csr::{
+    describe_general_name, holds_private_key, parse_csr, Csr, CsrError, KeyKind, MAX_CSR_BYTES,
+};
 pub use verify::verify_signature;
 
 use std::time::{Duration, SystemTime};

@@ -25,20 +25,41 @@ pub fn verify_signature(
         None
     };
     let bad = |e: signature::Error| format!("signature check failed: {e}");
+    let digest = |oid| -> Option<Vec<u8>> {
+        use sha2::Digest;
+        match oid {
+            ECDSA_WITH_SHA256 => Some(sha2::Sha256::digest(msg).to_vec()),
+            ECDSA_WITH_SHA384 => Some(sha2::Sha384::digest(msg).to_vec()),
+            ECDSA_WITH_SHA512 => Some(sha2::Sha512::digest(msg).to_vec()),
+            _ => None,
+        }
+    };
     match (alg.oid, curve) {
-        (ECDSA_WITH_SHA256, Some(SECP256R1)) => {
+        (oid, Some(SECP256R1)) if digest(oid).is_some() => {
+            use signature::hazmat::PrehashVerifier;
             let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der)
                 .map_err(|e| format!("P-256 key: {e}"))?;
-            let sig = p256::ecdsa::DerSignature::try_from(sig).map_err(bad)?;
-            key.verify(msg, &sig).map_err(bad)
+            let sig = p256::ecdsa::Signature::from_der(sig).map_err(bad)?;
+            let hash = digest(oid).expect("matched above");
+            key.verify_prehash(&hash, &sig).map_err(bad)
         }
-        (ECDSA_WITH_SHA384, Some(SECP384R1)) => {
+        (oid, Some(SECP384R1)) if digest(oid).is_some() => {
+            use signature::hazmat::PrehashVerifier;
             let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki_der)
                 .map_err(|e| format!("P-384 key: {e}"))?;
-            let sig = p384::ecdsa::DerSignature::try_from(sig).map_err(bad)?;
-            key.verify(msg, &sig).map_err(bad)
+            let sig = p384::ecdsa::Signature::from_der(sig).map_err(bad)?;
+            let hash = digest(oid).expect("matched above");
+            key.verify_prehash(&hash, &sig).map_err(bad)
         }
-        (SHA256_WITH_RSA | SHA384_WITH_RSA | SHA512_WITH_RSA, None) => {
+        (ED25519, None) if spki.algorithm.oid == ED25519 => {
+            let key = ed25519_dalek::VerifyingKey::from_public_key_der(spki_der)
+                .map_err(|e| format!("Ed25519 key: {e}"))?;
+            let sig = ed25519_dalek::Signature::from_slice(sig).map_err(bad)?;
+            key.verify_strict(msg, &sig).map_err(bad)
+        }
+        (SHA256_WITH_RSA | SHA384_WITH_RSA | SHA512_WITH_RSA, None)
+            if spki.algorithm.oid == RSA_ENCRYPTION =>
+        {
             let key = rsa::PublicKey::from_public_key_der(spki_der)
                 .map_err(|e| format!("RSA key: {e}"))?;
             let sig = rsa::pkcs1v15::Signature::try_from(sig).map_err(bad)?;

@@ -234,3 +234,112 @@ pub fn object_blocks(listing: &str) -> Vec<String> {
     }
     blocks
 }
+
+/// Runs the shipped root ceremony in `env` (roots in `pki/`).
+pub fn root_init(env: &Env) {
+    let script = env.shipped_script("root-init.toml");
+    ok(&env.run(&[
+        "run",
+        script.to_str().expect("utf-8"),
+        "--pin-file",
+        "user.pin",
+    ]));
+}
+
+/// A new age identity at `requester.agekey`; returns its recipient.
+pub fn age_identity(env: &Env, name: &str) -> String {
+    let out = Command::new("age-keygen")
+        .args(["-o", env.path(name).to_str().expect("utf-8")])
+        .output()
+        .expect("age-keygen runs (is age installed?)");
+    assert!(out.status.success(), "age-keygen: {}", text(&out.stderr));
+    let out = Command::new("age-keygen")
+        .args(["-y", env.path(name).to_str().expect("utf-8")])
+        .output()
+        .expect("age-keygen -y");
+    text(&out.stdout).trim().to_string()
+}
+
+/// Runs `softhsm/make-requests.sh` into `requester/` (keys, CSRs, manifests).
+pub fn make_requests(env: &Env) {
+    let out = Command::new(repo().join("softhsm/make-requests.sh"))
+        .arg(env.path("requester"))
+        .output()
+        .expect("make-requests.sh");
+    assert!(out.status.success(), "make-requests: {}", text(&out.stderr));
+}
+
+/// `ceremony request seal MANIFEST --out BUNDLE`; returns the printed SHA-256.
+pub fn seal(env: &Env, manifest: &str, bundle: &str) -> String {
+    let out = ok(&env.run(&["request", "seal", manifest, "--out", bundle]));
+    out.lines()
+        .find_map(|l| l.strip_prefix("sha256 "))
+        .expect("sha256 line")
+        .to_string()
+}
+
+/// A `sign-requests` script for `bundle` pinned to `sha`, writing output
+/// bundle `name`, with all three roots as issuers; `extra` goes into the step.
+pub fn sign_script(bundle: &str, sha: &str, name: &str, recipient: &str, extra: &str) -> String {
+    script(&format!(
+        r#"[[step]]
+action = "sign-requests"
+id = "sign"
+bundle = "{bundle}"
+bundle_sha256 = "{sha}"
+output = "{name}"
+recipients = ["{recipient}"]
+{extra}
+
+[step.issuers.cluster]
+key_label = "cluster-root-ca"
+certificate = "pki/ca.crt"
+
+[step.issuers.etcd]
+key_label = "etcd-root-ca"
+certificate = "pki/etcd/ca.crt"
+
+[step.issuers.front-proxy]
+key_label = "front-proxy-root-ca"
+certificate = "pki/front-proxy-ca.crt"
+"#
+    ))
+    .replace("directory = \"pki\"", "directory = \"bundles\"")
+}
+
+/// Makes a key and CSR with openssl: `csr(env, "x", "ec:P-256", "/CN=x", &[])`
+/// writes `extra/x.key` and `extra/x.csr`. `newkey` is `ec:CURVE`, `rsa:BITS`
+/// or `ed25519`; `args` are extra `openssl req` arguments.
+pub fn openssl_csr(env: &Env, id: &str, newkey: &str, subject: &str, args: &[&str]) -> PathBuf {
+    std::fs::create_dir_all(env.path("extra")).expect("mkdir");
+    let key = env.path(&format!("extra/{id}.key"));
+    let csr = env.path(&format!("extra/{id}.csr"));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-new", "-nodes", "-subj", subject]);
+    match newkey.split_once(':') {
+        Some(("ec", curve)) => {
+            cmd.args([
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                &format!("ec_paramgen_curve:{curve}"),
+            ]);
+        }
+        Some(("rsa", bits)) => {
+            cmd.args(["-newkey", &format!("rsa:{bits}")]);
+        }
+        _ => {
+            cmd.args(["-newkey", newkey]);
+        }
+    }
+    cmd.args([
+        "-keyout",
+        key.to_str().expect("utf-8"),
+        "-out",
+        csr.to_str().expect("utf-8"),
+    ]);
+    cmd.args(args);
+    let out = cmd.output().expect("openssl req");
+    assert!(out.status.success(), "openssl req: {}", text(&out.stderr));
+    csr
+}

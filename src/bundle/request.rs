@@ -1,0 +1,365 @@
+//! Request bundles: the requester seals CSRs and a manifest into a tar, and
+//! the ceremony opens it against the SHA-256 pinned in the approved script.
+//!
+//! Layout: `manifest.json` (a [`RequestManifest`]) first, then each CSR's DER
+//! bytes as `csr/<id>.csr`. Every member but the manifest belongs to exactly
+//! one request, and the manifest pins each CSR's SHA-256.
+//!
+//! This module owns the request-bundle format. It never parses a byte of a
+//! bundle before the whole file matches the pinned digest, and it does not
+//! judge a CSR: that is for `x509` and `profile`.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    archive, io_err, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result,
+    MANIFEST, MAX_CSR_BYTES, MAX_MANIFEST_BYTES, MAX_REQUEST_BUNDLE_BYTES,
+};
+
+/// The `format` of a request bundle's manifest.
+pub const FORMAT: &str = "ceremony-request-bundle/1";
+
+/// The longest request id.
+const MAX_ID_LEN: usize = 63;
+
+/// A request bundle's `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestManifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The requests, in the order they are judged and signed.
+    pub requests: Vec<RequestEntry>,
+}
+
+/// One request: a CSR and what the requester asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestEntry {
+    /// Unique within the bundle; `[a-z0-9][a-z0-9.-]{0,62}`.
+    pub id: String,
+    /// The profile to judge and sign the request under.
+    pub profile: String,
+    /// The CSR's member name, `csr/<id>.csr` (filled in by [`seal`]).
+    #[serde(default)]
+    pub csr: String,
+    /// The hex SHA-256 of the CSR member (filled in by [`seal`]).
+    #[serde(default)]
+    pub csr_sha256: String,
+    /// The node the certificate is for, where the profile needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Requested DNS names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// Requested IP addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<String>,
+    /// Requested email addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<String>,
+    /// Requested URIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uris: Vec<String>,
+    /// Requested validity in days, where the profile allows a choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity_days: Option<u32>,
+    /// Where the certificate goes in kubeadm's `pki/` tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeadm_path: Option<String>,
+}
+
+/// Writes a new request bundle at `path` and returns its SHA-256 (hex).
+///
+/// The bundle is a tar whose first member is `manifest.json` (pretty JSON of
+/// the manifest with [`FORMAT`], `csr` and `csr_sha256` filled in), followed
+/// by each CSR's DER bytes as `csr/<id>.csr`. Duplicate ids, ids outside the
+/// pattern, empty or oversized CSRs and an existing `path` are refused; the
+/// file is written under a temporary name and renamed into place, so a
+/// failure leaves nothing.
+pub fn seal(path: &Path, requests: Vec<(RequestEntry, Vec<u8>)>) -> Result<String> {
+    refuse_existing(path)?;
+    if requests.is_empty() {
+        return Err(Error::Invalid {
+            path: path.to_path_buf(),
+            rule: "no requests to seal".into(),
+        });
+    }
+    let mut ids = HashSet::new();
+    let mut entries = Vec::with_capacity(requests.len());
+    let mut csrs = Vec::with_capacity(requests.len());
+    for (mut entry, der) in requests {
+        let fail = |rule: String| Error::Request {
+            path: path.to_path_buf(),
+            id: entry.id.clone(),
+            rule,
+        };
+        check_id(&entry.id).map_err(fail)?;
+        if !ids.insert(entry.id.clone()) {
+            return Err(fail("duplicate id".into()));
+        }
+        if der.is_empty() {
+            return Err(fail("CSR is empty".into()));
+        }
+        if der.len() as u64 > MAX_CSR_BYTES {
+            return Err(fail(format!(
+                "CSR is {} bytes, over the limit of {MAX_CSR_BYTES} bytes",
+                der.len()
+            )));
+        }
+        entry.csr = format!("csr/{}.csr", entry.id);
+        entry.csr_sha256 = sha256_hex(&der);
+        entries.push(entry);
+        csrs.push(der);
+    }
+    let manifest = RequestManifest {
+        format: FORMAT.to_string(),
+        requests: entries,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
+        path: path.to_path_buf(),
+        rule: format!("cannot encode: {e}"),
+    })?;
+    json.push(b'\n');
+    if json.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(Error::Manifest {
+            path: path.to_path_buf(),
+            rule: format!(
+                "{} bytes, over the limit of {MAX_MANIFEST_BYTES} bytes",
+                json.len()
+            ),
+        });
+    }
+    let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST, &json)];
+    members.extend(
+        manifest
+            .requests
+            .iter()
+            .zip(&csrs)
+            .map(|(entry, der)| (entry.csr.as_str(), der.as_slice())),
+    );
+    let tar = archive::write(path, &members)?;
+    if tar.len() as u64 > MAX_REQUEST_BUNDLE_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size: tar.len() as u64,
+            limit: MAX_REQUEST_BUNDLE_BYTES,
+        });
+    }
+    write_new(path, &tar)?;
+    Ok(sha256_hex(&tar))
+}
+
+/// A request bundle checked against its pinned digest.
+pub struct RequestBundle {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its SHA-256 (lowercase hex), equal to the pinned digest.
+    pub sha256: String,
+    /// Its manifest, checked against the members.
+    pub manifest: RequestManifest,
+    /// The whole tar, as read and verified.
+    tar: Vec<u8>,
+    /// CSR member name → its bytes within `tar`.
+    csrs: HashMap<String, Range<usize>>,
+}
+
+impl fmt::Debug for RequestBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBundle")
+            .field("path", &self.path)
+            .field("sha256", &self.sha256)
+            .field("manifest", &self.manifest)
+            .field("bytes", &self.tar.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestBundle {
+    /// Opens the bundle at `path` and checks it, in this order: the file size
+    /// against [`MAX_REQUEST_BUNDLE_BYTES`]; its SHA-256 against
+    /// `expected_sha256` (hex, either case) before anything is parsed; the
+    /// strict tar rules; `manifest.json` (unknown fields refused, `format` must
+    /// be [`FORMAT`]); the ids; and every CSR member against its entry, with
+    /// every member other than the manifest used by exactly one request.
+    pub fn open(path: &Path, expected_sha256: &str) -> Result<RequestBundle> {
+        if !is_sha256_hex(expected_sha256) {
+            return Err(Error::Invalid {
+                path: path.to_path_buf(),
+                rule: format!("pinned digest {expected_sha256:?} is not 64 hex digits"),
+            });
+        }
+        let expected = expected_sha256.to_ascii_lowercase();
+        let tar = read_bundle(path)?;
+        let actual = sha256_hex(&tar);
+        if actual != expected {
+            return Err(Error::Digest {
+                path: path.to_path_buf(),
+                expected,
+                actual,
+            });
+        }
+        let members = archive::read(path, &tar, |name| {
+            if name == MANIFEST {
+                MAX_MANIFEST_BYTES
+            } else {
+                MAX_CSR_BYTES
+            }
+        })?;
+        let manifest_err = |rule: String| Error::Manifest {
+            path: path.to_path_buf(),
+            rule,
+        };
+        let by_name: HashMap<&str, &Range<usize>> = members
+            .iter()
+            .map(|m| (m.name.as_str(), &m.range))
+            .collect();
+        let manifest_range = by_name
+            .get(MANIFEST)
+            .ok_or_else(|| manifest_err("missing from the bundle".into()))?;
+        let manifest: RequestManifest = serde_json::from_slice(&tar[(*manifest_range).clone()])
+            .map_err(|e| manifest_err(e.to_string()))?;
+        if manifest.format != FORMAT {
+            return Err(manifest_err(format!(
+                "format is {:?}, expected {FORMAT:?}",
+                manifest.format
+            )));
+        }
+        if manifest.requests.is_empty() {
+            return Err(manifest_err("lists no requests".into()));
+        }
+        let mut ids = HashSet::new();
+        for entry in &manifest.requests {
+            let fail = |rule: String| Error::Request {
+                path: path.to_path_buf(),
+                id: entry.id.clone(),
+                rule,
+            };
+            check_id(&entry.id).map_err(fail)?;
+            if !ids.insert(entry.id.as_str()) {
+                return Err(fail("duplicate id".into()));
+            }
+        }
+        let mut csrs: HashMap<String, Range<usize>> = HashMap::new();
+        let mut used_by: HashMap<&str, &str> = HashMap::new();
+        for entry in &manifest.requests {
+            let fail = |rule: String| Error::Request {
+                path: path.to_path_buf(),
+                id: entry.id.clone(),
+                rule,
+            };
+            if entry.csr == MANIFEST {
+                return Err(fail("csr names manifest.json, which is not a CSR".into()));
+            }
+            let Some(range) = by_name.get(entry.csr.as_str()) else {
+                return Err(fail(format!(
+                    "CSR member {:?} is missing from the bundle",
+                    entry.csr
+                )));
+            };
+            if let Some(other) = used_by.insert(&entry.csr, &entry.id) {
+                return Err(fail(format!(
+                    "CSR member {:?} is also used by request {other:?}",
+                    entry.csr
+                )));
+            }
+            if !is_sha256_hex(&entry.csr_sha256) {
+                return Err(fail(format!(
+                    "csr_sha256 {:?} is not 64 hex digits",
+                    entry.csr_sha256
+                )));
+            }
+            let actual = sha256_hex(&tar[(*range).clone()]);
+            if actual != entry.csr_sha256.to_ascii_lowercase() {
+                return Err(fail(format!(
+                    "CSR member {:?}: SHA-256 mismatch: manifest says {}, actual {actual}",
+                    entry.csr, entry.csr_sha256
+                )));
+            }
+            csrs.insert(entry.csr.clone(), (*range).clone());
+        }
+        if let Some(extra) = members
+            .iter()
+            .find(|m| m.name != MANIFEST && !used_by.contains_key(m.name.as_str()))
+        {
+            return Err(Error::Member {
+                path: path.to_path_buf(),
+                member: extra.name.clone(),
+                rule: "not the CSR of any request in manifest.json".into(),
+            });
+        }
+        Ok(RequestBundle {
+            path: path.to_path_buf(),
+            sha256: actual,
+            manifest,
+            tar,
+            csrs,
+        })
+    }
+
+    /// The CSR bytes for an entry of this bundle's manifest (empty for an
+    /// entry whose `csr` member this bundle does not hold).
+    pub fn csr(&self, entry: &RequestEntry) -> &[u8] {
+        self.csrs
+            .get(&entry.csr)
+            .and_then(|range| self.tar.get(range.clone()))
+            .unwrap_or(&[])
+    }
+}
+
+/// Reads the whole bundle file, refusing one over the limit before reading it.
+fn read_bundle(path: &Path) -> Result<Vec<u8>> {
+    let limit = MAX_REQUEST_BUNDLE_BYTES;
+    let too_large = |size| Error::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit,
+    };
+    // Checked before opening too, so a fifo or device is refused, not waited on.
+    let meta = std::fs::metadata(path).map_err(io_err(path, "read"))?;
+    if !meta.is_file() {
+        return Err(Error::Invalid {
+            path: path.to_path_buf(),
+            rule: "not a regular file".into(),
+        });
+    }
+    let file = File::open(path).map_err(io_err(path, "open"))?;
+    let size = file.metadata().map_err(io_err(path, "read"))?.len();
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path, "read"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// Checks a request id against `[a-z0-9][a-z0-9.-]{0,62}`; returns the rule broken.
+fn check_id(id: &str) -> std::result::Result<(), String> {
+    let bytes = id.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= MAX_ID_LEN
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err("id must be 1 to 63 of a-z, 0-9, '.', '-', starting with a letter or digit".into())
+    }
+}
+
+#[cfg(test)]
+mod tests;

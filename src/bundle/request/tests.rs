@@ -1,0 +1,368 @@
+//! Tests for sealing and opening request bundles.
+
+use super::super::archive::tests::{raw_header, raw_tar};
+use super::*;
+use proptest::prelude::*;
+
+/// What `seal` takes.
+type Requests = Vec<(RequestEntry, Vec<u8>)>;
+/// A raw tar header and its body.
+type RawEntry<'a> = ([u8; 512], &'a [u8]);
+
+fn entry(id: &str) -> RequestEntry {
+    RequestEntry {
+        id: id.into(),
+        profile: "kubelet-client".into(),
+        csr: String::new(),
+        csr_sha256: String::new(),
+        node: None,
+        dns: vec![],
+        ips: vec![],
+        emails: vec![],
+        uris: vec![],
+        validity_days: None,
+        kubeadm_path: None,
+    }
+}
+
+/// Writes `bytes` as a bundle and opens it against its own digest.
+fn open_bytes(bytes: &[u8]) -> Result<RequestBundle> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    std::fs::write(&path, bytes).expect("write");
+    RequestBundle::open(&path, &sha256_hex(bytes))
+}
+
+/// A manifest JSON listing `ids`, each with the given member and digest.
+fn manifest_json(entries: &[(&str, &str, &[u8])]) -> Vec<u8> {
+    let manifest = RequestManifest {
+        format: FORMAT.into(),
+        requests: entries
+            .iter()
+            .map(|(id, member, der)| RequestEntry {
+                csr: member.to_string(),
+                csr_sha256: sha256_hex(der),
+                ..entry(id)
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&manifest).expect("json")
+}
+
+/// A well-formed tar (written by us) with the given members.
+fn tar_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+    archive::write(Path::new("t.tar"), members).expect("tar")
+}
+
+fn err_of(bytes: &[u8]) -> String {
+    open_bytes(bytes).expect_err("must refuse").to_string()
+}
+
+#[test]
+fn seal_then_open_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let mut node3 = entry("kubelet-node3");
+    node3.node = Some("node3".into());
+    node3.dns = vec!["node3.example".into()];
+    node3.ips = vec!["10.0.0.3".into()];
+    node3.validity_days = Some(30);
+    node3.kubeadm_path = Some("kubelet.crt".into());
+    let digest = seal(
+        &path,
+        vec![
+            (node3.clone(), b"der-one".to_vec()),
+            (entry("apiserver"), b"der-two".to_vec()),
+        ],
+    )
+    .expect("seal");
+    let bytes = std::fs::read(&path).expect("read");
+    assert_eq!(digest, sha256_hex(&bytes));
+    let bundle = RequestBundle::open(&path, &digest.to_uppercase()).expect("open");
+    assert_eq!(bundle.sha256, digest);
+    assert_eq!(bundle.manifest.format, FORMAT);
+    let ids: Vec<_> = bundle
+        .manifest
+        .requests
+        .iter()
+        .map(|e| e.id.as_str())
+        .collect();
+    assert_eq!(ids, ["kubelet-node3", "apiserver"]);
+    let first = &bundle.manifest.requests[0];
+    assert_eq!(first.csr, "csr/kubelet-node3.csr");
+    assert_eq!(first.csr_sha256, sha256_hex(b"der-one"));
+    assert_eq!(first.dns, node3.dns);
+    assert_eq!(first.validity_days, Some(30));
+    assert_eq!(bundle.csr(first), b"der-one");
+    assert_eq!(bundle.csr(&bundle.manifest.requests[1]), b"der-two");
+    assert_eq!(bundle.csr(&entry("other")), b"");
+    // manifest.json is the first member, and pretty.
+    let members = archive::read(&path, &bytes, |_| 1 << 20).expect("tar");
+    assert_eq!(members[0].name, MANIFEST);
+    assert!(bytes[members[0].range.clone()].starts_with(b"{\n  \"format\""));
+    // Sealing is deterministic: the same requests give the same digest.
+    let again = dir.path().join("again.tar");
+    let digest2 = seal(
+        &again,
+        vec![
+            (node3, b"der-one".to_vec()),
+            (entry("apiserver"), b"der-two".to_vec()),
+        ],
+    )
+    .expect("seal");
+    assert_eq!(digest, digest2);
+}
+
+#[test]
+fn seal_refuses_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let cases: Vec<(Requests, &str)> = vec![
+        (
+            vec![(entry("a"), b"x".to_vec()), (entry("a"), b"y".to_vec())],
+            "request \"a\": duplicate id",
+        ),
+        (
+            vec![(entry("Bad_Id"), b"x".to_vec())],
+            "request \"Bad_Id\": id must be",
+        ),
+        (vec![(entry(""), b"x".to_vec())], "id must be"),
+        (vec![(entry(".a"), b"x".to_vec())], "id must be"),
+        (vec![(entry(&"a".repeat(64)), b"x".to_vec())], "id must be"),
+        (vec![(entry("a"), vec![])], "CSR is empty"),
+        (
+            vec![(entry("a"), vec![0; MAX_CSR_BYTES as usize + 1])],
+            "over the limit of 65536",
+        ),
+        (vec![], "no requests"),
+    ];
+    for (requests, rule) in cases {
+        let err = seal(&path, requests).expect_err("must refuse").to_string();
+        assert!(err.contains(rule), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+    }
+    assert!(check_id(&"a".repeat(63)).is_ok());
+    assert!(check_id("0.k8s-node.example").is_ok());
+}
+
+#[test]
+fn seal_never_overwrites() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    std::fs::write(&path, b"precious").expect("write");
+    let err = seal(&path, vec![(entry("a"), b"x".to_vec())]).expect_err("exists");
+    assert!(matches!(err, Error::Exists { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).expect("read"), b"precious");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+}
+
+#[test]
+fn digest_is_checked_before_anything_is_parsed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    std::fs::write(&path, b"this is not a tar").expect("write");
+    let wrong = "ab".repeat(32);
+    let err = RequestBundle::open(&path, &wrong).expect_err("mismatch");
+    let actual = sha256_hex(b"this is not a tar");
+    assert!(matches!(err, Error::Digest { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "bundle {}: SHA-256 mismatch: expected {wrong}, actual {actual}",
+            path.display()
+        )
+    );
+    assert!(err.hint().is_some());
+    // With the right digest, the same bytes fail as a tar.
+    let err = RequestBundle::open(&path, &actual).expect_err("not a tar");
+    assert!(matches!(err, Error::Archive { .. }), "{err}");
+    let err = RequestBundle::open(&path, "abc").expect_err("bad pin");
+    assert!(err.to_string().contains("not 64 hex digits"), "{err}");
+}
+
+#[test]
+fn refuses_a_file_over_the_limit_without_reading_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let file = File::create(&path).expect("create");
+    file.set_len(MAX_REQUEST_BUNDLE_BYTES + 1).expect("sparse");
+    let err = RequestBundle::open(&path, &"00".repeat(32)).expect_err("too large");
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    let err = RequestBundle::open(dir.path(), &"00".repeat(32)).expect_err("dir");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn refuses_an_extra_member() {
+    let json = manifest_json(&[("a", "csr/a.csr", b"A")]);
+    let tar = tar_of(&[(MANIFEST, &json), ("csr/a.csr", b"A"), ("csr/b.csr", b"B")]);
+    let err = err_of(&tar);
+    assert!(
+        err.ends_with("member \"csr/b.csr\": not the CSR of any request in manifest.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn refuses_a_missing_member() {
+    let json = manifest_json(&[("a", "csr/a.csr", b"A"), ("b", "csr/b.csr", b"B")]);
+    let tar = tar_of(&[(MANIFEST, &json), ("csr/a.csr", b"A")]);
+    let err = err_of(&tar);
+    assert!(
+        err.ends_with("request \"b\": CSR member \"csr/b.csr\" is missing from the bundle"),
+        "{err}"
+    );
+}
+
+#[test]
+fn refuses_a_member_digest_mismatch() {
+    let json = manifest_json(&[("a", "csr/a.csr", b"A")]);
+    let tar = tar_of(&[(MANIFEST, &json), ("csr/a.csr", b"tampered")]);
+    let err = err_of(&tar);
+    assert!(
+        err.contains("request \"a\": CSR member \"csr/a.csr\": SHA-256 mismatch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn refuses_bad_manifests() {
+    let json = manifest_json(&[("a", "csr/a.csr", b"A"), ("a", "csr/b.csr", b"B")]);
+    let tar = tar_of(&[(MANIFEST, &json), ("csr/a.csr", b"A"), ("csr/b.csr", b"B")]);
+    assert!(err_of(&tar).contains("request \"a\": duplicate id"));
+
+    let json = manifest_json(&[("a", "csr/a.csr", b"A"), ("b", "csr/a.csr", b"A")]);
+    let tar = tar_of(&[(MANIFEST, &json), ("csr/a.csr", b"A")]);
+    assert!(err_of(&tar).contains("also used by request \"a\""));
+
+    let json = manifest_json(&[("a", MANIFEST, b"A")]);
+    let tar = tar_of(&[(MANIFEST, &json)]);
+    assert!(err_of(&tar).contains("which is not a CSR"));
+
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&manifest_json(&[("a", "csr/a.csr", b"A")])).expect("json");
+    value["requests"][0]["sneaky"] = true.into();
+    let json = serde_json::to_vec(&value).expect("json");
+    let tar = tar_of(&[(MANIFEST, &json), ("csr/a.csr", b"A")]);
+    let err = err_of(&tar);
+    assert!(
+        err.contains("manifest.json: unknown field `sneaky`"),
+        "{err}"
+    );
+
+    value["requests"][0]
+        .as_object_mut()
+        .expect("object")
+        .remove("sneaky");
+    value["format"] = "ceremony-request-bundle/2".into();
+    let json = serde_json::to_vec(&value).expect("json");
+    let tar = tar_of(&[(MANIFEST, &json), ("csr/a.csr", b"A")]);
+    assert!(err_of(&tar).contains("format is \"ceremony-request-bundle/2\""));
+
+    let tar = tar_of(&[("csr/a.csr", b"A")]);
+    assert!(err_of(&tar).contains("manifest.json: missing"));
+}
+
+#[test]
+fn refuses_hostile_members() {
+    let json = manifest_json(&[("a", "csr/a.csr", b"A")]);
+    let good = |h| (h, &b""[..]);
+    let cases: Vec<(Vec<RawEntry>, &str)> = vec![
+        (
+            vec![good(raw_header(b"../x", b'0', 0))],
+            "member \"../x\": '..' path component",
+        ),
+        (
+            vec![good(raw_header(b"/abs", b'0', 0))],
+            "member \"/abs\": absolute path",
+        ),
+        (
+            vec![good(raw_header(b"csr/l", b'2', 0))],
+            "member \"csr/l\": a symbolic link",
+        ),
+        (
+            vec![good(raw_header(b"csr/h", b'1', 0))],
+            "member \"csr/h\": a hard link",
+        ),
+        (
+            vec![good(raw_header(b"csr/c", b'3', 0))],
+            "member \"csr/c\": a character device",
+        ),
+        (
+            vec![(raw_header(b"csr/a.csr", b'0', 1), &b"A"[..])],
+            "member \"csr/a.csr\": duplicate member",
+        ),
+        (
+            vec![good(raw_header(b"CSR/A.csr", b'0', 0))],
+            "collides with member \"csr/a.csr\" when case is ignored",
+        ),
+        (
+            vec![good(raw_header(b"csr/big", b'0', MAX_CSR_BYTES + 1))],
+            "member \"csr/big\": size 65537 bytes is over the limit of 65536 bytes",
+        ),
+        (
+            vec![good(raw_header(b"csr/caf\xe9", b'0', 0))],
+            "member \"csr/caf\u{fffd}\": name is not UTF-8",
+        ),
+    ];
+    for (extra, rule) in cases {
+        let mut entries = vec![
+            (
+                raw_header(MANIFEST.as_bytes(), b'0', json.len() as u64),
+                &json[..],
+            ),
+            (raw_header(b"csr/a.csr", b'0', 1), &b"A"[..]),
+        ];
+        entries.extend(extra);
+        let err = err_of(&raw_tar(&entries));
+        assert!(err.contains(rule), "{rule}: {err}");
+    }
+    // The same layout without the hostile member opens.
+    let entries = vec![
+        (
+            raw_header(MANIFEST.as_bytes(), b'0', json.len() as u64),
+            &json[..],
+        ),
+        (raw_header(b"csr/a.csr", b'0', 1), &b"A"[..]),
+    ];
+    open_bytes(&raw_tar(&entries)).expect("control opens");
+}
+
+fn text() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("(?s).{0,12}").expect("regex")
+}
+
+fn texts() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(text(), 0..3)
+}
+
+prop_compose! {
+    fn arb_entry()(
+        id in text(), profile in text(), csr in text(), csr_sha256 in text(),
+        node in proptest::option::of(text()),
+        dns in texts(), ips in texts(), emails in texts(), uris in texts(),
+        validity_days in proptest::option::of(any::<u32>()),
+        kubeadm_path in proptest::option::of(text()),
+    ) -> RequestEntry {
+        RequestEntry {
+            id, profile, csr, csr_sha256, node, dns, ips, emails, uris,
+            validity_days, kubeadm_path,
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn manifest_round_trips_through_json(
+        format in text(),
+        requests in proptest::collection::vec(arb_entry(), 0..4),
+    ) {
+        let manifest = RequestManifest { format, requests };
+        let pretty = serde_json::to_vec_pretty(&manifest).expect("encode");
+        let back: RequestManifest = serde_json::from_slice(&pretty).expect("decode");
+        prop_assert_eq!(&back, &manifest);
+        let compact = serde_json::to_string(&manifest).expect("encode");
+        let back: RequestManifest = serde_json::from_str(&compact).expect("decode");
+        prop_assert_eq!(back, manifest);
+    }
+}

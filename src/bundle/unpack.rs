@@ -1,0 +1,310 @@
+//! Laying the members of a verified bundle out on disk, all or nothing.
+//!
+//! Everything is written into a fresh temporary directory beside the target
+//! (named with [`fsutil::TMP_PREFIX`]), synced, and renamed to the target at
+//! the end; on any failure the temporary directory is removed, and so are
+//! missing parents of the target that were created for it. Files are 0644
+//! and directories 0755, whatever the umask.
+//!
+//! This module owns that staging. It never writes into an existing
+//! directory that holds anything, never overwrites a file, and is only ever
+//! given members whose names and checksums were already checked.
+
+use std::collections::BTreeSet;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::archive::Member;
+use super::{io_err, Error, Result};
+use crate::fsutil;
+
+/// Returns whether `out` exists (as an empty directory); refuses anything else there.
+pub(super) fn check_out(out: &Path) -> Result<bool> {
+    if out.file_name().is_none() {
+        return Err(Error::Invalid {
+            path: out.to_path_buf(),
+            rule: "output directory must end in a plain name".into(),
+        });
+    }
+    let meta = match fs::symlink_metadata(out) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err(out, "check output directory")(e)),
+    };
+    if !meta.is_dir() {
+        return Err(Error::Exists {
+            path: out.to_path_buf(),
+        });
+    }
+    let mut entries = fs::read_dir(out).map_err(io_err(out, "list output directory"))?;
+    if entries.next().is_some() {
+        return Err(Error::NotEmpty {
+            path: out.to_path_buf(),
+        });
+    }
+    Ok(true)
+}
+
+/// Writes every member into a temporary sibling of `out`, then renames it to
+/// `out` (replacing it only if it is still an empty directory). Missing
+/// parent directories of `out` are created first. On failure the temporary
+/// directory and any parent created here are removed.
+pub(super) fn unpack(out: &Path, out_exists: bool, tar: &[u8], members: &[Member]) -> Result<()> {
+    let parent = fsutil::parent_dir(out);
+    let out_name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = parent.join(format!(
+        "{}{out_name}.{}",
+        fsutil::TMP_PREFIX,
+        std::process::id()
+    ));
+    let created = create_parents(&parent)?;
+    if let Err(e) = DirBuilder::new().mode(0o755).create(&staging) {
+        // Not ours (a leftover of this process id, or a squatter): leave it.
+        remove_created(&created);
+        return Err(io_err(&staging, "create temporary directory")(e));
+    }
+    // From here on the temporary directory is ours: remove it on any failure.
+    let result = fill(&staging, tar, members).and_then(|()| {
+        let moved = if out_exists {
+            // rename(2) replaces an empty directory and refuses a non-empty one.
+            fs::rename(&staging, out)
+        } else {
+            fsutil::rename_noreplace(&staging, out)
+        };
+        moved.map_err(|e| match e.kind() {
+            std::io::ErrorKind::DirectoryNotEmpty => Error::NotEmpty {
+                path: out.to_path_buf(),
+            },
+            std::io::ErrorKind::AlreadyExists if out_exists => Error::NotEmpty {
+                path: out.to_path_buf(),
+            },
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+                Error::Exists {
+                    path: out.to_path_buf(),
+                }
+            }
+            _ => io_err(out, "move into place")(e),
+        })
+    });
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&staging);
+        remove_created(&created);
+        return Err(e);
+    }
+    fsutil::sync_dir(&parent).map_err(io_err(&parent, "sync directory"))?;
+    for dir in &created {
+        let above = fsutil::parent_dir(dir);
+        fsutil::sync_dir(&above).map_err(io_err(&above, "sync directory"))?;
+    }
+    Ok(())
+}
+
+/// Creates `dir` and its missing ancestors (0755); returns those it created,
+/// outermost first. On failure it removes them again.
+fn create_parents(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    loop {
+        match fs::symlink_metadata(cur) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing.push(cur.to_path_buf());
+                match cur.parent() {
+                    Some(up) if !up.as_os_str().is_empty() => cur = up,
+                    _ => break,
+                }
+            }
+            Err(e) => return Err(io_err(cur, "check directory")(e)),
+        }
+    }
+    let mut created = Vec::new();
+    for dir in missing.into_iter().rev() {
+        if let Err(e) = DirBuilder::new().mode(0o755).create(&dir) {
+            remove_created(&created);
+            return Err(io_err(&dir, "create directory")(e));
+        }
+        created.push(dir);
+    }
+    Ok(created)
+}
+
+/// Removes directories this module created, innermost first, if still empty.
+fn remove_created(created: &[PathBuf]) {
+    for dir in created.iter().rev() {
+        let _ = fs::remove_dir(dir);
+    }
+}
+
+/// Writes the members under `root` (files 0644, directories 0755) and syncs them.
+fn fill(root: &Path, tar: &[u8], members: &[Member]) -> Result<()> {
+    let mut dirs = BTreeSet::new();
+    for member in members {
+        let dest = root.join(&member.name);
+        for (i, _) in member.name.match_indices('/') {
+            let dir = &member.name[..i];
+            if dirs.insert(dir.to_string()) {
+                let path = root.join(dir);
+                DirBuilder::new()
+                    .mode(0o755)
+                    .create(&path)
+                    .map_err(io_err(&path, "create directory"))?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+                    .map_err(io_err(&path, "set permissions"))?;
+            }
+        }
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&dest)
+            .map_err(io_err(&dest, "create"))?;
+        file.write_all(&tar[member.range.clone()])
+            .map_err(io_err(&dest, "write"))?;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io_err(&dest, "set permissions"))?;
+        file.sync_all().map_err(io_err(&dest, "sync"))?;
+    }
+    for dir in dirs.iter().rev() {
+        let path = root.join(dir);
+        fsutil::sync_dir(&path).map_err(io_err(&path, "sync directory"))?;
+    }
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755))
+        .map_err(io_err(root, "set permissions"))?;
+    fsutil::sync_dir(root).map_err(io_err(root, "sync directory"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(tar: &[u8]) -> Vec<Member> {
+        super::super::archive::read(Path::new("t.tar"), tar, |_| 1 << 20).expect("tar")
+    }
+
+    fn ls(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn lays_out_files_and_directories_with_fixed_modes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tar = super::super::archive::write(
+            Path::new("t.tar"),
+            &[("a/b/c.crt", b"C"), ("a/d.crt", b"D"), ("e", b"E")],
+        )
+        .expect("tar");
+        let out = dir.path().join("out");
+        assert!(!check_out(&out).expect("check"));
+        unpack(&out, false, &tar, &members(&tar)).expect("unpack");
+        assert_eq!(ls(dir.path()), ["out"]);
+        assert_eq!(fs::read(out.join("a/b/c.crt")).expect("read"), b"C");
+        for (path, mode) in [
+            ("", 0o755),
+            ("a", 0o755),
+            ("a/b", 0o755),
+            ("a/b/c.crt", 0o644),
+            ("e", 0o644),
+        ] {
+            let got = fs::metadata(out.join(path))
+                .expect("stat")
+                .permissions()
+                .mode();
+            assert_eq!(got & 0o777, mode, "{path}");
+        }
+    }
+
+    #[test]
+    fn refuses_targets_that_are_not_new_or_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty");
+        fs::create_dir(&empty).expect("mkdir");
+        assert!(check_out(&empty).expect("empty is fine"));
+        fs::write(empty.join("x"), b"x").expect("write");
+        assert!(matches!(check_out(&empty), Err(Error::NotEmpty { .. })));
+        assert!(matches!(
+            check_out(&empty.join("x")),
+            Err(Error::Exists { .. })
+        ));
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("link")).expect("symlink");
+        assert!(matches!(
+            check_out(&dir.path().join("link")),
+            Err(Error::Exists { .. })
+        ));
+        assert!(matches!(
+            check_out(Path::new("/")),
+            Err(Error::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_parents_are_created_and_removed_again_on_failure() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tar = super::super::archive::write(Path::new("t.tar"), &[("a", b"A")]).expect("tar");
+        let out = dir.path().join("x/y/out");
+        unpack(&out, false, &tar, &members(&tar)).expect("unpack");
+        assert_eq!(fs::read(out.join("a")).expect("read"), b"A");
+        assert_eq!(ls(&dir.path().join("x/y")), ["out"]);
+
+        // Members that cannot both be files (never let through by `archive`)
+        // make filling fail half-way: nothing at all is left.
+        let bad = [
+            Member {
+                name: "a".into(),
+                range: 0..0,
+            },
+            Member {
+                name: "a/b".into(),
+                range: 0..0,
+            },
+        ];
+        let out = dir.path().join("p/q/out");
+        let err = unpack(&out, false, &tar, &bad).expect_err("fill fails");
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert_eq!(ls(dir.path()), ["x"]);
+    }
+
+    #[test]
+    fn a_temporary_name_it_did_not_create_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tar = super::super::archive::write(Path::new("t.tar"), &[("a", b"A")]).expect("tar");
+        let squatter = dir
+            .path()
+            .join(format!("{}out.{}", fsutil::TMP_PREFIX, std::process::id()));
+        fs::create_dir(&squatter).expect("mkdir");
+        fs::write(squatter.join("keep"), b"not ours").expect("write");
+        let err = unpack(&dir.path().join("out"), false, &tar, &members(&tar)).expect_err("taken");
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert_eq!(ls(&squatter), ["keep"]);
+        assert!(!dir.path().join("out").exists());
+    }
+
+    #[test]
+    fn a_target_that_fills_up_meanwhile_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tar = super::super::archive::write(Path::new("t.tar"), &[("a/b", b"B")]).expect("tar");
+        let out = dir.path().join("out");
+        fs::create_dir(&out).expect("mkdir");
+        assert!(check_out(&out).expect("empty"));
+        fs::write(out.join("keep"), b"mine").expect("write");
+        let err = unpack(&out, true, &tar, &members(&tar)).expect_err("not empty now");
+        assert!(matches!(err, Error::NotEmpty { .. }), "{err}");
+        let new = dir.path().join("new");
+        assert!(!check_out(&new).expect("new"));
+        fs::create_dir(&new).expect("mkdir");
+        let err = unpack(&new, false, &tar, &members(&tar)).expect_err("exists now");
+        assert!(matches!(err, Error::Exists { .. }), "{err}");
+        assert_eq!(ls(dir.path()), ["new", "out"]);
+        assert_eq!(ls(&out), ["keep"]);
+        assert!(ls(&new).is_empty());
+    }
+}

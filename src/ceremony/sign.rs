@@ -1,0 +1,256 @@
+//! The `sign-requests` step before the token is touched: open the pinned
+//! request bundle, load the issuing CA certificates, verify every CSR and
+//! judge it against its profile. The dry run prints this; the runner signs
+//! exactly the approved requests.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use der::{DecodePem, EncodePem};
+use serde::Serialize;
+use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::Certificate;
+
+use super::plan::SignStep;
+use super::script::IssuerSpec;
+use super::Error;
+use crate::bundle::request::{RequestBundle, RequestEntry};
+use crate::profile::{self, Approved, Issuer, Profile, Rejection, RequestParams};
+use crate::x509::{parse_csr, Csr};
+
+/// The format tag of an output bundle's manifest.json.
+pub const OUTPUT_FORMAT: &str = "ceremony-output-bundle/1";
+
+/// A CA certificate loaded from disk for a signing step.
+#[derive(Debug)]
+pub struct LoadedIssuer {
+    /// The script's settings for it.
+    pub spec: IssuerSpec,
+    /// The certificate.
+    pub cert: Certificate,
+    /// The certificate as PEM, for the output bundle.
+    pub pem: String,
+    /// Its notAfter.
+    pub not_after: SystemTime,
+}
+
+/// One request with its verdict.
+#[derive(Debug)]
+pub struct Judged {
+    /// The manifest entry.
+    pub entry: RequestEntry,
+    /// The approved contents and profile, or the rule it breaks.
+    pub verdict: Result<(&'static Profile, Csr, Approved), Rejection>,
+}
+
+/// A signing step, checked and judged, ready for the token.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The bundle's verified SHA-256.
+    pub bundle_sha256: String,
+    /// The CAs, by role.
+    pub issuers: BTreeMap<Issuer, LoadedIssuer>,
+    /// Every request, in manifest order.
+    pub requests: Vec<Judged>,
+}
+
+impl Prepared {
+    /// The rejected requests.
+    pub fn rejected(&self) -> impl Iterator<Item = (&RequestEntry, &Rejection)> {
+        self.requests.iter().filter_map(|j| match &j.verdict {
+            Err(r) => Some((&j.entry, r)),
+            Ok(_) => None,
+        })
+    }
+}
+
+fn refused(step: &SignStep, reason: String) -> Error {
+    Error::Refused {
+        ceremony: format!("step {}", step.id),
+        reasons: vec![reason],
+    }
+}
+
+/// Loads a PEM CA certificate and checks it is a CA.
+fn load_issuer(issuer: Issuer, spec: &IssuerSpec) -> Result<LoadedIssuer, String> {
+    let path = &spec.certificate;
+    let what = format!("issuer {} certificate {}", issuer.name(), path.display());
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("{what}: {e}"))?;
+    let cert = Certificate::from_pem(pem.as_bytes())
+        .map_err(|e| format!("{what}: not a PEM certificate: {e}"))?;
+    let is_ca = matches!(
+        cert.tbs_certificate().get_extension::<BasicConstraints>(),
+        Ok(Some((_, bc))) if bc.ca
+    );
+    if !is_ca {
+        return Err(format!(
+            "{what}: not a CA certificate (no basicConstraints CA:TRUE)"
+        ));
+    }
+    let not_after = cert.tbs_certificate().validity().not_after.to_system_time();
+    let pem = cert
+        .to_pem(der::pem::LineEnding::LF)
+        .map_err(|e| format!("{what}: {e}"))?;
+    Ok(LoadedIssuer {
+        spec: spec.clone(),
+        cert,
+        pem,
+        not_after,
+    })
+}
+
+/// Opens the bundle (digest first), loads the issuers and judges every request.
+/// `now` is the time certificates will start from.
+pub fn prepare(step: &SignStep, now: SystemTime) -> Result<(RequestBundle, Prepared), Error> {
+    let bundle = RequestBundle::open(&step.bundle, &step.bundle_sha256)
+        .map_err(|e| refused(step, e.to_string()))?;
+    let mut issuers = BTreeMap::new();
+    for (issuer, spec) in &step.issuers {
+        let loaded = load_issuer(*issuer, spec).map_err(|e| refused(step, e))?;
+        issuers.insert(*issuer, loaded);
+    }
+    let reserved: Vec<&str> = step.issuers.iter().map(|(i, _)| i.kubeadm_path()).collect();
+    let mut kubeadm_paths: Vec<&str> = Vec::new();
+    let mut requests = Vec::new();
+    for entry in &bundle.manifest.requests {
+        let verdict = judge(step, &bundle, entry, &issuers, now).and_then(|ok| {
+            if let Some(path) = entry.kubeadm_path.as_deref() {
+                if reserved.contains(&path) || kubeadm_paths.contains(&path) {
+                    return Err(profile::Rejection {
+                        rule: format!("kubeadm_path {path} is already used in this bundle"),
+                        hint: None,
+                    });
+                }
+                kubeadm_paths.push(path);
+            }
+            Ok(ok)
+        });
+        requests.push(Judged {
+            entry: entry.clone(),
+            verdict,
+        });
+    }
+    let prepared = Prepared {
+        bundle_sha256: bundle.sha256.clone(),
+        issuers,
+        requests,
+    };
+    Ok((bundle, prepared))
+}
+
+fn judge(
+    step: &SignStep,
+    bundle: &RequestBundle,
+    entry: &RequestEntry,
+    issuers: &BTreeMap<Issuer, LoadedIssuer>,
+    now: SystemTime,
+) -> Result<(&'static Profile, Csr, Approved), Rejection> {
+    let plain = |rule: String| Rejection { rule, hint: None };
+    let profile = profile::find(&entry.profile).ok_or_else(|| Rejection {
+        rule: format!("unknown profile {:?}", entry.profile),
+        hint: Some(format!("profiles: {}", profile::component::names())),
+    })?;
+    let csr = parse_csr(&format!("CSR {}", entry.csr), bundle.csr(entry))
+        .map_err(|e| plain(e.to_string()))?;
+    if let Some(path) = entry.kubeadm_path.as_deref() {
+        profile::check_kubeadm_path(path).map_err(plain)?;
+    }
+    let params = RequestParams {
+        node: entry.node.as_deref(),
+        dns: &entry.dns,
+        ips: &entry.ips,
+        emails: &entry.emails,
+        uris: &entry.uris,
+        validity_days: entry.validity_days,
+    };
+    let approved = profile.check(&csr, &params, &step.policy)?;
+    let issuer = issuers.get(&profile.issuer).ok_or_else(|| Rejection {
+        rule: format!(
+            "profile {} is issued by the {} CA, which this step does not name",
+            profile.name,
+            profile.issuer.name()
+        ),
+        hint: Some(format!(
+            "add [step.issuers.{}] to the script",
+            profile.issuer.name()
+        )),
+    })?;
+    let not_after = now + Duration::from_secs(u64::from(approved.days) * 86_400);
+    if not_after > issuer.not_after {
+        return Err(plain(format!(
+            "validity of {} days would end after the {} CA's notAfter",
+            approved.days,
+            profile.issuer.name()
+        )));
+    }
+    Ok((profile, csr, approved))
+}
+
+/// An issued certificate as listed in an output bundle's manifest.json.
+#[derive(Debug, Serialize)]
+pub struct IssuedEntry {
+    /// Request id.
+    pub id: String,
+    /// Profile name.
+    pub profile: String,
+    /// Serial, hex.
+    pub serial: String,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// SANs.
+    pub sans: Vec<String>,
+    /// notBefore.
+    pub not_before: String,
+    /// notAfter.
+    pub not_after: String,
+    /// SHA-256 of the DER certificate.
+    pub sha256: String,
+    /// Member path of the certificate.
+    pub file: String,
+    /// Member path in the kubeadm tree, when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeadm_path: Option<String>,
+}
+
+/// A rejected request as listed in an output bundle's manifest.json.
+#[derive(Debug, Serialize)]
+pub struct RejectedEntry {
+    /// Request id.
+    pub id: String,
+    /// Profile name as requested.
+    pub profile: String,
+    /// The rule it broke.
+    pub rule: String,
+}
+
+/// A CA certificate in an output bundle.
+#[derive(Debug, Serialize)]
+pub struct CaEntry {
+    /// Role.
+    pub issuer: &'static str,
+    /// Subject.
+    pub subject: String,
+    /// Member path.
+    pub file: String,
+}
+
+/// An output bundle's manifest.json.
+#[derive(Debug, Serialize)]
+pub struct OutputManifest<'a> {
+    /// [`OUTPUT_FORMAT`].
+    pub format: &'static str,
+    /// Ceremony name.
+    pub ceremony: &'a str,
+    /// Step id.
+    pub step: &'a str,
+    /// The request bundle's SHA-256.
+    pub request_bundle_sha256: &'a str,
+    /// Issued certificates.
+    pub issued: Vec<IssuedEntry>,
+    /// Rejected requests.
+    pub rejected: Vec<RejectedEntry>,
+    /// CA certificates included.
+    pub ca: Vec<CaEntry>,
+}

@@ -1,0 +1,510 @@
+//! Requests and bundles a ceremony must refuse: each with its own message,
+//! recorded in the transcript, and nothing signed or written.
+
+mod common;
+
+use std::io::Read;
+
+use common::{ok, text, Env};
+use sha2::{Digest, Sha256};
+
+struct Setup {
+    env: Env,
+    recipient: String,
+}
+
+fn setup() -> Setup {
+    let env = Env::new();
+    common::root_init(&env);
+    let recipient = common::age_identity(&env, "requester.agekey");
+    std::fs::create_dir_all(env.path("requests")).expect("mkdir");
+    Setup { env, recipient }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Setup {
+    /// Seals `[[request]]` TOML (CSR paths relative to the test dir).
+    fn seal(&self, requests: &str) -> String {
+        self.env.write("manifest.toml", requests);
+        common::seal(&self.env, "manifest.toml", "requests/b.tar")
+    }
+
+    /// Runs a sign step over requests/b.tar pinned to `sha`; returns (exit, stderr).
+    fn sign(&self, sha: &str, extra: &str) -> (Option<i32>, String, String) {
+        let script = common::sign_script("requests/b.tar", sha, "out", &self.recipient, extra);
+        let path = self.env.write("sign.toml", &script);
+        let out = self.env.run(&[
+            "run",
+            path.to_str().expect("utf-8"),
+            "--pin-file",
+            "user.pin",
+        ]);
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    }
+
+    /// Asserts a refused signing step: exit 2, the message, no output, recorded.
+    fn assert_refused(&self, sha: &str, extra: &str, needle: &str) {
+        let (code, stdout, stderr) = self.sign(sha, extra);
+        assert_eq!(code, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+        assert!(
+            !self.env.path("bundles/out.tar.age").exists(),
+            "output bundle written"
+        );
+        assert!(
+            !self.env.path("bundles/out.tar.age.sha256").exists(),
+            "checksum written"
+        );
+        let events = self.env.events("transcript.jsonl");
+        let last_run: Vec<_> = events
+            .iter()
+            .rev()
+            .take_while(|e| e["type"] != "ceremony_start")
+            .collect();
+        assert!(
+            last_run.iter().any(|e| {
+                (e["type"] == "request_rejected"
+                    && e["rule"].as_str().is_some_and(|r| r.contains(needle)))
+                    || (e["type"] == "refused"
+                        && e.to_string().contains(&needle.replace('"', "\\\"")))
+            }),
+            "{needle:?} not recorded in {last_run:?}"
+        );
+        assert!(
+            !last_run.iter().any(|e| e["type"] == "certificate_issued"),
+            "something was signed"
+        );
+        assert_eq!(last_run[0]["type"], "ceremony_end");
+        assert_eq!(last_run[0]["outcome"], "refused");
+        ok(&self.env.run(&["transcript", "verify", "transcript.jsonl"]));
+    }
+}
+
+fn request(id: &str, profile: &str, csr: &str, extra: &str) -> String {
+    format!("[[request]]\nid = \"{id}\"\nprofile = \"{profile}\"\ncsr = \"{csr}\"\n{extra}\n")
+}
+
+#[test]
+fn rsa_1024_and_p192_keys_are_refused() {
+    let s = setup();
+    common::openssl_csr(&s.env, "weak", "rsa:1024", "/CN=system:kube-scheduler", &[]);
+    let sha = s.seal(&request("weak", "scheduler", "extra/weak.csr", ""));
+    s.assert_refused(&sha, "", "key RSA-1024 is not allowed by profile scheduler");
+
+    let s = setup();
+    common::openssl_csr(&s.env, "p192", "ec:P-192", "/CN=system:kube-scheduler", &[]);
+    // Sealing refuses a key of a kind no profile accepts.
+    s.env.write(
+        "manifest.toml",
+        &request("p192", "scheduler", "extra/p192.csr", ""),
+    );
+    let out = s.env.run(&[
+        "request",
+        "seal",
+        "manifest.toml",
+        "--out",
+        "requests/b.tar",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("key EC P-192 is not accepted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!s.env.path("requests/b.tar").exists());
+}
+
+#[test]
+fn system_masters_outside_super_admin_is_refused() {
+    let s = setup();
+    common::openssl_csr(
+        &s.env,
+        "k",
+        "ec:P-256",
+        "/O=system:masters/CN=system:node:w1",
+        &[],
+    );
+    let sha = s.seal(&request(
+        "k",
+        "kubelet-client",
+        "extra/k.csr",
+        "node = \"w1\"",
+    ));
+    s.assert_refused(
+        &sha,
+        "",
+        "CSR subject O=system:masters is not allowed by profile kubelet-client",
+    );
+    let (_, _, stderr) = s.sign(&sha, "");
+    assert!(
+        stderr.contains("request k:"),
+        "the request id is named: {stderr}"
+    );
+}
+
+#[test]
+fn super_admin_needs_break_glass() {
+    let s = setup();
+    common::openssl_csr(
+        &s.env,
+        "sa",
+        "ec:P-256",
+        "/O=system:masters/CN=kubernetes-super-admin",
+        &[],
+    );
+    let sha = s.seal(&request("sa", "super-admin", "extra/sa.csr", ""));
+    s.assert_refused(&sha, "", "profile super-admin (O=system:masters) is refused unless the script sets allow_break_glass = true");
+    let (code, _, stderr) = s.sign(&sha, "allow_break_glass = true");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(s.env.path("bundles/out.tar.age").exists());
+}
+
+#[test]
+fn a_cn_outside_its_profile_is_refused() {
+    let s = setup();
+    common::openssl_csr(
+        &s.env,
+        "sch",
+        "ec:P-256",
+        "/CN=system:kube-controller-manager",
+        &[],
+    );
+    let sha = s.seal(&request("sch", "scheduler", "extra/sch.csr", ""));
+    s.assert_refused(&sha, "", "CSR subject CN=system:kube-controller-manager is not allowed by profile scheduler: it must be CN=system:kube-scheduler");
+}
+
+#[test]
+fn a_san_outside_its_profile_is_refused() {
+    let s = setup();
+    common::openssl_csr(
+        &s.env,
+        "adm",
+        "ec:P-256",
+        "/O=kubeadm:cluster-admins/CN=kubernetes-admin",
+        &[],
+    );
+    let sha = s.seal(&request(
+        "adm",
+        "admin",
+        "extra/adm.csr",
+        "dns = [\"evil.example.com\"]",
+    ));
+    s.assert_refused(
+        &sha,
+        "",
+        "SAN DNS:evil.example.com is not allowed: profile admin allows no SANs",
+    );
+
+    let s = setup();
+    common::openssl_csr(
+        &s.env,
+        "ks",
+        "ec:P-256",
+        "/O=system:nodes/CN=system:node:w1",
+        &[],
+    );
+    let sha = s.seal(&request(
+        "ks",
+        "kubelet-serving",
+        "extra/ks.csr",
+        "node = \"w1\"\nemails = [\"ops@example.com\"]",
+    ));
+    s.assert_refused(
+        &sha,
+        "",
+        "SAN email:ops@example.com is not allowed: profile kubelet-serving allows no email SANs",
+    );
+}
+
+#[test]
+fn a_csr_asking_for_ca_through_a_component_profile_is_refused() {
+    let s = setup();
+    common::openssl_csr(
+        &s.env,
+        "cm",
+        "ec:P-256",
+        "/CN=system:kube-controller-manager",
+        &["-addext", "basicConstraints=critical,CA:TRUE"],
+    );
+    let sha = s.seal(&request("cm", "controller-manager", "extra/cm.csr", ""));
+    s.assert_refused(
+        &sha,
+        "",
+        "CSR asks for CA:TRUE; profile controller-manager issues leaf certificates only",
+    );
+}
+
+#[test]
+fn a_bundle_whose_digest_differs_from_the_script_is_refused_before_reading() {
+    let s = setup();
+    common::openssl_csr(&s.env, "sch", "ec:P-256", "/CN=system:kube-scheduler", &[]);
+    let sha = s.seal(&request("sch", "scheduler", "extra/sch.csr", ""));
+    let wrong = format!(
+        "{}{}",
+        &sha[..63],
+        if sha.ends_with('0') { "1" } else { "0" }
+    );
+    s.assert_refused(&wrong, "", "SHA-256");
+    let (_, _, stderr) = s.sign(&wrong, "");
+    assert!(
+        stderr.contains(&sha) && stderr.contains(&wrong),
+        "both digests named: {stderr}"
+    );
+}
+
+/// Rewrites a sealed bundle member by member, with raw names.
+fn rewrite(s: &Setup, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) -> String {
+    let bytes = std::fs::read(s.env.path("requests/b.tar")).expect("bundle");
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut members = Vec::new();
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let name = String::from_utf8(entry.path_bytes().to_vec()).expect("utf-8");
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("read");
+        members.push((name, data));
+    }
+    edit(&mut members);
+    let mut out = tar::Builder::new(Vec::new());
+    for (name, data) in &members {
+        let mut header = tar::Header::new_old();
+        let raw = &mut header.as_old_mut().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        out.append(&header, data.as_slice()).expect("append");
+    }
+    let tar = out.into_inner().expect("finish");
+    std::fs::remove_file(s.env.path("requests/b.tar")).expect("rm");
+    std::fs::write(s.env.path("requests/b.tar"), &tar).expect("write");
+    hex(&Sha256::digest(&tar))
+}
+
+fn two_requests(s: &Setup) -> String {
+    common::openssl_csr(&s.env, "sch", "ec:P-256", "/CN=system:kube-scheduler", &[]);
+    common::openssl_csr(
+        &s.env,
+        "cm",
+        "ec:P-256",
+        "/CN=system:kube-controller-manager",
+        &[],
+    );
+    s.seal(
+        &[
+            request("sch", "scheduler", "extra/sch.csr", ""),
+            request("cm", "controller-manager", "extra/cm.csr", ""),
+        ]
+        .concat(),
+    )
+}
+
+#[test]
+fn a_bundle_with_an_extra_member_is_refused() {
+    let s = setup();
+    two_requests(&s);
+    let sha = rewrite(&s, |m| {
+        m.push(("csr/smuggled.csr".into(), b"extra".to_vec()))
+    });
+    s.assert_refused(&sha, "", "csr/smuggled.csr");
+}
+
+#[test]
+fn a_bundle_with_a_missing_member_is_refused() {
+    let s = setup();
+    two_requests(&s);
+    let sha = rewrite(&s, |m| m.retain(|(n, _)| n != "csr/cm.csr"));
+    s.assert_refused(&sha, "", "csr/cm.csr");
+}
+
+#[test]
+fn a_member_named_dot_dot_is_refused() {
+    let s = setup();
+    two_requests(&s);
+    let sha = rewrite(&s, |m| m.push(("../x".into(), b"escape".to_vec())));
+    s.assert_refused(&sha, "", "../x");
+}
+
+#[test]
+fn a_csr_whose_signature_does_not_verify_is_refused_by_seal_and_by_the_ceremony() {
+    let s = setup();
+    let csr = common::openssl_csr(
+        &s.env,
+        "sch",
+        "ec:P-256",
+        "/CN=system:kube-scheduler",
+        &["-outform", "DER"],
+    );
+    let mut der = std::fs::read(&csr).expect("csr");
+    let last = der.len() - 1;
+    der[last] ^= 0x01; // inside the signature's s value
+    std::fs::write(s.env.path("extra/bad.csr"), &der).expect("write");
+    s.env.write(
+        "manifest.toml",
+        &request("bad", "scheduler", "extra/bad.csr", ""),
+    );
+    let out = s.env.run(&[
+        "request",
+        "seal",
+        "manifest.toml",
+        "--out",
+        "requests/b.tar",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("the CSR's signature does not verify"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!s.env.path("requests/b.tar").exists());
+
+    // A bundle built around seal (the library, as an attacker could) is refused at the ceremony.
+    let good = common::openssl_csr(&s.env, "ok", "ec:P-256", "/CN=system:kube-scheduler", &[]);
+    let sha = s.seal(&request(
+        "bad",
+        "scheduler",
+        good.to_str().expect("utf-8"),
+        "",
+    ));
+    let sha = {
+        let _ = sha;
+        rewrite(&s, |m| {
+            let digest = hex(&Sha256::digest(&der));
+            let manifest = m
+                .iter_mut()
+                .find(|(n, _)| n == "manifest.json")
+                .expect("manifest");
+            let mut json: serde_json::Value = serde_json::from_slice(&manifest.1).expect("json");
+            json["requests"][0]["csr_sha256"] = digest.into();
+            manifest.1 = serde_json::to_vec_pretty(&json).expect("json");
+            let member = m.iter_mut().find(|(n, _)| n == "csr/bad.csr").expect("csr");
+            member.1 = der.clone();
+        })
+    };
+    s.assert_refused(&sha, "", "the CSR's signature does not verify");
+}
+
+#[test]
+fn skip_signs_the_good_requests_and_reports_the_rejected() {
+    let s = setup();
+    common::openssl_csr(&s.env, "sch", "ec:P-256", "/CN=system:kube-scheduler", &[]);
+    common::openssl_csr(&s.env, "bad", "ec:P-256", "/CN=someone-else", &[]);
+    let sha = s.seal(
+        &[
+            request("sch", "scheduler", "extra/sch.csr", ""),
+            request("bad", "scheduler", "extra/bad.csr", ""),
+        ]
+        .concat(),
+    );
+    let (code, stdout, stderr) = s.sign(&sha, "on_rejection = \"skip\"");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("rejected request bad: CSR subject CN=someone-else"),
+        "{stdout}"
+    );
+    let events = s.env.events("transcript.jsonl");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "request_rejected" && e["request"] == "bad"));
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "certificate_issued" && e["request"] == "sch"));
+    ok(&s.env.run(&[
+        "bundle",
+        "open",
+        "bundles/out.tar.age",
+        "--identity",
+        "requester.agekey",
+        "--out",
+        "opened",
+    ]));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.env.path("opened/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(manifest["issued"][0]["id"], "sch");
+    assert_eq!(manifest["rejected"][0]["id"], "bad");
+    assert!(s.env.path("opened/certs/sch.crt").exists());
+    assert!(!s.env.path("opened/certs/bad.crt").exists());
+}
+
+#[test]
+fn seal_refuses_private_keys_and_duplicate_ids() {
+    let s = setup();
+    common::openssl_csr(&s.env, "sch", "ec:P-256", "/CN=system:kube-scheduler", &[]);
+    s.env.write(
+        "manifest.toml",
+        &request("sch", "scheduler", "extra/sch.key", ""),
+    );
+    let out = s.env.run(&[
+        "request",
+        "seal",
+        "manifest.toml",
+        "--out",
+        "requests/b.tar",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("request sch: CSR extra/sch.key: holds a private key"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: seal only the .csr files"),
+        "{stderr}"
+    );
+    assert!(!s.env.path("requests/b.tar").exists());
+
+    s.env.write(
+        "manifest.toml",
+        &[
+            request("sch", "scheduler", "extra/sch.csr", ""),
+            request("sch", "scheduler", "extra/sch.csr", ""),
+        ]
+        .concat(),
+    );
+    let out = s.env.run(&[
+        "request",
+        "seal",
+        "manifest.toml",
+        "--out",
+        "requests/b.tar",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("sch"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("duplicate"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!s.env.path("requests/b.tar").exists());
+}
+
+#[test]
+fn an_issuer_certificate_that_does_not_match_its_token_key_is_refused() {
+    let s = setup();
+    common::openssl_csr(&s.env, "sch", "ec:P-256", "/CN=system:kube-scheduler", &[]);
+    let sha = s.seal(&request("sch", "scheduler", "extra/sch.csr", ""));
+    let script = common::sign_script("requests/b.tar", &sha, "out", &s.recipient, "").replace(
+        "certificate = \"pki/ca.crt\"",
+        "certificate = \"pki/etcd/ca.crt\"",
+    );
+    let path = s.env.write("sign.toml", &script);
+    let out = s.env.run(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--pin-file",
+        "user.pin",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("issuer cluster: certificate pki/etcd/ca.crt does not belong to key \"cluster-root-ca\""),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!s.env.path("bundles/out.tar.age").exists());
+}
