@@ -362,30 +362,47 @@ fn a_csr_whose_signature_does_not_verify_is_refused_by_seal_and_by_the_ceremony(
     );
     assert!(!s.env.path("requests/b.tar").exists());
 
-    // A bundle built around seal (the library, as an attacker could) is refused at the ceremony.
+    // A bundle built around seal (as an attacker could) is refused at the ceremony.
+    let sha = smuggle(&s, &der);
+    s.assert_refused(&sha, "", "the CSR's signature does not verify");
+}
+
+/// Seals a good scheduler request with id "bad", then swaps its CSR member
+/// for `der` (fixing the manifest's digest), as a hostile requester could.
+fn smuggle(s: &Setup, der: &[u8]) -> String {
     let good = common::openssl_csr(&s.env, "ok", "ec:P-256", "/CN=system:kube-scheduler", &[]);
-    let sha = s.seal(&request(
+    s.seal(&request(
         "bad",
         "scheduler",
         good.to_str().expect("utf-8"),
         "",
     ));
-    let sha = {
-        let _ = sha;
-        rewrite(&s, |m| {
-            let digest = hex(&Sha256::digest(&der));
-            let manifest = m
-                .iter_mut()
-                .find(|(n, _)| n == "manifest.json")
-                .expect("manifest");
-            let mut json: serde_json::Value = serde_json::from_slice(&manifest.1).expect("json");
-            json["requests"][0]["csr_sha256"] = digest.into();
-            manifest.1 = serde_json::to_vec_pretty(&json).expect("json");
-            let member = m.iter_mut().find(|(n, _)| n == "csr/bad.csr").expect("csr");
-            member.1 = der.clone();
-        })
-    };
-    s.assert_refused(&sha, "", "the CSR's signature does not verify");
+    rewrite(s, |m| {
+        let manifest = m
+            .iter_mut()
+            .find(|(n, _)| n == "manifest.json")
+            .expect("manifest");
+        let mut json: serde_json::Value = serde_json::from_slice(&manifest.1).expect("json");
+        json["requests"][0]["csr_sha256"] = hex(&Sha256::digest(der)).into();
+        manifest.1 = serde_json::to_vec_pretty(&json).expect("json");
+        let member = m.iter_mut().find(|(n, _)| n == "csr/bad.csr").expect("csr");
+        member.1 = der.to_vec();
+    })
+}
+
+#[test]
+fn a_p192_key_smuggled_into_a_bundle_is_refused_by_the_ceremony() {
+    let s = setup();
+    let csr = common::openssl_csr(
+        &s.env,
+        "p192",
+        "ec:P-192",
+        "/CN=system:kube-scheduler",
+        &["-outform", "DER"],
+    );
+    let der = std::fs::read(csr).expect("csr");
+    let sha = smuggle(&s, &der);
+    s.assert_refused(&sha, "", "key EC P-192 is not accepted");
 }
 
 #[test]
