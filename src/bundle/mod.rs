@@ -267,6 +267,37 @@ fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Reads a whole regular file, refusing one over `limit` before reading it.
+fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let too_large = |size| Error::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit,
+    };
+    // Checked before opening too, so a fifo or device is refused, not waited on.
+    let meta = std::fs::metadata(path).map_err(io_err(path, "read"))?;
+    if !meta.is_file() {
+        return Err(Error::Invalid {
+            path: path.to_path_buf(),
+            rule: "not a regular file".into(),
+        });
+    }
+    let file = std::fs::File::open(path).map_err(io_err(path, "open"))?;
+    let size = file.metadata().map_err(io_err(path, "read"))?.len();
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path, "read"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// Lowercase hex SHA-256 of `bytes`.
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

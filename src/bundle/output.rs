@@ -197,7 +197,7 @@ pub fn write(
 /// the end, so a failure leaves nothing. Files are 0644, directories 0755.
 pub fn open(bundle: &Path, identity_file: &Path, out: &Path) -> Result<Vec<String>> {
     let out_exists = unpack::check_out(out)?;
-    let encrypted = read_bundle(bundle)?;
+    let encrypted = super::read_limited(bundle, MAX_ENCRYPTED_BYTES)?;
     check_checksum_file(bundle, &encrypted)?;
     let identities = read_identities(identity_file)?;
     let tar = decrypt(bundle, identity_file, &encrypted, &identities)?;
@@ -252,35 +252,6 @@ fn encrypt(
     writer.write_all(plain).map_err(|e| e.to_string())?;
     writer.finish().map_err(|e| e.to_string())?;
     Ok(out)
-}
-
-/// Reads the whole `.tar.age`, refusing one over the limit before reading it.
-fn read_bundle(path: &Path) -> Result<Vec<u8>> {
-    let too_large = |size| Error::TooLarge {
-        path: path.to_path_buf(),
-        size,
-        limit: MAX_ENCRYPTED_BYTES,
-    };
-    let meta = fs::metadata(path).map_err(io_err(path, "read"))?;
-    if !meta.is_file() {
-        return Err(Error::Invalid {
-            path: path.to_path_buf(),
-            rule: "not a regular file".into(),
-        });
-    }
-    let file = File::open(path).map_err(io_err(path, "open"))?;
-    let size = file.metadata().map_err(io_err(path, "read"))?.len();
-    if size > MAX_ENCRYPTED_BYTES {
-        return Err(too_large(size));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(MAX_ENCRYPTED_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_err(path, "read"))?;
-    if bytes.len() as u64 > MAX_ENCRYPTED_BYTES {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok(bytes)
 }
 
 /// If `BUNDLE.sha256` exists, checks it is one `sha256sum` line naming the

@@ -11,16 +11,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    archive, io_err, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result,
-    MANIFEST, MAX_CSR_BYTES, MAX_MANIFEST_BYTES, MAX_REQUEST_BUNDLE_BYTES,
+    archive, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result, MANIFEST,
+    MAX_CSR_BYTES, MAX_MANIFEST_BYTES, MAX_REQUEST_BUNDLE_BYTES,
 };
 
 /// The `format` of a request bundle's manifest.
@@ -197,7 +195,7 @@ impl RequestBundle {
             });
         }
         let expected = expected_sha256.to_ascii_lowercase();
-        let tar = read_bundle(path)?;
+        let tar = super::read_limited(path, MAX_REQUEST_BUNDLE_BYTES)?;
         let actual = sha256_hex(&tar);
         if actual != expected {
             return Err(Error::Digest {
@@ -312,37 +310,6 @@ impl RequestBundle {
             .and_then(|range| self.tar.get(range.clone()))
             .unwrap_or(&[])
     }
-}
-
-/// Reads the whole bundle file, refusing one over the limit before reading it.
-fn read_bundle(path: &Path) -> Result<Vec<u8>> {
-    let limit = MAX_REQUEST_BUNDLE_BYTES;
-    let too_large = |size| Error::TooLarge {
-        path: path.to_path_buf(),
-        size,
-        limit,
-    };
-    // Checked before opening too, so a fifo or device is refused, not waited on.
-    let meta = std::fs::metadata(path).map_err(io_err(path, "read"))?;
-    if !meta.is_file() {
-        return Err(Error::Invalid {
-            path: path.to_path_buf(),
-            rule: "not a regular file".into(),
-        });
-    }
-    let file = File::open(path).map_err(io_err(path, "open"))?;
-    let size = file.metadata().map_err(io_err(path, "read"))?.len();
-    if size > limit {
-        return Err(too_large(size));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_err(path, "read"))?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok(bytes)
 }
 
 /// Checks a request id against `[a-z0-9][a-z0-9.-]{0,62}`; returns the rule broken.

@@ -173,15 +173,6 @@ impl Runner<'_, '_> {
             let key = &keys[&profile.issuer];
             let signer = TokenSigner::new(token, key, issuer.spec.hash.unwrap_or_default())?;
             let what = format!("request {}", entry.id);
-            let random: [u8; 16] =
-                token
-                    .random(16)?
-                    .try_into()
-                    .map_err(|_| crate::token::Error::KeyMaterial {
-                        token: token.identity().label.clone(),
-                        label: key.label.clone(),
-                        reason: "C_GenerateRandom returned the wrong length".into(),
-                    })?;
             let validity = x509::validity(
                 &what,
                 now,
@@ -194,7 +185,7 @@ impl Runner<'_, '_> {
             let issued = x509::issue(
                 &what,
                 builder_profile,
-                x509::serial_from_random(&random),
+                x509::serial_from_random(&token.random16()?),
                 validity,
                 spki,
                 &signer,

@@ -297,16 +297,7 @@ impl Runner<'_, '_> {
         ));
 
         let signer = TokenSigner::new(token, &key, step.hash)?;
-        let random: [u8; 16] =
-            token
-                .random(16)?
-                .try_into()
-                .map_err(|_| crate::token::Error::KeyMaterial {
-                    token: token.identity().label.clone(),
-                    label: key.label.clone(),
-                    reason: "C_GenerateRandom returned the wrong length".into(),
-                })?;
-        let serial = x509::serial_from_random(&random);
+        let serial = x509::serial_from_random(&token.random16()?);
         let validity = x509::validity(&step.id, SystemTime::now(), step.backdate, step.lifetime)?;
         let spki = x509::spki_from_der(&step.id, &key.spki_der)?;
         let issued = x509::issue(

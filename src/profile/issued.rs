@@ -12,8 +12,7 @@ use x509_cert::certificate::TbsCertificate;
 use x509_cert::ext::pkix::constraints::name::{GeneralSubtree, NameConstraints};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
-    SubjectAltName, SubjectKeyIdentifier,
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
@@ -21,7 +20,7 @@ use x509_cert::spki::SubjectPublicKeyInfoRef;
 use x509_cert::Certificate;
 
 use super::component::{Approved, IntermediatePolicy};
-use super::{key_identifier, Error};
+use super::{key_identifier, push_key_ids, Error};
 use crate::oid::{AT_COMMON_NAME, AT_ORGANIZATION};
 
 /// A certificate issued by a CA certificate to an approved request.
@@ -232,14 +231,7 @@ impl BuilderProfile for IssuedProfile {
         if let Some(nc) = &self.name_constraints {
             exts.push(nc.to_extension(subject, &exts)?);
         }
-        let ski = SubjectKeyIdentifier(OctetString::new(key_identifier(&spk))?);
-        exts.push((&ski).to_extension(subject, &exts)?);
-        let aki = AuthorityKeyIdentifier {
-            key_identifier: Some(OctetString::new(self.issuer_key_id.clone())?),
-            authority_cert_issuer: None,
-            authority_cert_serial_number: None,
-        };
-        exts.push((&aki).to_extension(subject, &exts)?);
+        push_key_ids(&mut exts, subject, &spk, self.issuer_key_id.clone())?;
         Ok(exts)
     }
 }

@@ -30,6 +30,28 @@ pub enum Error {
     Constraint { value: String, reason: String },
 }
 
+/// Appends the subject key identifier (of `spk`) and the authority key
+/// identifier (`issuer_key_id`) to `exts`.
+pub(crate) fn push_key_ids(
+    exts: &mut Vec<x509_cert::ext::Extension>,
+    subject: &x509_cert::name::Name,
+    spk: &SubjectPublicKeyInfoRef<'_>,
+    issuer_key_id: Vec<u8>,
+) -> x509_cert::builder::Result<()> {
+    use der::asn1::OctetString;
+    use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
+    use x509_cert::ext::ToExtension;
+    let ski = SubjectKeyIdentifier(OctetString::new(key_identifier(spk))?);
+    exts.push((&ski).to_extension(subject, exts)?);
+    let aki = AuthorityKeyIdentifier {
+        key_identifier: Some(OctetString::new(issuer_key_id)?),
+        authority_cert_issuer: None,
+        authority_cert_serial_number: None,
+    };
+    exts.push((&aki).to_extension(subject, exts)?);
+    Ok(())
+}
+
 /// Key identifier per RFC 7093 method 1: the leftmost 160 bits of the
 /// SHA-256 of the subjectPublicKey BIT STRING's bytes.
 pub fn key_identifier(spki: &SubjectPublicKeyInfoRef<'_>) -> Vec<u8> {

@@ -3,17 +3,14 @@
 
 use std::str::FromStr;
 
-use der::asn1::OctetString;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::certificate::TbsCertificate;
-use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier,
-};
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
 use x509_cert::spki::SubjectPublicKeyInfoRef;
 
-use super::{key_identifier, Error};
+use super::{key_identifier, push_key_ids, Error};
 
 /// A self-signed root CA certificate.
 #[derive(Debug, Clone)]
@@ -69,7 +66,6 @@ impl BuilderProfile for RootProfile {
         tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
         let subject = tbs.subject();
-        let kid = OctetString::new(key_identifier(&spk))?;
         let mut exts: Vec<Extension> = Vec::new();
         let bc = BasicConstraints {
             ca: true,
@@ -78,14 +74,8 @@ impl BuilderProfile for RootProfile {
         exts.push((&bc).to_extension(subject, &exts)?);
         let ku = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
         exts.push((&ku).to_extension(subject, &exts)?);
-        let ski = SubjectKeyIdentifier(kid.clone());
-        exts.push((&ski).to_extension(subject, &exts)?);
-        let aki = AuthorityKeyIdentifier {
-            key_identifier: Some(kid),
-            authority_cert_issuer: None,
-            authority_cert_serial_number: None,
-        };
-        exts.push((&aki).to_extension(subject, &exts)?);
+        // Self-signed: the authority key is the subject key.
+        push_key_ids(&mut exts, subject, &spk, key_identifier(&spk))?;
         Ok(exts)
     }
 }

@@ -259,6 +259,15 @@ impl Token {
             .map_err(|e| call_error(&self.identity.label, e))
     }
 
+    /// 16 random bytes from the token's RNG, for a certificate serial.
+    pub fn random16(&self) -> Result<[u8; 16]> {
+        self.random(16)?.try_into().map_err(|_| Error::Call {
+            token: self.identity.label.clone(),
+            function: "C_GenerateRandom".into(),
+            rv: "returned the wrong number of bytes".into(),
+        })
+    }
+
     /// True when any object (of any class) carries `label`.
     pub fn label_exists(&self, label: &str) -> Result<bool> {
         let found = self

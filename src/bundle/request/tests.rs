@@ -184,7 +184,7 @@ fn digest_is_checked_before_anything_is_parsed() {
 fn refuses_a_file_over_the_limit_without_reading_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("req.tar");
-    let file = File::create(&path).expect("create");
+    let file = std::fs::File::create(&path).expect("create");
     file.set_len(MAX_REQUEST_BUNDLE_BYTES + 1).expect("sparse");
     let err = RequestBundle::open(&path, &"00".repeat(32)).expect_err("too large");
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
