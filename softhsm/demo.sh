@@ -10,10 +10,15 @@
 #      request bundles, and an age identity for the results;
 #   3. runs ceremonies/sign-intermediate.toml and sign-components.toml,
 #      pinned to the sealed bundles' digests;
-#   4. opens the output bundles and checks everything with outside tools.
+#   4. opens the output bundles and checks everything with outside tools;
+#   5. kubeadm's external-CA flow: a kubeadm-shaped tree made with openssl
+#      (softhsm/make-kubeadm.sh), sealed with `request seal --kubeadm`,
+#      signed by ceremonies/sign-kubeadm.toml, opened back into the tree
+#      with `bundle open --kubeadm`.
 # Leaves DIR/softhsm2.conf, DIR/user.pin (demo only), DIR/transcript.jsonl,
 # DIR/pki/, DIR/requester.agekey, DIR/requests/, DIR/bundles/*.tar.age with
-# their .sha256 files, and DIR/opened/.
+# their .sha256 files, DIR/opened/, and DIR/kubeadm (the opened kubeadm tree:
+# pki/ with the fixture's keys and the issued certificates, *.conf filled).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -133,12 +138,34 @@ openssl verify -x509_strict -CAfile $i/pki/ca.crt $i/certs/controller-manager-si
 openssl x509 -in $i/certs/controller-manager-signer.crt -noout -subject -ext basicConstraints,keyUsage,nameConstraints | sed 's/^/  /'
 
 echo
+echo "== kubeadm external-CA flow: fixture in kubeadm/, sealed with --kubeadm"
+"$repo/softhsm/make-kubeadm.sh" "$dir/kubeadm"
+"$ceremony" request seal --kubeadm kubeadm --out requests/kubeadm.tar | tee requests/kubeadm.sealed
+fill_script "$repo/ceremonies/sign-kubeadm.toml" sign-kubeadm.toml "$(sha_of kubeadm)" "$recipient"
+"$ceremony" run sign-kubeadm.toml --pin-file user.pin
+"$ceremony" bundle open bundles/kubeadm.tar.age --identity requester.agekey --kubeadm kubeadm | tail -1
+for cert in kubeadm/pki/*.crt kubeadm/pki/etcd/*.crt; do
+    case $cert in
+        */ca.crt | */front-proxy-ca.crt) continue ;;
+        kubeadm/pki/etcd/* | */apiserver-etcd-client.crt) ca=kubeadm/pki/etcd/ca.crt ;;
+        */front-proxy-client.crt) ca=kubeadm/pki/front-proxy-ca.crt ;;
+        *) ca=kubeadm/pki/ca.crt ;;
+    esac
+    openssl verify -x509_strict -CAfile "$ca" "$cert" | sed 's/^/  /'
+done
+for conf in kubeadm/*.conf; do
+    grep -q 'client-certificate-data: ' "$conf" && echo "  $conf: client-certificate-data filled"
+done
+"$ceremony" transcript verify transcript.jsonl
+
+echo
 echo "demo complete in $dir:"
 echo "  softhsm2.conf     the demo token's SoftHSM config (export SOFTHSM2_CONF=$dir/softhsm2.conf)"
 echo "  user.pin          the demo token's user PIN (mode 0600, demo only)"
-echo "  transcript.jsonl  the transcript of all three ceremonies"
+echo "  transcript.jsonl  the transcript of every ceremony"
 echo "  pki/              the roots: ca.crt, etcd/ca.crt, front-proxy-ca.crt"
 echo "  requester.agekey  the requester's age identity"
 echo "  requests/         the sealed request bundles"
 echo "  bundles/          the output bundles (*.tar.age, *.tar.age.sha256)"
 echo "  opened/           the output bundles, opened with ceremony bundle open"
+echo "  kubeadm/          a kubeadm tree in external-CA mode: keys, certificates, filled kubeconfigs"

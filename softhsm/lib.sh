@@ -4,9 +4,14 @@
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
 # Installs Debian packages for any tool that is missing. Runs apt-get update
-# only when something has to be installed.
+# only when something has to be installed. `ensure_packages etcd` also
+# installs etcd and etcdctl (for the test suite's mutual-TLS tests).
 ensure_packages() {
     local need=()
+    if [ "${1:-}" = etcd ]; then
+        command -v etcd >/dev/null || need+=(etcd-server)
+        command -v etcdctl >/dev/null || need+=(etcd-client)
+    fi
     [ -e "$SOFTHSM_MODULE" ] && command -v softhsm2-util >/dev/null || need+=(softhsm2)
     command -v pkcs11-tool >/dev/null || need+=(opensc)
     command -v openssl >/dev/null || need+=(openssl)

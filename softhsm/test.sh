@@ -4,13 +4,13 @@
 #
 #   ./softhsm/test.sh
 #
-# Installs softhsm2, opensc and openssl if missing. Needs no terminal.
+# Installs softhsm2, opensc, openssl, age and etcd if missing. Needs no terminal.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=softhsm/lib.sh
 . "$repo/softhsm/lib.sh"
-ensure_packages
+ensure_packages etcd
 export SOFTHSM_MODULE
 
 cd "$repo"

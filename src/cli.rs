@@ -29,15 +29,36 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum RequestCommand {
-    /// Seal the CSRs a manifest lists into one request bundle and print its SHA-256.
+    /// Seal CSRs into one request bundle and print its SHA-256: the CSRs a
+    /// manifest lists, or every CSR kubeadm left in a tree (--kubeadm).
     Seal {
         /// The request manifest (TOML, one [[request]] per CSR; CSR paths are
         /// relative to the manifest).
-        manifest: PathBuf,
+        #[arg(required_unless_present = "kubeadm", conflicts_with = "kubeadm")]
+        manifest: Option<PathBuf>,
+        /// A tree left by `kubeadm certs generate-csr --kubeconfig-dir D
+        /// --cert-dir D/pki`: seals pki/*.csr, pki/etcd/*.csr and *.conf.csr,
+        /// each under the profile its file name implies. Never reads a .key or
+        /// a .conf file.
+        #[arg(long, value_name = "DIR")]
+        kubeadm: Option<PathBuf>,
+        /// With --kubeadm: the profile of a CSR whose name kubeadm does not
+        /// use, as FILE=PROFILE (FILE relative to DIR). Repeatable.
+        #[arg(long = "map", value_name = "FILE=PROFILE", requires = "kubeadm", value_parser = parse_map)]
+        maps: Vec<(String, String)>,
         /// The request bundle to write (must not exist).
         #[arg(long, value_name = "BUNDLE")]
         out: PathBuf,
     },
+}
+
+fn parse_map(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((file, profile)) if !file.is_empty() && !profile.is_empty() => {
+            Ok((file.to_string(), profile.to_string()))
+        }
+        _ => Err(format!("{s:?} is not FILE=PROFILE")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,8 +71,21 @@ pub enum BundleCommand {
         #[arg(long, value_name = "FILE")]
         identity: PathBuf,
         /// The directory to write (must not exist, or be empty).
+        #[arg(
+            long,
+            value_name = "DIR",
+            required_unless_present = "kubeadm",
+            conflicts_with = "kubeadm"
+        )]
+        out: Option<PathBuf>,
+        /// The kubeadm tree the CSRs came from: write each certificate beside
+        /// its key, the CA certificates, and client-certificate-data into each
+        /// partial kubeconfig, after checking every certificate against its key.
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        kubeadm: Option<PathBuf>,
+        /// With --kubeadm: replace certificates that already exist.
+        #[arg(long, requires = "kubeadm")]
+        force: bool,
     },
 }
 

@@ -42,6 +42,35 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     sync_dir(&dir)
 }
 
+/// Replaces `path` (which may exist) with `bytes` atomically: a temporary
+/// name in the same directory, fsync, rename over the old file.
+pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let tmp = dir.join(format!(
+        "{TMP_PREFIX}{}.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    let result = (|| {
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(&dir)
+}
+
 /// Renames `from` to `to`, failing with `AlreadyExists` if `to` exists.
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     rustix::fs::renameat_with(

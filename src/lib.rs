@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod ceremony;
 pub mod fsutil;
 pub mod hex;
+pub mod kubeadm;
 pub mod oid;
 pub mod profile;
 pub mod requester;
@@ -41,6 +42,9 @@ pub enum Error {
     /// Opening an output bundle failed.
     #[error(transparent)]
     Bundle(#[from] bundle::Error),
+    /// Opening an output bundle into a kubeadm tree failed.
+    #[error(transparent)]
+    Kubeadm(#[from] kubeadm::Error),
 }
 
 impl Error {
@@ -52,6 +56,7 @@ impl Error {
             Error::Transcript(e) => e.hint(),
             Error::Requester(e) => e.hint(),
             Error::Bundle(e) => e.hint(),
+            Error::Kubeadm(e) => e.hint(),
         }
     }
 
@@ -62,7 +67,7 @@ impl Error {
             Error::Transcript(transcript::Error::Invalid { .. })
             | Error::Ceremony(ceremony::Error::Transcript(transcript::Error::Invalid { .. })) => 3,
             Error::Ceremony(e) if e.is_refusal() => 2,
-            Error::Requester(_) | Error::Bundle(_) => 2,
+            Error::Requester(_) | Error::Bundle(_) | Error::Kubeadm(_) => 2,
             _ => 1,
         }
     }

@@ -55,8 +55,18 @@ fn main() -> ExitCode {
                 })
                 .map_err(Into::into)
         }
-        Command::Request(RequestCommand::Seal { manifest, out: bundle }) => {
-            ceremony::requester::seal(&manifest, &bundle)
+        Command::Request(RequestCommand::Seal {
+            manifest,
+            kubeadm,
+            maps,
+            out: bundle,
+        }) => {
+            let sealed = match (kubeadm, manifest) {
+                (Some(dir), _) => ceremony::requester::seal_kubeadm(&dir, &maps, &bundle),
+                (None, Some(manifest)) => ceremony::requester::seal(&manifest, &bundle),
+                (None, None) => unreachable!("clap requires a manifest or --kubeadm"),
+            };
+            sealed
                 .map(|sealed| {
                     for w in &sealed.warnings {
                         eprintln!("warning: {w}");
@@ -75,19 +85,32 @@ fn main() -> ExitCode {
             bundle,
             identity,
             out: dir,
-        }) => ceremony::bundle::output::open(&bundle, &identity, &dir)
-            .map(|files| {
+            kubeadm,
+            force,
+        }) => {
+            let (root, files) = match (kubeadm, dir) {
+                (Some(tree), _) => {
+                    let files = ceremony::kubeadm::open_into_tree(&bundle, &identity, &tree, force);
+                    (tree, files.map_err(ceremony::Error::from))
+                }
+                (None, Some(dir)) => {
+                    let files = ceremony::bundle::output::open(&bundle, &identity, &dir);
+                    (dir, files.map_err(ceremony::Error::from))
+                }
+                (None, None) => unreachable!("clap requires --out or --kubeadm"),
+            };
+            files.map(|files| {
                 for f in &files {
-                    let _ = writeln!(out, "{}", dir.join(f).display());
+                    let _ = writeln!(out, "{}", root.join(f).display());
                 }
                 let _ = writeln!(
                     out,
-                    "opened {}: {} file(s), every checksum verified",
+                    "opened {}: {} file(s) written, every checksum verified",
                     bundle.display(),
                     files.len()
                 );
             })
-            .map_err(Into::into),
+        }
     };
     let _ = out.flush();
     match result {

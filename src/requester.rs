@@ -67,6 +67,7 @@ struct ManifestRequest {
     uris: Vec<String>,
     validity_days: Option<u32>,
     kubeadm_path: Option<String>,
+    kubeconfig: Option<String>,
 }
 
 /// The result of sealing.
@@ -96,32 +97,182 @@ pub fn seal(manifest: &Path, out: &Path) -> Result<Sealed, Error> {
     // CSR paths are relative to the manifest; keep them as written when the
     // manifest is in the current directory, so messages name them as given.
     let base = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut sealed = Vec::with_capacity(parsed.requests.len());
+    seal_requests(
+        &base,
+        parsed.requests.into_iter().map(|r| (r, None)).collect(),
+        out,
+    )
+}
+
+/// Seals every CSR in a tree left by `kubeadm certs generate-csr
+/// --kubeconfig-dir DIR --cert-dir DIR/pki`: `pki/*.csr`, `pki/etcd/*.csr`
+/// and `*.conf.csr`. Each file name maps to its profile; `maps` names the
+/// profile of any other `.csr` (`pki/extra.csr=kubelet-serving`). Node names
+/// and SANs come from the CSR where the profile takes them. Only `.csr`
+/// files are read: never a `.key`, never a `.conf`.
+pub fn seal_kubeadm(dir: &Path, maps: &[(String, String)], out: &Path) -> Result<Sealed, Error> {
+    let bad = |reason: String| Error::Manifest {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let mut found = Vec::new();
+    for sub in ["", "pki", "pki/etcd"] {
+        let folder = dir.join(sub);
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".csr") && (!sub.is_empty() || n.ends_with(".conf.csr")))
+            .collect();
+        names.sort();
+        for name in names {
+            found.push(if sub.is_empty() {
+                name
+            } else {
+                format!("{sub}/{name}")
+            });
+        }
+    }
+    for (file, _) in maps {
+        if !found.contains(file) {
+            return Err(bad(format!(
+                "--map names {file}, which is not a CSR in this tree"
+            )));
+        }
+    }
+    if found.is_empty() {
+        return Err(bad(
+            "holds no CSR (looked for pki/*.csr, pki/etcd/*.csr and *.conf.csr); run kubeadm certs generate-csr first"
+                .into(),
+        ));
+    }
+    let mut requests = Vec::with_capacity(found.len());
+    for rel in found {
+        let mapped = maps
+            .iter()
+            .find(|(f, _)| *f == rel)
+            .map(|(_, p)| p.as_str());
+        let profile = match mapped {
+            Some(name) => profile::find(name).ok_or_else(|| {
+                bad(format!(
+                    "--map {rel}={name}: unknown profile; profiles: {}",
+                    profile::component::names()
+                ))
+            })?,
+            None => profile::component::for_kubeadm_csr(&rel).ok_or_else(|| {
+                bad(format!(
+                    "{rel}: no kubeadm profile for this file name; name one with --map {rel}=PROFILE"
+                ))
+            })?,
+        };
+        let path = dir.join(&rel);
+        let bytes = read_csr_file(&rel, &path)?;
+        let csr =
+            parse_csr(&format!("CSR {}", path.display()), &bytes).map_err(|e| Error::Request {
+                id: rel.clone(),
+                reason: e.to_string(),
+            })?;
+        requests.push((kubeadm_request(&rel, profile, &csr), Some(csr)));
+    }
+    seal_requests(dir, requests, out)
+}
+
+/// The manifest entry for one kubeadm CSR: id from the file name, node name
+/// and SANs from the CSR where the profile takes them.
+fn kubeadm_request(rel: &str, profile: &profile::Profile, csr: &x509::Csr) -> ManifestRequest {
+    let stem = rel.strip_suffix(".csr").unwrap_or(rel);
+    let id = stem.strip_prefix("pki/").unwrap_or(stem).replace('/', "-");
+    let cn = csr
+        .subject
+        .common_name()
+        .ok()
+        .flatten()
+        .map(|c| c.value().into_owned())
+        .unwrap_or_default();
+    let mut dns = Vec::new();
+    let mut ips = Vec::new();
+    let mut emails = Vec::new();
+    let mut uris = Vec::new();
+    for san in &csr.requested_sans {
+        match san.split_once(':') {
+            Some(("DNS", v)) => dns.push(v.to_string()),
+            Some(("IP", v)) => ips.push(v.to_string()),
+            Some(("email", v)) => emails.push(v.to_string()),
+            Some(("URI", v)) => uris.push(v.to_string()),
+            _ => {}
+        }
+    }
+    let node = match profile.name {
+        "apiserver" => dns.first().cloned(),
+        "etcd-server" | "etcd-peer" => Some(cn.clone()),
+        _ => cn.strip_prefix("system:node:").map(str::to_string),
+    };
+    let is_kubeconfig = rel.ends_with(".conf.csr");
+    ManifestRequest {
+        id,
+        profile: profile.name.to_string(),
+        csr: PathBuf::from(rel),
+        node,
+        dns,
+        ips,
+        emails,
+        uris,
+        validity_days: None,
+        kubeadm_path: (!is_kubeconfig).then(|| format!("{stem}.crt")),
+        kubeconfig: is_kubeconfig.then(|| stem.to_string()),
+    }
+}
+
+/// Reads a CSR file, refusing anything but a regular file within the limit.
+fn read_csr_file(id: &str, path: &Path) -> Result<Vec<u8>, Error> {
+    let refuse = |reason: String| Error::Request {
+        id: id.to_string(),
+        reason: format!("CSR {}: {reason}", path.display()),
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(|e| refuse(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > x509::MAX_CSR_BYTES as u64 {
+        return Err(refuse(format!(
+            "{} bytes is larger than the {}-byte limit",
+            meta.len(),
+            x509::MAX_CSR_BYTES
+        )));
+    }
+    std::fs::read(path).map_err(|e| refuse(e.to_string()))
+}
+
+/// Reads, checks and seals `requests` (CSR paths relative to `base`).
+/// A CSR already read and parsed (kubeadm mode) is passed along with its request.
+fn seal_requests(
+    base: &Path,
+    requests: Vec<(ManifestRequest, Option<x509::Csr>)>,
+    out: &Path,
+) -> Result<Sealed, Error> {
+    let mut sealed = Vec::with_capacity(requests.len());
     let mut warnings = Vec::new();
     let policy = StepPolicy {
         allow_break_glass: true,
         ..StepPolicy::default()
     };
-    for r in parsed.requests {
+    for (r, parsed_csr) in requests {
         let refuse = |reason: String| Error::Request {
             id: r.id.clone(),
             reason,
         };
         let path = base.join(&r.csr);
-        let size = std::fs::metadata(&path)
-            .map_err(|e| refuse(format!("CSR {}: {e}", path.display())))?
-            .len();
-        if size > x509::MAX_CSR_BYTES as u64 {
-            return Err(refuse(format!(
-                "CSR {}: {size} bytes is larger than the {}-byte limit",
-                path.display(),
-                x509::MAX_CSR_BYTES
-            )));
-        }
-        let bytes =
-            std::fs::read(&path).map_err(|e| refuse(format!("CSR {}: {e}", path.display())))?;
-        let csr = parse_csr(&format!("CSR {}", path.display()), &bytes)
-            .map_err(|e| refuse(e.to_string()))?;
+        let csr = match parsed_csr {
+            Some(csr) => csr,
+            None => {
+                let bytes = read_csr_file(&r.id, &path)?;
+                parse_csr(&format!("CSR {}", path.display()), &bytes)
+                    .map_err(|e| refuse(e.to_string()))?
+            }
+        };
         match profile::find(&r.profile) {
             None => {
                 return Err(refuse(format!(
@@ -150,6 +301,9 @@ pub fn seal(manifest: &Path, out: &Path) -> Result<Sealed, Error> {
         if let Some(kp) = &r.kubeadm_path {
             profile::check_kubeadm_path(kp).map_err(refuse)?;
         }
+        if let Some(conf) = &r.kubeconfig {
+            profile::check_kubeconfig_name(conf).map_err(refuse)?;
+        }
         let entry = RequestEntry {
             id: r.id,
             profile: r.profile,
@@ -162,6 +316,7 @@ pub fn seal(manifest: &Path, out: &Path) -> Result<Sealed, Error> {
             uris: r.uris,
             validity_days: r.validity_days,
             kubeadm_path: r.kubeadm_path,
+            kubeconfig: r.kubeconfig,
         };
         sealed.push((entry, csr.der));
     }

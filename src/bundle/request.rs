@@ -72,6 +72,9 @@ pub struct RequestEntry {
     /// Where the certificate goes in kubeadm's `pki/` tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeadm_path: Option<String>,
+    /// The kubeadm kubeconfig file that embeds the certificate (`admin.conf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
 }
 
 /// Writes a new request bundle at `path` and returns its SHA-256 (hex).

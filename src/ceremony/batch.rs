@@ -234,6 +234,7 @@ impl Runner<'_, '_> {
                 sha256: issued.sha256.clone(),
                 file,
                 kubeadm_path: entry.kubeadm_path.clone(),
+                kubeconfig: entry.kubeconfig.clone(),
             });
             self.certificates += 1;
             progress.tick();

@@ -111,6 +111,7 @@ pub fn prepare(step: &SignStep, now: SystemTime) -> Result<(RequestBundle, Prepa
     }
     let reserved: Vec<&str> = step.issuers.iter().map(|(i, _)| i.kubeadm_path()).collect();
     let mut kubeadm_paths: Vec<&str> = Vec::new();
+    let mut kubeconfigs: Vec<&str> = Vec::new();
     let mut requests = Vec::new();
     for entry in &bundle.manifest.requests {
         let verdict = judge(step, &bundle, entry, &issuers, now).and_then(|ok| {
@@ -122,6 +123,15 @@ pub fn prepare(step: &SignStep, now: SystemTime) -> Result<(RequestBundle, Prepa
                     });
                 }
                 kubeadm_paths.push(path);
+            }
+            if let Some(conf) = entry.kubeconfig.as_deref() {
+                if kubeconfigs.contains(&conf) {
+                    return Err(profile::Rejection {
+                        rule: format!("kubeconfig {conf} is already used in this bundle"),
+                        hint: None,
+                    });
+                }
+                kubeconfigs.push(conf);
             }
             Ok(ok)
         });
@@ -154,6 +164,9 @@ fn judge(
         .map_err(|e| plain(e.to_string()))?;
     if let Some(path) = entry.kubeadm_path.as_deref() {
         profile::check_kubeadm_path(path).map_err(plain)?;
+    }
+    if let Some(conf) = entry.kubeconfig.as_deref() {
+        profile::check_kubeconfig_name(conf).map_err(plain)?;
     }
     let params = RequestParams {
         node: entry.node.as_deref(),
@@ -212,6 +225,9 @@ pub struct IssuedEntry {
     /// Member path in the kubeadm tree, when the request named one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubeadm_path: Option<String>,
+    /// The kubeadm kubeconfig that embeds it, when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
 }
 
 /// A rejected request as listed in an output bundle's manifest.json.

@@ -94,6 +94,8 @@ pub struct Profile {
     sans: SanRule,
     /// kubeadm's path for the certificate, when it has a fixed one.
     pub kubeadm_path: Option<&'static str>,
+    /// kubeadm's kubeconfig file that embeds the certificate, when there is one.
+    pub kubeconfig: Option<&'static str>,
     /// Default and maximum lifetime in days.
     pub default_days: u32,
     max_days: u32,
@@ -102,6 +104,17 @@ pub struct Profile {
 /// Leaf certificates live at most a year, as kubeadm's do.
 const LEAF_DAYS: u32 = 365;
 
+/// Where kubeadm keeps a profile's certificate.
+#[derive(Clone, Copy)]
+enum KubeadmFile {
+    /// A `pki/` path, beside its key.
+    Cert(&'static str),
+    /// Embedded in a kubeconfig.
+    Conf(&'static str),
+    /// kubeadm has no file for it.
+    Neither,
+}
+
 const fn leaf(
     name: &'static str,
     issuer: Issuer,
@@ -109,8 +122,13 @@ const fn leaf(
     orgs: &'static [&'static str],
     eku: EkuRule,
     sans: SanRule,
-    kubeadm_path: Option<&'static str>,
+    file: KubeadmFile,
 ) -> Profile {
+    let (kubeadm_path, kubeconfig) = match file {
+        KubeadmFile::Cert(path) => (Some(path), None),
+        KubeadmFile::Conf(conf) => (None, Some(conf)),
+        KubeadmFile::Neither => (None, None),
+    };
     Profile {
         name,
         issuer,
@@ -119,6 +137,7 @@ const fn leaf(
         eku,
         sans,
         kubeadm_path,
+        kubeconfig,
         default_days: LEAF_DAYS,
         max_days: LEAF_DAYS,
     }
@@ -137,7 +156,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Server,
         SanRule::ApiServer,
-        Some("pki/apiserver.crt"),
+        KubeadmFile::Cert("pki/apiserver.crt"),
     ),
     leaf(
         "apiserver-kubelet-client",
@@ -146,7 +165,7 @@ pub static PROFILES: &[Profile] = &[
         &["kubeadm:cluster-admins"],
         Client,
         SanRule::None,
-        Some("pki/apiserver-kubelet-client.crt"),
+        KubeadmFile::Cert("pki/apiserver-kubelet-client.crt"),
     ),
     leaf(
         "front-proxy-client",
@@ -155,7 +174,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Client,
         SanRule::None,
-        Some("pki/front-proxy-client.crt"),
+        KubeadmFile::Cert("pki/front-proxy-client.crt"),
     ),
     leaf(
         "apiserver-etcd-client",
@@ -164,7 +183,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Client,
         SanRule::None,
-        Some("pki/apiserver-etcd-client.crt"),
+        KubeadmFile::Cert("pki/apiserver-etcd-client.crt"),
     ),
     leaf(
         "etcd-server",
@@ -173,7 +192,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Both,
         SanRule::EtcdMember,
-        Some("pki/etcd/server.crt"),
+        KubeadmFile::Cert("pki/etcd/server.crt"),
     ),
     leaf(
         "etcd-peer",
@@ -182,7 +201,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Both,
         SanRule::EtcdMember,
-        Some("pki/etcd/peer.crt"),
+        KubeadmFile::Cert("pki/etcd/peer.crt"),
     ),
     leaf(
         "etcd-healthcheck-client",
@@ -191,7 +210,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Client,
         SanRule::None,
-        Some("pki/etcd/healthcheck-client.crt"),
+        KubeadmFile::Cert("pki/etcd/healthcheck-client.crt"),
     ),
     leaf(
         "admin",
@@ -200,7 +219,7 @@ pub static PROFILES: &[Profile] = &[
         &["kubeadm:cluster-admins"],
         Client,
         SanRule::None,
-        None,
+        KubeadmFile::Conf("admin.conf"),
     ),
     leaf(
         "super-admin",
@@ -209,7 +228,7 @@ pub static PROFILES: &[Profile] = &[
         &["system:masters"],
         Client,
         SanRule::None,
-        None,
+        KubeadmFile::Conf("super-admin.conf"),
     ),
     leaf(
         "controller-manager",
@@ -218,7 +237,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Client,
         SanRule::None,
-        None,
+        KubeadmFile::Conf("controller-manager.conf"),
     ),
     leaf(
         "scheduler",
@@ -227,7 +246,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Client,
         SanRule::None,
-        None,
+        KubeadmFile::Conf("scheduler.conf"),
     ),
     leaf(
         "kube-proxy",
@@ -236,7 +255,7 @@ pub static PROFILES: &[Profile] = &[
         &[],
         Client,
         SanRule::None,
-        None,
+        KubeadmFile::Neither,
     ),
     leaf(
         "kubelet-client",
@@ -245,7 +264,7 @@ pub static PROFILES: &[Profile] = &[
         &["system:nodes"],
         Client,
         SanRule::None,
-        None,
+        KubeadmFile::Conf("kubelet.conf"),
     ),
     leaf(
         "kubelet-serving",
@@ -254,7 +273,7 @@ pub static PROFILES: &[Profile] = &[
         &["system:nodes"],
         Server,
         SanRule::AtLeastOne,
-        None,
+        KubeadmFile::Neither,
     ),
     Profile {
         name: "intermediate-ca",
@@ -264,6 +283,7 @@ pub static PROFILES: &[Profile] = &[
         eku: EkuRule::Ca,
         sans: SanRule::None,
         kubeadm_path: None,
+        kubeconfig: None,
         default_days: 5 * 365,
         max_days: 10 * 365,
     },
@@ -272,6 +292,17 @@ pub static PROFILES: &[Profile] = &[
 /// The profile called `name`.
 pub fn find(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
+}
+
+/// The profile for a CSR in a tree left by `kubeadm certs generate-csr`,
+/// by its path relative to the tree: `pki/apiserver.csr` → apiserver,
+/// `pki/etcd/peer.csr` → etcd-peer, `admin.conf.csr` → admin, …
+pub fn for_kubeadm_csr(rel: &str) -> Option<&'static Profile> {
+    let stem = rel.strip_suffix(".csr")?;
+    PROFILES.iter().find(|p| {
+        p.kubeadm_path.and_then(|k| k.strip_suffix(".crt")) == Some(stem)
+            || p.kubeconfig == Some(stem)
+    })
 }
 
 /// Every profile name, for messages.
@@ -909,6 +940,41 @@ mod tests {
         }
         assert_eq!(PROFILES.len(), 15);
         assert!(find("root").is_none());
+    }
+
+    #[test]
+    fn kubeadm_file_names_map_to_profiles() {
+        for (file, profile) in [
+            ("pki/apiserver.csr", "apiserver"),
+            (
+                "pki/apiserver-kubelet-client.csr",
+                "apiserver-kubelet-client",
+            ),
+            ("pki/front-proxy-client.csr", "front-proxy-client"),
+            ("pki/apiserver-etcd-client.csr", "apiserver-etcd-client"),
+            ("pki/etcd/server.csr", "etcd-server"),
+            ("pki/etcd/peer.csr", "etcd-peer"),
+            ("pki/etcd/healthcheck-client.csr", "etcd-healthcheck-client"),
+            ("admin.conf.csr", "admin"),
+            ("super-admin.conf.csr", "super-admin"),
+            ("controller-manager.conf.csr", "controller-manager"),
+            ("scheduler.conf.csr", "scheduler"),
+            ("kubelet.conf.csr", "kubelet-client"),
+        ] {
+            assert_eq!(
+                for_kubeadm_csr(file).map(|p| p.name),
+                Some(profile),
+                "{file}"
+            );
+        }
+        for unknown in [
+            "pki/ca.csr",
+            "pki/sa.csr",
+            "kube-proxy.conf.csr",
+            "pki/apiserver.key",
+        ] {
+            assert!(for_kubeadm_csr(unknown).is_none(), "{unknown}");
+        }
     }
 
     #[test]

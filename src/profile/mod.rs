@@ -72,3 +72,17 @@ pub fn check_kubeadm_path(path: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A kubeconfig file name in the kubeadm tree: a plain name ending in `.conf`.
+pub fn check_kubeconfig_name(name: &str) -> Result<(), String> {
+    let plain = !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !plain || !name.ends_with(".conf") {
+        return Err(format!(
+            "kubeconfig {name:?} must be a plain file name in the kubeadm tree ending in .conf"
+        ));
+    }
+    Ok(())
+}

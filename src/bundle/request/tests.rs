@@ -22,6 +22,7 @@ fn entry(id: &str) -> RequestEntry {
         uris: vec![],
         validity_days: None,
         kubeadm_path: None,
+        kubeconfig: None,
     }
 }
 
@@ -343,10 +344,11 @@ prop_compose! {
         dns in texts(), ips in texts(), emails in texts(), uris in texts(),
         validity_days in proptest::option::of(any::<u32>()),
         kubeadm_path in proptest::option::of(text()),
+        kubeconfig in proptest::option::of(text()),
     ) -> RequestEntry {
         RequestEntry {
             id, profile, csr, csr_sha256, node, dns, ips, emails, uris,
-            validity_days, kubeadm_path,
+            validity_days, kubeadm_path, kubeconfig,
         }
     }
 }
