@@ -59,8 +59,9 @@ cd "$dir"
 echo "== dry run"
 "$ceremony" run "$script" --dry-run
 echo
-echo "== ceremony"
-"$ceremony" run "$script" --pin-file user.pin
+echo "== ceremony (a rehearsal: the witnesses' acknowledgements come from a file)"
+answers_for "$ceremony" "$script" root-init.answers
+"$ceremony" run "$script" --pin-file user.pin --answers root-init.answers
 echo
 echo "== transcript"
 "$ceremony" transcript verify transcript.jsonl
@@ -156,7 +157,10 @@ done
 for conf in kubeadm/*.conf; do
     grep -q 'client-certificate-data: ' "$conf" && echo "  $conf: client-certificate-data filled"
 done
-"$ceremony" transcript verify transcript.jsonl
+cp pki/audit-key.pub audit-key.pub
+"$ceremony" transcript verify transcript.jsonl --checkpoint checkpoint --audit-key audit-key.pub
+echo "checkpoint (print it and file it with the paper record):"
+sed 's/^/  /' checkpoint
 
 echo
 echo "demo complete in $dir:"
@@ -169,3 +173,5 @@ echo "  requests/         the sealed request bundles"
 echo "  bundles/          the output bundles (*.tar.age, *.tar.age.sha256)"
 echo "  opened/           the output bundles, opened with ceremony bundle open"
 echo "  kubeadm/          a kubeadm tree in external-CA mode: keys, certificates, filled kubeconfigs"
+echo "  checkpoint        the last signed checkpoint of the transcript"
+echo "  audit-key.pub     the audit key's public key (checks every checkpoint)"

@@ -56,3 +56,18 @@ fill_script() {
     sed -e "s#REQUEST-BUNDLE-SHA256#$3#" -e "s#REQUESTER-AGE-RECIPIENT#$4#" \
         -e "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$1" >"$2"
 }
+
+# answers_for CEREMONY SCRIPT OUT: the witnesses' acknowledgements of every
+# witnessed step of SCRIPT, read off its dry run, one "NAME CODE" line each,
+# for a rehearsal (`ceremony run --answers OUT`, recorded as such).
+answers_for() {
+    local dry witnesses
+    dry=$("$1" run "$2" --dry-run)
+    witnesses=$(sed -n 's/^  witnesses   //p' <<<"$dry")
+    : >"$3"
+    sed -n 's/.*(witnessed: acknowledgement code \([0-9a-f]*\)).*/\1/p' <<<"$dry" | while read -r code; do
+        tr ',' '\n' <<<"$witnesses" | sed 's/^ *//' | while read -r name; do
+            printf '%s %s\n' "$name" "$code" >>"$3"
+        done
+    done
+}

@@ -25,6 +25,22 @@ pub enum Command {
     /// Open an output bundle from a ceremony.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Inspect certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Show when each certificate in a kubeadm directory or opened output bundle expires.
+    CheckExpiration {
+        /// A kubeadm directory (such as /etc/kubernetes) or an opened output bundle.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +116,11 @@ pub struct RunArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub pin: PinArgs,
+    /// A rehearsal: witness acknowledgements from this file (one answer per
+    /// line, "NAME CODE", in prompt order) instead of the terminal. The
+    /// transcript records that the answers came from a file.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
 }
 
 /// Where the user PIN comes from; without either flag, a prompt on the terminal.
@@ -115,9 +136,29 @@ pub struct PinArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TranscriptCommand {
-    /// Check that a transcript is whole: every entry's hash, sequence and chain.
+    /// Check that a transcript is whole: every entry's hash, sequence and
+    /// chain, every embedded checkpoint, and (with --checkpoint) that it holds
+    /// exactly the checkpointed prefix.
     Verify {
         /// The transcript file (JSON Lines).
         file: PathBuf,
+        /// A checkpoint file from the paper record: the transcript must hold
+        /// exactly the entries it covers (a cut tail fails).
+        #[arg(long, value_name = "CP", requires = "audit_key")]
+        checkpoint: Option<PathBuf>,
+        /// The audit key's public key (PEM): checks the signature of the
+        /// checkpoint and of every checkpoint in the transcript.
+        #[arg(long, value_name = "PUB")]
+        audit_key: Option<PathBuf>,
+    },
+    /// Append a note (a deviation, an observation) to a transcript.
+    Note {
+        /// The transcript file.
+        file: PathBuf,
+        /// The note.
+        text: String,
+        /// Who writes it.
+        #[arg(long, value_name = "NAME")]
+        author: String,
     },
 }

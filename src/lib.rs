@@ -13,6 +13,8 @@
 
 pub mod bundle;
 pub mod ceremony;
+pub mod checkpoint;
+pub mod expiry;
 pub mod fsutil;
 pub mod hex;
 pub mod kubeadm;
@@ -45,6 +47,12 @@ pub enum Error {
     /// Opening an output bundle into a kubeadm tree failed.
     #[error(transparent)]
     Kubeadm(#[from] kubeadm::Error),
+    /// A checkpoint could not be read or does not match.
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::Error),
+    /// Checking certificate expiry failed or was incomplete.
+    #[error(transparent)]
+    Expiry(#[from] expiry::Error),
 }
 
 impl Error {
@@ -57,6 +65,8 @@ impl Error {
             Error::Requester(e) => e.hint(),
             Error::Bundle(e) => e.hint(),
             Error::Kubeadm(e) => e.hint(),
+            Error::Checkpoint(e) => e.hint(),
+            Error::Expiry(e) => e.hint(),
         }
     }
 
@@ -67,7 +77,13 @@ impl Error {
             Error::Transcript(transcript::Error::Invalid { .. })
             | Error::Ceremony(ceremony::Error::Transcript(transcript::Error::Invalid { .. })) => 3,
             Error::Ceremony(e) if e.is_refusal() => 2,
+            Error::Checkpoint(checkpoint::Error::Transcript(transcript::Error::Invalid {
+                ..
+            }))
+            | Error::Checkpoint(checkpoint::Error::Mismatch { .. })
+            | Error::Checkpoint(checkpoint::Error::BadSignature { .. }) => 3,
             Error::Requester(_) | Error::Bundle(_) | Error::Kubeadm(_) => 2,
+            Error::Expiry(expiry::Error::NotADirectory { .. }) => 2,
             _ => 1,
         }
     }

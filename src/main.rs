@@ -12,7 +12,7 @@ use clap::Parser;
 
 use ceremony::ceremony::RunOptions;
 use ceremony::token::PinSource;
-use cli::{BundleCommand, Cli, Command, PinArgs, RequestCommand, TranscriptCommand};
+use cli::{BundleCommand, CertsCommand, Cli, Command, PinArgs, RequestCommand, TranscriptCommand};
 
 fn pin_source(args: PinArgs) -> PinSource {
     match (args.pin_file, args.pin_fd) {
@@ -20,6 +20,71 @@ fn pin_source(args: PinArgs) -> PinSource {
         (None, Some(fd)) => PinSource::Fd(fd),
         (None, None) => PinSource::Prompt,
     }
+}
+
+fn verify_transcript(
+    file: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    audit_key: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> Result<(), ceremony::Error> {
+    use ceremony::checkpoint::{self, Checkpoint};
+    let key = match audit_key {
+        Some(path) => Some((path, checkpoint::read_public_key(path)?)),
+        None => None,
+    };
+    let cp = match checkpoint {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| checkpoint::Error::Read {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            Some((path, Checkpoint::parse(path, &text)?))
+        }
+        None => None,
+    };
+    let verified = checkpoint::verify(
+        file,
+        cp.as_ref().map(|(p, c)| (*p, c)),
+        key.as_ref().map(|(p, k)| (*p, k.as_slice())),
+    )?;
+    let s = &verified.summary;
+    let _ = writeln!(
+        out,
+        "transcript {}: intact, {} entries, head {}",
+        file.display(),
+        s.entries,
+        s.head
+    );
+    let _ = writeln!(
+        out,
+        "{} embedded checkpoint(s), {}",
+        verified.embedded,
+        if verified.signatures_checked {
+            "every signature verified with the audit key"
+        } else {
+            "signatures not checked (give --audit-key)"
+        }
+    );
+    if let Some((path, cp)) = &cp {
+        let _ = writeln!(
+            out,
+            "checkpoint {}: the transcript holds exactly its {} entries (head {}), signed by the audit key",
+            path.display(),
+            cp.entries,
+            cp.head
+        );
+    }
+    if s.entries > 0
+        && s.last_event.as_deref() != Some("ceremony_end")
+        && s.last_event.as_deref() != Some("checkpoint")
+    {
+        let _ = writeln!(
+            out,
+            "note: the last entry is not a ceremony_end or checkpoint: a ceremony was interrupted, or entries were cut from the end (only a checkpoint can tell)"
+        );
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -31,27 +96,41 @@ fn main() -> ExitCode {
             let opts = RunOptions {
                 pin: pin_source(args.pin),
                 dry_run: args.dry_run,
+                answers: args.answers,
             };
             ceremony::ceremony::run(&args.script, &opts, &mut out)
                 .map(drop)
                 .map_err(Into::into)
         }
-        Command::Transcript(TranscriptCommand::Verify { file }) => {
-            ceremony::transcript::verify_file(&file)
-                .map(|s| {
+        Command::Transcript(TranscriptCommand::Verify {
+            file,
+            checkpoint,
+            audit_key,
+        }) => verify_transcript(&file, checkpoint.as_deref(), audit_key.as_deref(), &mut out),
+        Command::Transcript(TranscriptCommand::Note { file, text, author }) => {
+            ceremony::ceremony::note(&file, &author, &text)
+                .map(|seq| {
                     let _ = writeln!(
                         out,
-                        "transcript {}: intact, {} entries, head {}",
-                        file.display(),
-                        s.entries,
-                        s.head
+                        "transcript {}: note recorded as entry {seq}",
+                        file.display()
                     );
-                    if s.entries > 0 && s.last_event.as_deref() != Some("ceremony_end") {
-                        let _ = writeln!(
-                            out,
-                            "note: the last entry is not a ceremony_end: a ceremony was interrupted, or entries were cut from the end (the hash chain alone cannot tell)"
-                        );
+                })
+                .map_err(Into::into)
+        }
+        Command::Certs(CertsCommand::CheckExpiration { dir, json }) => {
+            ceremony::expiry::scan(&dir, std::time::SystemTime::now())
+                .and_then(|report| {
+                    let text = if json {
+                        report.to_json()
+                    } else {
+                        report.render_table()
+                    };
+                    let _ = write!(out, "{text}");
+                    for p in &report.problems {
+                        eprintln!("error: {p}");
                     }
+                    report.ensure_complete(&dir)
                 })
                 .map_err(Into::into)
         }

@@ -249,9 +249,12 @@ fn pin_from_an_inherited_descriptor() {
         .env("SOFTHSM2_CONF", env.path("softhsm2.conf"))
         .args([
             "-c",
-            r#"exec 3<user.pin; exec "$0" run "$1" --pin-fd 3"#,
+            r#"exec 3<user.pin; exec "$0" run "$1" --pin-fd 3 --answers "$2""#,
             bin,
             &script,
+            common::answers(&env, std::path::Path::new(&script))
+                .to_str()
+                .expect("utf-8"),
         ])
         .output()
         .expect("bash");

@@ -19,10 +19,12 @@ const ROOTS: [(&str, &str, &str); 3] = [
 fn root_init_creates_three_roots_that_outside_tools_accept() {
     let env = Env::new();
     let script = env.shipped_script("root-init.toml");
-    let script = script.to_str().expect("utf-8 path");
-    let out = env.run(&["run", script, "--pin-file", "user.pin"]);
+    let out = common::run_ceremony(&env, &script);
     let stdout = ok(&out);
-    assert!(stdout.contains("ceremony completed: 3 key(s) generated, 3 certificate(s) written"));
+    assert!(
+        stdout.contains("ceremony completed: 3 key(s) generated, 3 certificate(s) written"),
+        "{stdout}"
+    );
 
     for (file, subject, _) in ROOTS {
         let verify = openssl(
@@ -165,14 +167,13 @@ fn root_init_creates_three_roots_that_outside_tools_accept() {
 fn running_root_init_twice_refuses_on_the_existing_label_and_changes_nothing() {
     let env = Env::new();
     let script = env.shipped_script("root-init.toml");
-    let script = script.to_str().expect("utf-8 path");
-    ok(&env.run(&["run", script, "--pin-file", "user.pin"]));
+    ok(&common::run_ceremony(&env, &script));
     // Move the first run's certificates away so only the token conflicts.
     std::fs::rename(env.path("pki"), env.path("first-pki")).expect("move pki");
     let objects_before = env.token_objects();
     let entries_before = env.events("transcript.jsonl").len();
 
-    let out = env.run(&["run", script, "--pin-file", "user.pin"]);
+    let out = common::run_ceremony(&env, &script);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
@@ -198,14 +199,15 @@ fn running_root_init_twice_refuses_on_the_existing_label_and_changes_nothing() {
             "token",
             "login",
             "refused",
-            "ceremony_end"
+            "ceremony_end",
+            "checkpoint"
         ]
     );
-    let refused = &events[events.len() - 2];
+    let refused = &events[events.len() - 3];
     assert!(refused["reasons"][0]
         .as_str()
         .is_some_and(|r| r.contains("cluster-root-ca")));
-    assert_eq!(events[events.len() - 1]["outcome"], "refused");
+    assert_eq!(events[events.len() - 2]["outcome"], "refused");
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
 }
 

@@ -25,6 +25,10 @@ pub enum Event<'a> {
     /// A ceremony begins.
     CeremonyStart {
         ceremony: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        administrator: Option<&'a str>,
+        /// True when witness answers come from a file (a rehearsal).
+        rehearsal: bool,
         script: String,
         script_sha256: &'a str,
         tool: &'static str,
@@ -110,6 +114,38 @@ pub enum Event<'a> {
     },
     /// A step failed.
     StepFailed { step: &'a str, error: String },
+    /// A witness acknowledged a step before it ran.
+    WitnessAcknowledged {
+        step: &'a str,
+        witness: &'a str,
+        code: &'a str,
+        source: &'static str,
+    },
+    /// A witness did not acknowledge a step, or the operator aborted; the step did not run.
+    WitnessRefused {
+        step: &'a str,
+        witness: &'a str,
+        code: &'a str,
+        source: &'static str,
+        reason: String,
+    },
+    /// The audit key was generated and its public key written.
+    AuditKeyGenerated {
+        step: &'a str,
+        file: String,
+        #[serde(flatten)]
+        key: &'a KeyRecord,
+    },
+    /// A signed checkpoint of every entry before this one.
+    Checkpoint {
+        #[serde(flatten)]
+        checkpoint: &'a crate::checkpoint::Checkpoint,
+        file: String,
+    },
+    /// No checkpoint could be signed.
+    CheckpointSkipped { reason: String },
+    /// A note added to the record (a deviation, an observation).
+    Note { author: &'a str, text: &'a str },
     /// The ceremony ends.
     CeremonyEnd {
         outcome: Outcome,

@@ -6,16 +6,18 @@
 //! transcript work. It must never sign anything the plan does not name, and
 //! it must record how every ceremony it starts ends.
 
+mod audit;
 mod batch;
 mod events;
 pub mod plan;
 mod run;
 pub mod script;
 pub mod sign;
+mod witness;
 
 pub use events::{Event, Outcome};
 pub use plan::Plan;
-pub use run::{run, RunOptions};
+pub use run::{note, run, RunOptions};
 
 use std::path::PathBuf;
 

@@ -39,6 +39,8 @@ pub struct Plan {
     pub transcript: PathBuf,
     /// The steps, resolved.
     pub steps: Vec<PlannedStep>,
+    /// For each step, whether every witness must acknowledge it first.
+    pub witnessed: Vec<bool>,
 }
 
 /// One resolved step.
@@ -48,6 +50,21 @@ pub enum PlannedStep {
     GenerateRoot(RootStep),
     /// Sign a sealed request bundle.
     SignRequests(Box<SignStep>),
+    /// Generate the audit key and write its public key.
+    GenerateAuditKey(AuditKeyStep),
+}
+
+/// A resolved `generate-audit-key` step.
+#[derive(Debug)]
+pub struct AuditKeyStep {
+    /// Step id.
+    pub id: String,
+    /// The key's label (`[audit] key_label`).
+    pub key_label: String,
+    /// Its algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// Where the public key goes.
+    pub public_key: PathBuf,
 }
 
 /// A resolved `sign-requests` step.
@@ -100,6 +117,7 @@ impl PlannedStep {
         match self {
             PlannedStep::GenerateRoot(s) => &s.id,
             PlannedStep::SignRequests(s) => &s.id,
+            PlannedStep::GenerateAuditKey(s) => &s.id,
         }
     }
 
@@ -108,6 +126,7 @@ impl PlannedStep {
         match self {
             PlannedStep::GenerateRoot(_) => "generate-root",
             PlannedStep::SignRequests(_) => "sign-requests",
+            PlannedStep::GenerateAuditKey(_) => "generate-audit-key",
         }
     }
 
@@ -116,6 +135,7 @@ impl PlannedStep {
         match self {
             PlannedStep::GenerateRoot(s) => vec![s.key_label.as_str()],
             PlannedStep::SignRequests(_) => vec![],
+            PlannedStep::GenerateAuditKey(s) => vec![s.key_label.as_str()],
         }
     }
 
@@ -124,6 +144,7 @@ impl PlannedStep {
         match self {
             PlannedStep::GenerateRoot(s) => vec![s.certificate.as_path()],
             PlannedStep::SignRequests(s) => vec![s.output.as_path(), s.checksum.as_path()],
+            PlannedStep::GenerateAuditKey(s) => vec![s.public_key.as_path()],
         }
     }
 }
@@ -171,6 +192,7 @@ impl Plan {
         let mut labels = BTreeSet::new();
         let mut files = BTreeSet::new();
         let mut steps = Vec::new();
+        let mut witnessed = Vec::new();
         for step in &script.steps {
             let id = step.id();
             let at = |reason: String| bad(format!("step {id:?}: {reason}"));
@@ -218,6 +240,17 @@ impl Plan {
                 Step::SignRequests(g) => {
                     PlannedStep::SignRequests(Box::new(sign_step(out_dir, g).map_err(at)?))
                 }
+                Step::GenerateAuditKey(g) => {
+                    if g.algorithm.is_rsa() {
+                        return Err(at("the audit key must be ecdsa-p256 or ecdsa-p384".into()));
+                    }
+                    PlannedStep::GenerateAuditKey(AuditKeyStep {
+                        id: g.id.clone(),
+                        key_label: script.audit.key_label.clone(),
+                        algorithm: g.algorithm,
+                        public_key: contained(out_dir, &g.public_key).map_err(at)?,
+                    })
+                }
             };
             for label in planned.new_key_labels() {
                 if !labels.insert(label.to_string()) {
@@ -234,6 +267,12 @@ impl Plan {
                     )));
                 }
             }
+            if step.witnessed() && script.participants.witnesses.is_empty() {
+                return Err(at(
+                    "is witnessed, but [participants] names no witnesses".into()
+                ));
+            }
+            witnessed.push(step.witnessed());
             steps.push(planned);
         }
         Ok(Plan {
@@ -243,8 +282,16 @@ impl Plan {
             selector,
             transcript: script.output.transcript.clone(),
             steps,
+            witnessed,
             script,
         })
+    }
+
+    /// The code a witness types to acknowledge step `i`: the first 8 hex
+    /// digits of SHA-256 over the script's digest and the step as planned.
+    pub fn step_digest(&self, i: usize) -> String {
+        let text = format!("{}\n{}", self.script_sha256, self.steps[i]);
+        hex::encode(&Sha256::digest(text.as_bytes())[..4])
     }
 
     /// Every file the ceremony writes, in order.
@@ -394,88 +441,117 @@ impl fmt::Display for Plan {
         writeln!(f, "  output dir  {}", s.output.directory.display())?;
         let n = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
-            match step {
-                PlannedStep::GenerateRoot(r) => {
-                    writeln!(f, "step {}/{n} {}: generate-root", i + 1, r.id)?;
-                    writeln!(
-                        f,
-                        "  key          generate {} key pair labelled {:?} in the token (sensitive, never extractable, sign only)",
-                        r.algorithm, r.key_label
-                    )?;
-                    let sig = match (r.algorithm, r.hash) {
-                        (KeyAlgorithm::EcdsaP256, _) => "ecdsa-with-SHA256",
-                        (KeyAlgorithm::EcdsaP384, _) => "ecdsa-with-SHA384",
-                        (_, SignatureHash::Sha256) => "sha256WithRSAEncryption",
-                        (_, SignatureHash::Sha384) => "sha384WithRSAEncryption",
-                        (_, SignatureHash::Sha512) => "sha512WithRSAEncryption",
-                    };
-                    writeln!(
-                        f,
-                        "  certificate  self-signed {}: CA:TRUE{} (critical), keyCertSign+cRLSign (critical), SKI+AKI, signature {sig}",
-                        r.profile.subject(),
-                        match r.profile.path_len() {
-                            Some(n) => format!(", pathlen:{n}"),
-                            None => String::new(),
-                        }
-                    )?;
-                    writeln!(
-                        f,
-                        "  validity     {} days from now, notBefore backdated {} min",
-                        r.lifetime.as_secs() / 86_400,
-                        r.backdate.as_secs() / 60
-                    )?;
-                    writeln!(f, "  writes       {}", r.certificate.display())?;
+            writeln!(
+                f,
+                "step {}/{n} {}: {}{}",
+                i + 1,
+                step.id(),
+                step.action(),
+                if self.witnessed[i] {
+                    format!(" (witnessed: acknowledgement code {})", self.step_digest(i))
+                } else {
+                    String::new()
                 }
-                PlannedStep::SignRequests(g) => {
-                    writeln!(f, "step {}/{n} {}: sign-requests", i + 1, g.id)?;
-                    writeln!(
-                        f,
-                        "  bundle       {} (sha256 {}, checked before anything inside is read)",
-                        g.bundle.display(),
-                        g.bundle_sha256
-                    )?;
-                    for (issuer, spec) in &g.issuers {
-                        writeln!(
-                            f,
-                            "  issuer       {}: key {:?} in the token, certificate {}",
-                            issuer.name(),
-                            spec.key_label,
-                            spec.certificate.display()
-                        )?;
+            )?;
+            write!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for PlannedStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlannedStep::GenerateRoot(r) => {
+                writeln!(
+                    f,
+                    "  key          generate {} key pair labelled {:?} in the token (sensitive, never extractable, sign only)",
+                    r.algorithm, r.key_label
+                )?;
+                let sig = match (r.algorithm, r.hash) {
+                    (KeyAlgorithm::EcdsaP256, _) => "ecdsa-with-SHA256",
+                    (KeyAlgorithm::EcdsaP384, _) => "ecdsa-with-SHA384",
+                    (_, SignatureHash::Sha256) => "sha256WithRSAEncryption",
+                    (_, SignatureHash::Sha384) => "sha384WithRSAEncryption",
+                    (_, SignatureHash::Sha512) => "sha512WithRSAEncryption",
+                };
+                writeln!(
+                    f,
+                    "  certificate  self-signed {}: CA:TRUE{} (critical), keyCertSign+cRLSign (critical), SKI+AKI, signature {sig}",
+                    r.profile.subject(),
+                    match r.profile.path_len() {
+                        Some(n) => format!(", pathlen:{n}"),
+                        None => String::new(),
                     }
-                    let p = &g.policy;
+                )?;
+                writeln!(
+                    f,
+                    "  validity     {} days from now, notBefore backdated {} min",
+                    r.lifetime.as_secs() / 86_400,
+                    r.backdate.as_secs() / 60
+                )?;
+                writeln!(f, "  writes       {}", r.certificate.display())?;
+            }
+            PlannedStep::GenerateAuditKey(a) => {
+                writeln!(
+                    f,
+                    "  key          generate {} key pair labelled {:?} in the token (sensitive, never extractable, sign only); it signs transcript checkpoints, never certificates",
+                    a.algorithm, a.key_label
+                )?;
+                writeln!(
+                    f,
+                    "  writes       {} (its public key)",
+                    a.public_key.display()
+                )?;
+            }
+            PlannedStep::SignRequests(g) => {
+                writeln!(
+                    f,
+                    "  bundle       {} (sha256 {}, checked before anything inside is read)",
+                    g.bundle.display(),
+                    g.bundle_sha256
+                )?;
+                for (issuer, spec) in &g.issuers {
                     writeln!(
                         f,
-                        "  policy       on rejection: {}; break-glass super-admin: {}",
-                        match g.on_rejection {
-                            OnRejection::Stop => "stop, sign nothing",
-                            OnRejection::Skip => "skip the request, sign the rest",
-                        },
-                        if p.allow_break_glass {
-                            "ALLOWED"
-                        } else {
-                            "refused"
-                        }
-                    )?;
-                    let ip = &p.intermediate;
-                    writeln!(
-                        f,
-                        "  intermediate pathlen {}, EKU {}, permitted DNS [{}] IP [{}], excluded DNS [{}] IP [{}]",
-                        ip.path_len,
-                        if ip.server_and_client_eku { "serverAuth+clientAuth" } else { "none" },
-                        ip.permitted_dns.join(", "),
-                        ip.permitted_ips.join(", "),
-                        ip.excluded_dns.join(", "),
-                        ip.excluded_ips.join(", ")
-                    )?;
-                    writeln!(
-                        f,
-                        "  writes       {} and {} (age, {} recipient(s))",
-                        g.output.display(),
-                        g.checksum.display(),
-                        g.recipients.len()
+                        "  issuer       {}: key {:?} in the token, certificate {}",
+                        issuer.name(),
+                        spec.key_label,
+                        spec.certificate.display()
                     )?;
                 }
+                let p = &g.policy;
+                writeln!(
+                    f,
+                    "  policy       on rejection: {}; break-glass super-admin: {}",
+                    match g.on_rejection {
+                        OnRejection::Stop => "stop, sign nothing",
+                        OnRejection::Skip => "skip the request, sign the rest",
+                    },
+                    if p.allow_break_glass {
+                        "ALLOWED"
+                    } else {
+                        "refused"
+                    }
+                )?;
+                let ip = &p.intermediate;
+                writeln!(
+                    f,
+                    "  intermediate pathlen {}, EKU {}, permitted DNS [{}] IP [{}], excluded DNS [{}] IP [{}]",
+                    ip.path_len,
+                    if ip.server_and_client_eku { "serverAuth+clientAuth" } else { "none" },
+                    ip.permitted_dns.join(", "),
+                    ip.permitted_ips.join(", "),
+                    ip.excluded_dns.join(", "),
+                    ip.excluded_ips.join(", ")
+                )?;
+                writeln!(
+                    f,
+                    "  writes       {} and {} (age, {} recipient(s))",
+                    g.output.display(),
+                    g.checksum.display(),
+                    g.recipients.len()
+                )?;
             }
         }
         Ok(())

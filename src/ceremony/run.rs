@@ -10,6 +10,7 @@ use super::events::{Event, Outcome};
 use super::plan::{Plan, PlannedStep, RootStep};
 use super::script::OnRejection;
 use super::sign;
+use super::witness::Acknowledgements;
 use super::Error;
 use crate::fsutil;
 use crate::token::{PinSource, Token, TokenSigner};
@@ -23,6 +24,8 @@ pub struct RunOptions {
     pub pin: PinSource,
     /// Print the plan and stop: no token, no transcript, no files.
     pub dry_run: bool,
+    /// Witness acknowledgements from a file (a rehearsal), instead of the terminal.
+    pub answers: Option<std::path::PathBuf>,
 }
 
 /// Runs (or, with `dry_run`, previews) the ceremony script at `script`.
@@ -39,8 +42,11 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         out,
         keys: 0,
         certificates: 0,
+        acks: Acknowledgements::new(opts.answers.as_deref()),
     };
     runner.record(&Event::CeremonyStart {
+        administrator: plan.script.participants.administrator.as_deref(),
+        rehearsal: opts.answers.is_some(),
         ceremony: &plan.script.ceremony.name,
         script: plan.script_path.display().to_string(),
         script_sha256: &plan.script_sha256,
@@ -55,7 +61,8 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         plan.script.ceremony.name,
         plan.transcript.display()
     ));
-    let result = runner.execute(opts);
+    let mut token = None;
+    let result = runner.execute(opts, &mut token);
     let (outcome, error) = match &result {
         Ok(()) => (Outcome::Completed, None),
         Err(e) if e.is_refusal() => (Outcome::Refused, Some(e.to_string())),
@@ -67,8 +74,14 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         keys_generated: runner.keys,
         certificates_issued: runner.certificates,
     });
+    // Every ceremony that reached the token ends with a signed checkpoint.
+    let checkpoint = match &token {
+        Some(token) => runner.checkpoint(token),
+        None => Ok(()),
+    };
     result?;
     end?;
+    checkpoint?;
     let summary = format!(
         "ceremony completed: {} key(s) generated, {} certificate(s) written; transcript head {}",
         runner.keys,
@@ -77,6 +90,13 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     );
     runner.say(format_args!("{summary}"));
     Ok(outcome)
+}
+
+/// Appends a `note` event to the transcript at `path` (which must verify).
+/// Returns the note's sequence number.
+pub fn note(path: &Path, author: &str, text: &str) -> Result<u64, Error> {
+    let mut transcript = Transcript::open(path)?;
+    Ok(transcript.append(&Event::Note { author, text })?)
 }
 
 fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
@@ -186,6 +206,7 @@ pub(super) struct Runner<'p, 'o> {
     out: &'o mut dyn Write,
     keys: usize,
     pub(super) certificates: usize,
+    pub(super) acks: Acknowledgements,
 }
 
 impl Runner<'_, '_> {
@@ -215,7 +236,7 @@ impl Runner<'_, '_> {
         }
     }
 
-    fn execute(&mut self, opts: &RunOptions) -> Result<(), Error> {
+    fn execute(&mut self, opts: &RunOptions, slot: &mut Option<Token>) -> Result<(), Error> {
         let plan = self.plan;
         let token = Token::open(&plan.module, &plan.selector)?;
         self.record(&Event::Token {
@@ -238,6 +259,7 @@ impl Runner<'_, '_> {
             error: login.as_ref().err().map(|e| e.to_string()),
         })?;
         login?;
+        let token = &*slot.insert(token);
         self.say(format_args!("logged in as user"));
 
         let mut reasons = Vec::new();
@@ -259,15 +281,19 @@ impl Runner<'_, '_> {
             return Err(self.refuse(None, reasons));
         }
 
-        for step in &plan.steps {
+        for (i, step) in plan.steps.iter().enumerate() {
             let id = step.id();
+            if plan.witnessed[i] {
+                self.acknowledge(i)?;
+            }
             self.record(&Event::StepStart {
                 step: id,
                 action: step.action(),
             })?;
             let result = match step {
-                PlannedStep::GenerateRoot(r) => self.generate_root(&token, r),
-                PlannedStep::SignRequests(g) => self.sign_requests(&token, g),
+                PlannedStep::GenerateRoot(r) => self.generate_root(token, r),
+                PlannedStep::SignRequests(g) => self.sign_requests(token, g),
+                PlannedStep::GenerateAuditKey(a) => self.generate_audit_key(token, a),
             };
             if let Err(e) = result {
                 if e.is_refusal() {

@@ -23,6 +23,9 @@ pub struct Script {
     pub participants: Participants,
     /// Where the transcript and the outputs go.
     pub output: Output,
+    /// The audit key and the checkpoints it signs.
+    #[serde(default)]
+    pub audit: Audit,
     /// What the ceremony does, in order.
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
@@ -57,11 +60,51 @@ pub struct TokenSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Participants {
+    /// The ceremony administrator, who runs the ceremony and answers for it.
+    pub administrator: Option<String>,
     /// The person who operates the tool.
     pub operator: String,
     /// The witnesses, by name.
     #[serde(default)]
     pub witnesses: Vec<String>,
+}
+
+/// The audit key (never a CA key) and the signed checkpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// `CKA_LABEL` of the audit key in the token.
+    #[serde(default = "default_audit_label")]
+    pub key_label: String,
+    /// The transcript's origin name, part of every checkpoint.
+    #[serde(default = "default_origin")]
+    pub origin: String,
+    /// Where the latest checkpoint is written as text (relative to the
+    /// current directory); replaced by each ceremony, all are in the transcript.
+    #[serde(default = "default_checkpoint")]
+    pub checkpoint: PathBuf,
+}
+
+fn default_audit_label() -> String {
+    "ceremony-audit".into()
+}
+
+fn default_origin() -> String {
+    "ceremony transcript".into()
+}
+
+fn default_checkpoint() -> PathBuf {
+    PathBuf::from("checkpoint")
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            key_label: default_audit_label(),
+            origin: default_origin(),
+            checkpoint: default_checkpoint(),
+        }
+    }
 }
 
 /// Where the ceremony writes.
@@ -83,6 +126,8 @@ pub enum Step {
     GenerateRoot(GenerateRoot),
     /// Sign every request in a sealed request bundle with existing CA keys.
     SignRequests(Box<SignRequests>),
+    /// Generate the audit key that signs transcript checkpoints.
+    GenerateAuditKey(GenerateAuditKey),
 }
 
 impl Step {
@@ -91,6 +136,16 @@ impl Step {
         match self {
             Step::GenerateRoot(s) => &s.id,
             Step::SignRequests(s) => &s.id,
+            Step::GenerateAuditKey(s) => &s.id,
+        }
+    }
+
+    /// True when each witness must acknowledge the step before it runs.
+    pub fn witnessed(&self) -> bool {
+        match self {
+            Step::GenerateRoot(s) => s.witnessed,
+            Step::SignRequests(s) => s.witnessed,
+            Step::GenerateAuditKey(s) => s.witnessed,
         }
     }
 
@@ -99,6 +154,7 @@ impl Step {
         match self {
             Step::GenerateRoot(_) => "generate-root",
             Step::SignRequests(_) => "sign-requests",
+            Step::GenerateAuditKey(_) => "generate-audit-key",
         }
     }
 }
@@ -138,8 +194,11 @@ impl<'de> Deserialize<'de> for Step {
             "sign-requests" => serde_path_to_error::deserialize(value)
                 .map(|s| Step::SignRequests(Box::new(s)))
                 .map_err(fields),
+            "generate-audit-key" => serde_path_to_error::deserialize(value)
+                .map(Step::GenerateAuditKey)
+                .map_err(fields),
             other => Err(D::Error::custom(format!(
-                "step {id:?}: unknown action {other:?}; known actions: generate-root, sign-requests"
+                "step {id:?}: unknown action {other:?}; known actions: generate-root, sign-requests, generate-audit-key"
             ))),
         }
     }
@@ -177,6 +236,30 @@ pub struct GenerateRoot {
     pub path_len: Option<u8>,
     /// Where the certificate is written, relative to the output directory.
     pub certificate: PathBuf,
+    /// Each witness acknowledges the step before it runs.
+    #[serde(default)]
+    pub witnessed: bool,
+}
+
+/// A `generate-audit-key` step: the key (in the token, never a CA key) that
+/// signs transcript checkpoints; its label is `[audit] key_label`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateAuditKey {
+    /// Step id, unique within the script.
+    pub id: String,
+    /// Key algorithm: ecdsa-p256 (default) or ecdsa-p384.
+    #[serde(default = "default_audit_algorithm")]
+    pub algorithm: KeyAlgorithm,
+    /// Where its public key (PEM) is written, relative to the output directory.
+    pub public_key: PathBuf,
+    /// Each witness acknowledges the step before it runs.
+    #[serde(default)]
+    pub witnessed: bool,
+}
+
+fn default_audit_algorithm() -> KeyAlgorithm {
+    KeyAlgorithm::EcdsaP256
 }
 
 /// What a signing step does when a request breaks its profile.
@@ -216,6 +299,9 @@ pub struct SignRequests {
     /// Settings for `intermediate-ca` requests.
     #[serde(default)]
     pub intermediate: IntermediateSpec,
+    /// Each witness acknowledges the step before it runs.
+    #[serde(default)]
+    pub witnessed: bool,
 }
 
 /// The CAs a signing step may use, by role.

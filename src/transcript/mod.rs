@@ -18,7 +18,9 @@
 mod verify;
 mod writer;
 
-pub use verify::{verify_file, verify_reader, Summary};
+pub use verify::{
+    verify_file, verify_file_with, verify_reader, verify_reader_with, Summary, Visited,
+};
 pub use writer::Transcript;
 
 use std::path::PathBuf;

@@ -32,7 +32,42 @@ pub fn verify_file(path: &Path) -> Result<Summary> {
 }
 
 /// Verifies a transcript read from `reader`; `path` only names it in errors.
-pub fn verify_reader<R: BufRead>(path: &Path, mut reader: R) -> Result<Summary> {
+pub fn verify_reader<R: BufRead>(path: &Path, reader: R) -> Result<Summary> {
+    verify_reader_with(path, reader, |_| Ok(()))
+}
+
+/// One verified entry, as handed to a visitor.
+pub struct Visited<'a> {
+    /// Sequence number.
+    pub seq: u64,
+    /// The previous entry's hash.
+    pub prev: &'a str,
+    /// This entry's hash.
+    pub hash: &'a str,
+    /// The event.
+    pub event: &'a serde_json::Value,
+}
+
+/// Verifies the transcript at `path`, handing every entry that passed the
+/// chain checks to `visit`; an error from `visit` fails at that entry.
+pub fn verify_file_with(
+    path: &Path,
+    visit: impl FnMut(&Visited<'_>) -> std::result::Result<(), String>,
+) -> Result<Summary> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        action: "open",
+        source,
+    })?;
+    verify_reader_with(path, BufReader::with_capacity(1 << 16, file), visit)
+}
+
+/// [`verify_reader`] with a visitor, in one streaming pass.
+pub fn verify_reader_with<R: BufRead>(
+    path: &Path,
+    mut reader: R,
+    mut visit: impl FnMut(&Visited<'_>) -> std::result::Result<(), String>,
+) -> Result<Summary> {
     let mut head = GENESIS.to_string();
     let mut expected: u64 = 0;
     let mut last_event = None;
@@ -93,6 +128,13 @@ pub fn verify_reader<R: BufRead>(path: &Path, mut reader: R) -> Result<Summary> 
             return Err(invalid("the event has no type".into()));
         };
         last_event = Some(event_type.to_string());
+        visit(&Visited {
+            seq: expected,
+            prev: &head,
+            hash: stated,
+            event: &parsed.event,
+        })
+        .map_err(invalid)?;
         head = stated.to_string();
         expected += 1;
     }

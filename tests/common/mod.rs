@@ -235,15 +235,47 @@ pub fn object_blocks(listing: &str) -> Vec<String> {
     blocks
 }
 
-/// Runs the shipped root ceremony in `env` (roots in `pki/`).
+/// Runs the shipped root ceremony in `env` (roots in `pki/`, audit key in
+/// `pki/audit-key.pub`, witnesses answering from a file).
 pub fn root_init(env: &Env) {
     let script = env.shipped_script("root-init.toml");
-    ok(&env.run(&[
+    ok(&run_ceremony(env, &script));
+}
+
+/// Writes `SCRIPT.answers`: every witness's acknowledgement of every
+/// witnessed step, read off the script's dry run, in prompt order.
+pub fn answers(env: &Env, script: &Path) -> PathBuf {
+    let dry = ok(&env.run(&["run", script.to_str().expect("utf-8"), "--dry-run"]));
+    let witnesses: Vec<String> = dry
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("witnesses"))
+        .map(|w| w.trim().split(", ").map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut answers = String::new();
+    for line in dry.lines() {
+        if let Some((_, code)) = line.split_once("(witnessed: acknowledgement code ") {
+            let code = code.trim_end_matches(')');
+            for w in &witnesses {
+                answers.push_str(&format!("{w} {code}\n"));
+            }
+        }
+    }
+    let path = PathBuf::from(format!("{}.answers", script.display()));
+    std::fs::write(&path, answers).expect("answers");
+    path
+}
+
+/// Runs a ceremony script with the PIN file and (for witnessed steps) answers.
+pub fn run_ceremony(env: &Env, script: &Path) -> Output {
+    let answers = answers(env, script);
+    env.run(&[
         "run",
         script.to_str().expect("utf-8"),
         "--pin-file",
         "user.pin",
-    ]));
+        "--answers",
+        answers.to_str().expect("utf-8"),
+    ])
 }
 
 /// A new age identity at `requester.agekey`; returns its recipient.

@@ -1,0 +1,143 @@
+//! Witnessed steps: before a step the script marks `witnessed = true` runs,
+//! each named witness types their name and the step's acknowledgement code.
+//! Answers come from the terminal, or from a file for rehearsals and tests,
+//! and the transcript says which. A wrong answer, no answer, or `abort`
+//! stops the ceremony before the step.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use super::events::Event;
+use super::run::Runner;
+use super::Error;
+
+/// Where acknowledgements come from.
+pub(super) struct Acknowledgements {
+    source: Source,
+}
+
+enum Source {
+    Terminal,
+    File {
+        path: PathBuf,
+        lines: Option<std::io::Lines<BufReader<std::fs::File>>>,
+    },
+}
+
+impl Acknowledgements {
+    /// From `answers` (one answer per line, in prompt order) or the terminal.
+    pub(super) fn new(answers: Option<&Path>) -> Acknowledgements {
+        let source = match answers {
+            Some(path) => Source::File {
+                path: path.to_path_buf(),
+                lines: None,
+            },
+            None => Source::Terminal,
+        };
+        Acknowledgements { source }
+    }
+
+    fn source_name(&self) -> &'static str {
+        match self.source {
+            Source::Terminal => "terminal",
+            Source::File { .. } => "answers-file",
+        }
+    }
+
+    /// Asks for one answer; `Err` says why none could be had.
+    fn ask(&mut self, prompt: &str) -> Result<String, String> {
+        match &mut self.source {
+            Source::Terminal => {
+                let tty = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/tty")
+                    .map_err(|e| {
+                        format!("no terminal to ask on ({e}); give --answers FILE for a rehearsal")
+                    })?;
+                let mut writer = &tty;
+                let _ = write!(writer, "{prompt}");
+                let _ = writer.flush();
+                let mut line = String::new();
+                BufReader::new(&tty)
+                    .read_line(&mut line)
+                    .map_err(|e| e.to_string())?;
+                Ok(line.trim().to_string())
+            }
+            Source::File { path, lines } => {
+                if lines.is_none() {
+                    let file = std::fs::File::open(&*path)
+                        .map_err(|e| format!("answers file {}: {e}", path.display()))?;
+                    *lines = Some(BufReader::new(file).lines());
+                }
+                match lines.as_mut().and_then(Iterator::next) {
+                    Some(Ok(line)) => Ok(line.trim().to_string()),
+                    Some(Err(e)) => Err(format!("answers file {}: {e}", path.display())),
+                    None => Err(format!(
+                        "answers file {} has no more answers",
+                        path.display()
+                    )),
+                }
+            }
+        }
+    }
+}
+
+impl Runner<'_, '_> {
+    /// Every witness acknowledges step `i` before it runs, or the ceremony stops.
+    pub(super) fn acknowledge(&mut self, i: usize) -> Result<(), Error> {
+        let plan = self.plan;
+        let step = &plan.steps[i];
+        let code = plan.step_digest(i);
+        self.say(format_args!(
+            "step {} ({}) is witnessed: each witness types their name and the code {code}",
+            step.id(),
+            step.action()
+        ));
+        for witness in &plan.script.participants.witnesses {
+            let prompt = format!("witness {witness}, acknowledge step {} by typing \"{witness} {code}\" (or abort): ", step.id());
+            let answer = self.acks.ask(&prompt);
+            let source = self.acks.source_name();
+            let reason = match &answer {
+                Ok(a) if normalise(a) == normalise(&format!("{witness} {code}")) => None,
+                Ok(a) if a.eq_ignore_ascii_case("abort") => {
+                    Some("aborted the ceremony".to_string())
+                }
+                Ok(_) => Some("answered, but not with their name and this step's code".to_string()),
+                Err(e) => Some(format!("gave no answer: {e}")),
+            };
+            match reason {
+                None => {
+                    self.record(&Event::WitnessAcknowledged {
+                        step: step.id(),
+                        witness,
+                        code: &code,
+                        source,
+                    })?;
+                }
+                Some(reason) => {
+                    self.record(&Event::WitnessRefused {
+                        step: step.id(),
+                        witness,
+                        code: &code,
+                        source,
+                        reason: reason.clone(),
+                    })?;
+                    return Err(self.refuse(
+                        Some(step.id()),
+                        vec![format!(
+                            "witness {witness} {reason} (step {}, code {code}); the step did not run",
+                            step.id()
+                        )],
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collapses runs of white space, so `Bob  Witness 1a2b3c4d` matches.
+fn normalise(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,348 @@
+//! Signed checkpoints: a transcript's origin name, entry count and head hash,
+//! signed by the audit key in the token. A hash chain shows edits; only a
+//! checkpoint shows that entries were cut from the end.
+//!
+//! The signed text is exactly:
+//!
+//! ```text
+//! ceremony-checkpoint/1
+//! origin <origin name>
+//! entries <N>
+//! head <hash of entry N-1, 64 hex digits>
+//! ```
+//!
+//! A checkpoint file is that text followed by `key <SHA-256 of the audit
+//! key's SubjectPublicKeyInfo>` and `signature <algorithm OID> <base64 DER>`
+//! lines. This module never signs with a CA key.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use der::oid::ObjectIdentifier;
+use der::DecodePem;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+use crate::hex;
+use crate::token::{KeyRecord, SignatureHash, TokenSigner};
+use crate::transcript::{self, Summary, Visited};
+use crate::x509::verify_signature;
+
+/// The first line of every checkpoint.
+pub const FORMAT: &str = "ceremony-checkpoint/1";
+
+/// Errors about checkpoints.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A checkpoint or key file could not be read.
+    #[error("{}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    /// A checkpoint is malformed.
+    #[error("checkpoint {}: {reason}", path.display())]
+    Malformed { path: PathBuf, reason: String },
+    /// A checkpoint's signature does not verify with the audit key.
+    #[error("checkpoint {}: the signature does not verify with audit key {}: {reason}", path.display(), key.display())]
+    BadSignature {
+        path: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
+    /// The transcript does not hold the checkpointed prefix.
+    #[error("transcript {}: {reason}", path.display())]
+    Mismatch { path: PathBuf, reason: String },
+    /// The token could not sign.
+    #[error(transparent)]
+    Token(#[from] crate::token::Error),
+    /// The transcript itself does not verify.
+    #[error(transparent)]
+    Transcript(#[from] transcript::Error),
+}
+
+impl Error {
+    /// A likely fix, if there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Mismatch { .. } => Some(
+                "the transcript does not hold what the checkpoint on the paper record says: entries were cut or changed"
+                    .into(),
+            ),
+            Error::Transcript(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// A signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// The transcript's origin name.
+    pub origin: String,
+    /// How many entries it covers.
+    pub entries: u64,
+    /// The hash of entry `entries - 1`.
+    pub head: String,
+    /// SHA-256 of the audit key's SubjectPublicKeyInfo, hex.
+    pub key_sha256: String,
+    /// The signature algorithm OID.
+    pub algorithm: String,
+    /// The DER signature, base64.
+    pub signature: String,
+}
+
+/// The text a checkpoint signs.
+pub fn body(origin: &str, entries: u64, head: &str) -> String {
+    format!("{FORMAT}\norigin {origin}\nentries {entries}\nhead {head}\n")
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+impl Checkpoint {
+    /// Signs a checkpoint of `entries` entries ending at `head` with the
+    /// audit key, and verifies the signature in software.
+    pub fn sign(
+        token: &crate::token::Token,
+        audit_key: &KeyRecord,
+        origin: &str,
+        entries: u64,
+        head: &str,
+    ) -> Result<Checkpoint, Error> {
+        let signer = TokenSigner::new(token, audit_key, SignatureHash::Sha256)?;
+        let text = body(origin, entries, head);
+        let signature = signer.sign_raw(text.as_bytes())?;
+        let alg = AlgorithmIdentifierOwned {
+            oid: signer.algorithm_oid(),
+            parameters: None,
+        };
+        verify_signature(&audit_key.spki_der, &alg, text.as_bytes(), &signature).map_err(
+            |reason| Error::BadSignature {
+                path: PathBuf::from("(new checkpoint)"),
+                key: PathBuf::from(&audit_key.label),
+                reason,
+            },
+        )?;
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            entries,
+            head: head.to_string(),
+            key_sha256: audit_key.spki_sha256.clone(),
+            algorithm: signer.algorithm_oid().to_string(),
+            signature: b64().encode(signature),
+        })
+    }
+
+    /// The checkpoint as a small text file to print and file with the paper record.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{}key {}\nsignature {} {}\n",
+            body(&self.origin, self.entries, &self.head),
+            self.key_sha256,
+            self.algorithm,
+            self.signature
+        )
+    }
+
+    /// Parses a checkpoint file; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Checkpoint, Error> {
+        let bad = |reason: &str| Error::Malformed {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(FORMAT) {
+            return Err(bad(&format!("the first line must be {FORMAT}")));
+        }
+        let mut field = |name: &str| {
+            lines
+                .next()
+                .and_then(|l| l.strip_prefix(name))
+                .and_then(|l| l.strip_prefix(' '))
+                .map(str::to_string)
+                .ok_or_else(|| bad(&format!("expected a `{name}` line")))
+        };
+        let origin = field("origin")?;
+        let entries = field("entries")?
+            .parse()
+            .map_err(|_| bad("entries is not a number"))?;
+        let head = field("head")?;
+        let key_sha256 = field("key")?;
+        let sig = field("signature")?;
+        let (algorithm, signature) = sig
+            .split_once(' ')
+            .ok_or_else(|| bad("signature must be `<algorithm OID> <base64>`"))?;
+        if head.len() != 64 || hex::decode(&head).is_none() {
+            return Err(bad("head is not 64 hex digits"));
+        }
+        Ok(Checkpoint {
+            origin,
+            entries,
+            head,
+            key_sha256,
+            algorithm: algorithm.to_string(),
+            signature: signature.to_string(),
+        })
+    }
+
+    /// Checks the signature with the audit key's DER SubjectPublicKeyInfo.
+    pub fn verify(&self, spki_der: &[u8]) -> Result<(), String> {
+        let oid: ObjectIdentifier = self
+            .algorithm
+            .parse()
+            .map_err(|_| format!("{:?} is not an algorithm OID", self.algorithm))?;
+        let signature = b64()
+            .decode(&self.signature)
+            .map_err(|e| format!("signature is not base64: {e}"))?;
+        let alg = AlgorithmIdentifierOwned {
+            oid,
+            parameters: None,
+        };
+        let text = body(&self.origin, self.entries, &self.head);
+        verify_signature(spki_der, &alg, text.as_bytes(), &signature)
+    }
+}
+
+/// Reads an audit public key (PEM SubjectPublicKeyInfo) and returns its DER.
+pub fn read_public_key(path: &Path) -> Result<Vec<u8>, Error> {
+    let read = |reason: String| Error::Read {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| read(e.to_string()))?;
+    let spki = SubjectPublicKeyInfoOwned::from_pem(pem.as_bytes())
+        .map_err(|e| read(format!("not a PEM public key: {e}")))?;
+    der::Encode::to_der(&spki).map_err(|e| read(e.to_string()))
+}
+
+/// What a verification with checkpoints found.
+#[derive(Debug, Serialize)]
+pub struct Verified {
+    /// The transcript's entry count and head.
+    pub summary: Summary,
+    /// How many checkpoint entries the transcript holds.
+    pub embedded: usize,
+    /// Whether their signatures were checked (an audit key was given).
+    pub signatures_checked: bool,
+}
+
+/// Verifies the transcript at `path`, every checkpoint embedded in it (each
+/// must cover exactly the entries before it and extend the one before), and,
+/// when given, that it holds exactly the prefix `checkpoint` names.
+pub fn verify(
+    path: &Path,
+    checkpoint: Option<(&Path, &Checkpoint)>,
+    audit_key: Option<(&Path, &[u8])>,
+) -> Result<Verified, Error> {
+    if let (Some((cp_path, cp)), Some((key_path, key))) = (checkpoint, audit_key) {
+        cp.verify(key).map_err(|reason| Error::BadSignature {
+            path: cp_path.to_path_buf(),
+            key: key_path.to_path_buf(),
+            reason,
+        })?;
+    }
+    let key_sha = audit_key.map(|(_, k)| hex::encode(&Sha256::digest(k)));
+    let mut embedded = 0usize;
+    let mut last_entries: Option<u64> = None;
+    let mut head_at_checkpoint: Option<String> = None;
+    let summary = transcript::verify_file_with(path, |v: &Visited<'_>| {
+        if let Some((_, cp)) = checkpoint {
+            if cp.entries > 0 && v.seq == cp.entries - 1 {
+                head_at_checkpoint = Some(v.hash.to_string());
+            }
+        }
+        if v.event.get("type").and_then(|t| t.as_str()) != Some("checkpoint") {
+            return Ok(());
+        }
+        embedded += 1;
+        let cp: Checkpoint = serde_json::from_value(strip_type(v.event))
+            .map_err(|e| format!("checkpoint entry is malformed: {e}"))?;
+        if cp.entries != v.seq || cp.head != v.prev {
+            return Err("checkpoint entry does not cover exactly the entries before it".into());
+        }
+        if last_entries.is_some_and(|last| cp.entries <= last) {
+            return Err("checkpoint does not extend the one before it".into());
+        }
+        last_entries = Some(cp.entries);
+        if let (Some((_, key)), Some(sha)) = (audit_key, &key_sha) {
+            if &cp.key_sha256 != sha {
+                return Err("checkpoint was signed by another key than the audit key given".into());
+            }
+            cp.verify(key)
+                .map_err(|r| format!("checkpoint signature: {r}"))?;
+        }
+        Ok(())
+    })?;
+    if let Some((cp_path, cp)) = checkpoint {
+        let mismatch = |reason: String| Error::Mismatch {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if summary.entries < cp.entries {
+            return Err(mismatch(format!(
+                "holds {} entries, but checkpoint {} covers {}: entries were cut from the end",
+                summary.entries,
+                cp_path.display(),
+                cp.entries
+            )));
+        }
+        let at = if cp.entries == 0 {
+            Some(transcript::GENESIS.to_string())
+        } else {
+            head_at_checkpoint
+        };
+        if at.as_deref() != Some(cp.head.as_str()) {
+            return Err(mismatch(format!(
+                "entry {} is not the head checkpoint {} names: the transcript was changed",
+                cp.entries.saturating_sub(1),
+                cp_path.display()
+            )));
+        }
+    }
+    Ok(Verified {
+        summary,
+        embedded,
+        signatures_checked: audit_key.is_some(),
+    })
+}
+
+fn strip_type(event: &serde_json::Value) -> serde_json::Value {
+    let mut e = event.clone();
+    if let Some(map) = e.as_object_mut() {
+        map.remove("type");
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trips_and_malformed_files_are_named() {
+        let cp = Checkpoint {
+            origin: "example transcript".into(),
+            entries: 42,
+            head: "ab".repeat(32),
+            key_sha256: "cd".repeat(32),
+            algorithm: "1.2.840.10045.4.3.2".into(),
+            signature: "MEUCIQ==".into(),
+        };
+        let text = cp.to_text();
+        assert!(
+            text.starts_with("ceremony-checkpoint/1\norigin example transcript\nentries 42\nhead ")
+        );
+        assert_eq!(
+            Checkpoint::parse(Path::new("cp"), &text).expect("parses"),
+            cp
+        );
+        let err = Checkpoint::parse(Path::new("cp"), &text.replace("entries 42", "entries x"))
+            .expect_err("bad number");
+        assert_eq!(err.to_string(), "checkpoint cp: entries is not a number");
+        let err = Checkpoint::parse(Path::new("cp"), "hello\n").expect_err("bad first line");
+        assert!(err
+            .to_string()
+            .contains("the first line must be ceremony-checkpoint/1"));
+    }
+}
