@@ -304,6 +304,32 @@ fn seal_sign_and_open_a_kubeadm_tree() {
         );
     }
 
+    // Expiry at a glance, like kubeadm certs check-expiration.
+    let table = ok(&env.run(&["certs", "check-expiration", "kubeadm"]));
+    for needle in [
+        "admin.conf ",
+        "kubelet.conf ",
+        "pki/apiserver.crt ",
+        "pki/etcd/peer.crt ",
+    ] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("{needle} missing:\n{table}"));
+        assert!(line.contains(" 364d "), "{line}");
+    }
+    assert!(table.contains("CERTIFICATE AUTHORITY"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&env.run(&[
+        "certs",
+        "check-expiration",
+        "kubeadm",
+        "--json",
+    ])))
+    .expect("json");
+    let certs = json["certificates"].as_array().expect("certificates");
+    assert_eq!(certs.len(), 15, "{json}");
+    assert!(certs.iter().all(|c| c["expired"] == false));
+
     // Opening again changes nothing; a different certificate is refused without --force.
     let again = ok(&env.run(&[
         "bundle",
