@@ -16,6 +16,7 @@
 #      signed by ceremonies/sign-kubeadm.toml, opened back into the tree
 #      with `bundle open --kubeadm`.
 # Leaves DIR/softhsm2.conf, DIR/user.pin (demo only), DIR/transcript.jsonl,
+# DIR/checkpoint, DIR/audit-key.pub, DIR/report/report.{html,md},
 # DIR/pki/, DIR/requester.agekey, DIR/requests/, DIR/bundles/*.tar.age with
 # their .sha256 files, DIR/opened/, and DIR/kubeadm (the opened kubeadm tree:
 # pki/ with the fixture's keys and the issued certificates, *.conf filled).
@@ -161,6 +162,9 @@ cp pki/audit-key.pub audit-key.pub
 "$ceremony" transcript verify transcript.jsonl --checkpoint checkpoint --audit-key audit-key.pub
 echo "checkpoint (print it and file it with the paper record):"
 sed 's/^/  /' checkpoint
+echo
+echo "== the ceremony report (HTML and Markdown, verdict at the top)"
+"$ceremony" report transcript.jsonl --out report --checkpoint checkpoint --audit-key audit-key.pub
 
 echo
 echo "demo complete in $dir:"
@@ -175,3 +179,4 @@ echo "  opened/           the output bundles, opened with ceremony bundle open"
 echo "  kubeadm/          a kubeadm tree in external-CA mode: keys, certificates, filled kubeconfigs"
 echo "  checkpoint        the last signed checkpoint of the transcript"
 echo "  audit-key.pub     the audit key's public key (checks every checkpoint)"
+echo "  report/           report.html and report.md: the transcript rendered for people"

@@ -4,14 +4,20 @@
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
 # Installs Debian packages for any tool that is missing. Runs apt-get update
-# only when something has to be installed. `ensure_packages etcd` also
-# installs etcd and etcdctl (for the test suite's mutual-TLS tests).
+# only when something has to be installed. Extra arguments: `etcd` (etcd and
+# etcdctl, for the mutual-TLS tests) and `chromium` (headless, for the report
+# test).
 ensure_packages() {
-    local need=()
-    if [ "${1:-}" = etcd ]; then
-        command -v etcd >/dev/null || need+=(etcd-server)
-        command -v etcdctl >/dev/null || need+=(etcd-client)
-    fi
+    local need=() extra
+    for extra in "$@"; do
+        case $extra in
+            etcd)
+                command -v etcd >/dev/null || need+=(etcd-server)
+                command -v etcdctl >/dev/null || need+=(etcd-client)
+                ;;
+            chromium) command -v chromium >/dev/null || need+=(chromium) ;;
+        esac
+    done
     [ -e "$SOFTHSM_MODULE" ] && command -v softhsm2-util >/dev/null || need+=(softhsm2)
     command -v pkcs11-tool >/dev/null || need+=(opensc)
     command -v openssl >/dev/null || need+=(openssl)

@@ -4,13 +4,14 @@
 #
 #   ./softhsm/test.sh
 #
-# Installs softhsm2, opensc, openssl, age and etcd if missing. Needs no terminal.
+# Installs softhsm2, opensc, openssl, age, etcd and chromium if missing.
+# Needs no terminal.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=softhsm/lib.sh
 . "$repo/softhsm/lib.sh"
-ensure_packages etcd
+ensure_packages etcd chromium
 export SOFTHSM_MODULE
 
 cd "$repo"

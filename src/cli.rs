@@ -28,6 +28,21 @@ pub enum Command {
     /// Inspect certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Render a transcript for people: DIR/report.html and DIR/report.md,
+    /// with a verification verdict at the top and a signature block.
+    Report {
+        /// The transcript file.
+        transcript: PathBuf,
+        /// The directory to write (report files must not exist yet).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A checkpoint file from the paper record, for the verdict.
+        #[arg(long, value_name = "CP", requires = "audit_key")]
+        checkpoint: Option<PathBuf>,
+        /// The audit key's public key (PEM), for the verdict.
+        #[arg(long, value_name = "PUB")]
+        audit_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,7 @@ pub mod hex;
 pub mod kubeadm;
 pub mod oid;
 pub mod profile;
+pub mod report;
 pub mod requester;
 pub mod token;
 pub mod transcript;
@@ -53,6 +54,12 @@ pub enum Error {
     /// Checking certificate expiry failed or was incomplete.
     #[error(transparent)]
     Expiry(#[from] expiry::Error),
+    /// A report could not be made.
+    #[error(transparent)]
+    Report(#[from] report::Error),
+    /// A report was made, but the transcript did not verify.
+    #[error("{verdict}")]
+    ReportFailed { verdict: String },
 }
 
 impl Error {
@@ -67,6 +74,10 @@ impl Error {
             Error::Kubeadm(e) => e.hint(),
             Error::Checkpoint(e) => e.hint(),
             Error::Expiry(e) => e.hint(),
+            Error::Report(_) => None,
+            Error::ReportFailed { .. } => Some(
+                "the report was written with this verdict at the top; keep the transcript as evidence".into(),
+            ),
         }
     }
 
@@ -84,6 +95,7 @@ impl Error {
             | Error::Checkpoint(checkpoint::Error::BadSignature { .. }) => 3,
             Error::Requester(_) | Error::Bundle(_) | Error::Kubeadm(_) => 2,
             Error::Expiry(expiry::Error::NotADirectory { .. }) => 2,
+            Error::ReportFailed { .. } => 3,
             _ => 1,
         }
     }

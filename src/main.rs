@@ -22,12 +22,18 @@ fn pin_source(args: PinArgs) -> PinSource {
     }
 }
 
-fn verify_transcript(
-    file: &std::path::Path,
-    checkpoint: Option<&std::path::Path>,
-    audit_key: Option<&std::path::Path>,
-    out: &mut dyn Write,
-) -> Result<(), ceremony::Error> {
+/// Reads `--checkpoint` and `--audit-key` files.
+#[allow(clippy::type_complexity)]
+fn checkpoint_inputs<'a>(
+    checkpoint: Option<&'a std::path::Path>,
+    audit_key: Option<&'a std::path::Path>,
+) -> Result<
+    (
+        Option<(&'a std::path::Path, ceremony::checkpoint::Checkpoint)>,
+        Option<(&'a std::path::Path, Vec<u8>)>,
+    ),
+    ceremony::Error,
+> {
     use ceremony::checkpoint::{self, Checkpoint};
     let key = match audit_key {
         Some(path) => Some((path, checkpoint::read_public_key(path)?)),
@@ -43,6 +49,47 @@ fn verify_transcript(
         }
         None => None,
     };
+    Ok((cp, key))
+}
+
+fn make_report(
+    transcript: &std::path::Path,
+    dir: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    audit_key: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> Result<(), ceremony::Error> {
+    let (cp, key) = checkpoint_inputs(checkpoint, audit_key)?;
+    let made = ceremony::report::make(
+        transcript,
+        dir,
+        cp.as_ref().map(|(p, c)| (*p, c)),
+        key.as_ref().map(|(p, k)| (*p, k.as_slice())),
+    )?;
+    let _ = writeln!(
+        out,
+        "wrote {} and {}",
+        made.html.display(),
+        made.markdown.display()
+    );
+    let _ = writeln!(out, "{}", made.verdict);
+    if made.verified {
+        Ok(())
+    } else {
+        Err(ceremony::Error::ReportFailed {
+            verdict: made.verdict,
+        })
+    }
+}
+
+fn verify_transcript(
+    file: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    audit_key: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> Result<(), ceremony::Error> {
+    use ceremony::checkpoint;
+    let (cp, key) = checkpoint_inputs(checkpoint, audit_key)?;
     let verified = checkpoint::verify(
         file,
         cp.as_ref().map(|(p, c)| (*p, c)),
@@ -118,6 +165,18 @@ fn main() -> ExitCode {
                 })
                 .map_err(Into::into)
         }
+        Command::Report {
+            transcript,
+            out: dir,
+            checkpoint,
+            audit_key,
+        } => make_report(
+            &transcript,
+            &dir,
+            checkpoint.as_deref(),
+            audit_key.as_deref(),
+            &mut out,
+        ),
         Command::Certs(CertsCommand::CheckExpiration { dir, json }) => {
             ceremony::expiry::scan(&dir, std::time::SystemTime::now())
                 .and_then(|report| {
