@@ -435,7 +435,7 @@ fn esc(text: &str) -> String {
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#111}h1{margin-bottom:0}\
 table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em;font-size:.85em}\
-th,td{border:1px solid #999;padding:.25em .4em;text-align:left;vertical-align:top;word-break:break-all}\
+th,td{border:1px solid #999;padding:.25em .4em;text-align:left;vertical-align:top}td{overflow-wrap:anywhere}\
 th{background:#eee}.verdict{padding:.6em;border:2px solid;font-weight:bold}\
 .ok{border-color:#060;color:#060}.failed{border-color:#a00;color:#a00}\
 .sig{margin-top:2.5em}.sig div{margin:1.6em 0}section{page-break-inside:avoid}\
