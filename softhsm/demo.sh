@@ -5,7 +5,8 @@
 #
 # Installs softhsm2, opensc, openssl and age if missing, builds ceremony,
 # creates a token under DIR and then:
-#   1. runs ceremonies/root-init.toml (the three root CAs);
+#   1. runs ceremonies/root-init.toml (the three root CAs) and lists the
+#      token with `ceremony inventory`;
 #   2. plays the requester: keys and CSRs for a small cluster, sealed into
 #      request bundles, and an age identity for the results;
 #   3. runs ceremonies/sign-intermediate.toml and sign-components.toml,
@@ -80,6 +81,10 @@ echo "== private keys in the token (pkcs11-tool)"
 # The demo token is throwaway, so its PIN may appear in pkcs11-tool's argv here.
 pkcs11-tool --module "$SOFTHSM_MODULE" --token-label ceremony --login --pin "$(cat user.pin)" \
     --list-objects --type privkey 2>/dev/null
+
+echo
+echo "== token inventory (ceremony inventory)"
+"$ceremony" inventory --module "$SOFTHSM_MODULE" --token ceremony --pin-file user.pin
 
 echo
 echo "== requester: keys and CSRs for cp1, w1, w2 (openssl), sealed into request bundles"

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use ceremony::token::TokenSelector;
 use clap::{Args, Parser, Subcommand};
 
 /// Run HSM-backed, offline root CA ceremonies for Kubernetes clusters.
@@ -25,6 +26,9 @@ pub enum Command {
     /// Open an output bundle from a ceremony.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// List every object in the token with the attributes that show whether
+    /// a key can leave it, and flag keys that break the key policy (exit 2).
+    Inventory(InventoryArgs),
     /// Inspect certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -118,6 +122,39 @@ pub enum BundleCommand {
         #[arg(long, requires = "kubeadm")]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// The PKCS#11 module, for example /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, value_name = "PATH")]
+    pub module: PathBuf,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    #[command(flatten)]
+    pub pin: PinArgs,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which token: by label, by serial, by both, or by a `pkcs11:` URI. Never by slot.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
+pub struct TokenArgs {
+    /// The token label.
+    #[arg(long = "token", value_name = "LABEL")]
+    pub label: Option<String>,
+    /// The token serial number.
+    #[arg(long, value_name = "SERIAL")]
+    pub serial: Option<String>,
+    /// An RFC 7512 URI naming the token (`pkcs11:token=ceremony`); no PIN, slot or object in it.
+    #[arg(long, value_name = "URI", conflicts_with_all = ["label", "serial"], value_parser = parse_uri)]
+    pub uri: Option<TokenSelector>,
+}
+
+fn parse_uri(s: &str) -> Result<TokenSelector, String> {
+    TokenSelector::parse_uri(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

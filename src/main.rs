@@ -11,8 +11,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use ceremony::ceremony::RunOptions;
-use ceremony::token::PinSource;
-use cli::{BundleCommand, CertsCommand, Cli, Command, PinArgs, RequestCommand, TranscriptCommand};
+use ceremony::token::{inventory, PinSource, Token, TokenSelector};
+use cli::{
+    BundleCommand, CertsCommand, Cli, Command, InventoryArgs, PinArgs, RequestCommand, TokenArgs,
+    TranscriptCommand,
+};
 
 fn pin_source(args: PinArgs) -> PinSource {
     match (args.pin_file, args.pin_fd) {
@@ -134,11 +137,47 @@ fn verify_transcript(
     Ok(())
 }
 
+fn selector(args: TokenArgs) -> TokenSelector {
+    match args.uri {
+        Some(uri) => uri,
+        None => TokenSelector::new(args.label, args.serial)
+            .expect("clap requires --token, --serial or --uri"),
+    }
+}
+
+/// Lists the token; `Ok(Some(summary))` when an object is flagged.
+fn inventory(args: InventoryArgs, out: &mut impl Write) -> Result<Option<String>, ceremony::Error> {
+    let token = Token::open(&args.module, &selector(args.token))?;
+    let pin = pin_source(args.pin).read(&token.identity().label)?;
+    token.login(&pin)?;
+    drop(pin);
+    let objects = token.inventory()?;
+    if args.json {
+        let report = inventory::Report::new(token.identity(), &objects);
+        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
+        let _ = writeln!(out, "{json}");
+    } else {
+        let _ = write!(out, "{}", inventory::render(token.identity(), &objects));
+    }
+    Ok(inventory::flagged_summary(&objects)
+        .map(|s| format!("token {}: {s}", token.identity().label)))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result: Result<(), ceremony::Error> = match cli.command {
+        Command::Inventory(args) => match inventory(args, &mut out) {
+            Ok(None) => Ok(()),
+            Ok(Some(flagged)) => {
+                let _ = out.flush();
+                eprintln!("error: {flagged}");
+                eprintln!("hint: a CA key must be generated in the token by a ceremony; an imported, extractable or wrapping key does not belong in a CA token");
+                return ExitCode::from(2);
+            }
+            Err(e) => Err(e),
+        },
         Command::Run(args) => {
             let opts = RunOptions {
                 pin: pin_source(args.pin),

@@ -99,6 +99,105 @@ pub struct KeyAttributes {
 impl KeyAttributes {
     /// The first attribute that breaks the CA key policy, as (name, actual, required).
     pub fn policy_violation(&self) -> Option<(&'static str, bool, bool)> {
+        ObjectAttributes::from(self)
+            .policy_violations()
+            .into_iter()
+            .next()
+            .map(|v| (v.attribute, v.actual.unwrap_or(!v.required), v.required))
+    }
+
+    /// The attributes as read back, an unreported one counting against the policy.
+    fn from_reported(r: &ObjectAttributes) -> KeyAttributes {
+        KeyAttributes {
+            token: r.token.unwrap_or(false),
+            private: r.private.unwrap_or(false),
+            sensitive: r.sensitive.unwrap_or(false),
+            extractable: r.extractable.unwrap_or(true),
+            always_sensitive: r.always_sensitive.unwrap_or(false),
+            never_extractable: r.never_extractable.unwrap_or(false),
+            local: r.local.unwrap_or(false),
+            sign: r.sign.unwrap_or(false),
+            decrypt: r.decrypt.unwrap_or(true),
+            unwrap: r.unwrap.unwrap_or(true),
+            derive: r.derive.unwrap_or(true),
+        }
+    }
+}
+
+/// An object's key attributes as the token reports them: `None` where the
+/// token reports nothing (the attribute does not apply to the object's class,
+/// or cannot be read), never a guessed `false`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ObjectAttributes {
+    pub token: Option<bool>,
+    pub private: Option<bool>,
+    pub sensitive: Option<bool>,
+    pub extractable: Option<bool>,
+    pub always_sensitive: Option<bool>,
+    pub never_extractable: Option<bool>,
+    pub local: Option<bool>,
+    pub sign: Option<bool>,
+    pub decrypt: Option<bool>,
+    pub wrap: Option<bool>,
+    pub unwrap: Option<bool>,
+    pub derive: Option<bool>,
+}
+
+/// One attribute that breaks a rule: its name, its value and the value required.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct PolicyViolation {
+    /// The PKCS#11 attribute, `CKA_EXTRACTABLE`.
+    pub attribute: &'static str,
+    /// The value the token reports; `None` when it reports none.
+    pub actual: Option<bool>,
+    /// The value the policy requires.
+    pub required: bool,
+}
+
+impl ObjectAttributes {
+    /// The attribute types that fill an `ObjectAttributes`, in field order.
+    pub(crate) const TYPES: [AttributeType; 12] = [
+        AttributeType::Token,
+        AttributeType::Private,
+        AttributeType::Sensitive,
+        AttributeType::Extractable,
+        AttributeType::AlwaysSensitive,
+        AttributeType::NeverExtractable,
+        AttributeType::Local,
+        AttributeType::Sign,
+        AttributeType::Decrypt,
+        AttributeType::Wrap,
+        AttributeType::Unwrap,
+        AttributeType::Derive,
+    ];
+
+    /// Takes the key attributes out of a `C_GetAttributeValue` answer.
+    pub(crate) fn collect<'a>(attrs: impl IntoIterator<Item = &'a Attribute>) -> ObjectAttributes {
+        let mut out = ObjectAttributes::default();
+        for a in attrs {
+            let (slot, v) = match a {
+                Attribute::Token(v) => (&mut out.token, v),
+                Attribute::Private(v) => (&mut out.private, v),
+                Attribute::Sensitive(v) => (&mut out.sensitive, v),
+                Attribute::Extractable(v) => (&mut out.extractable, v),
+                Attribute::AlwaysSensitive(v) => (&mut out.always_sensitive, v),
+                Attribute::NeverExtractable(v) => (&mut out.never_extractable, v),
+                Attribute::Local(v) => (&mut out.local, v),
+                Attribute::Sign(v) => (&mut out.sign, v),
+                Attribute::Decrypt(v) => (&mut out.decrypt, v),
+                Attribute::Wrap(v) => (&mut out.wrap, v),
+                Attribute::Unwrap(v) => (&mut out.unwrap, v),
+                Attribute::Derive(v) => (&mut out.derive, v),
+                _ => continue,
+            };
+            *slot = Some(*v);
+        }
+        out
+    }
+
+    /// Every attribute that breaks the CA private-key policy, in policy order.
+    /// An attribute the token does not report never meets the policy.
+    pub fn policy_violations(&self) -> Vec<PolicyViolation> {
         [
             ("CKA_TOKEN", self.token, true),
             ("CKA_PRIVATE", self.private, true),
@@ -113,7 +212,33 @@ impl KeyAttributes {
             ("CKA_DERIVE", self.derive, false),
         ]
         .into_iter()
-        .find(|(_, actual, required)| actual != required)
+        .filter(|(_, actual, required)| *actual != Some(*required))
+        .map(|(attribute, actual, required)| PolicyViolation {
+            attribute,
+            actual,
+            required,
+        })
+        .collect()
+    }
+}
+
+impl From<&KeyAttributes> for ObjectAttributes {
+    fn from(k: &KeyAttributes) -> ObjectAttributes {
+        ObjectAttributes {
+            token: Some(k.token),
+            private: Some(k.private),
+            sensitive: Some(k.sensitive),
+            extractable: Some(k.extractable),
+            always_sensitive: Some(k.always_sensitive),
+            never_extractable: Some(k.never_extractable),
+            local: Some(k.local),
+            sign: Some(k.sign),
+            decrypt: Some(k.decrypt),
+            // A private key has no CKA_WRAP; the transcript's record leaves it out.
+            wrap: None,
+            unwrap: Some(k.unwrap),
+            derive: Some(k.derive),
+        }
     }
 }
 
@@ -382,62 +507,21 @@ impl Token {
     }
 
     fn key_attributes(&self, handle: ObjectHandle) -> Result<KeyAttributes> {
-        use AttributeType as T;
+        Ok(KeyAttributes::from_reported(&self.read_attributes(handle)?))
+    }
+
+    /// The key attributes of any object, `None` where the token reports none.
+    fn read_attributes(&self, handle: ObjectHandle) -> Result<ObjectAttributes> {
         let attrs = self
             .session()
-            .get_attributes(
-                handle,
-                &[
-                    T::Token,
-                    T::Private,
-                    T::Sensitive,
-                    T::Extractable,
-                    T::AlwaysSensitive,
-                    T::NeverExtractable,
-                    T::Local,
-                    T::Sign,
-                    T::Decrypt,
-                    T::Unwrap,
-                    T::Derive,
-                ],
-            )
+            .get_attributes(handle, &ObjectAttributes::TYPES)
             .map_err(|e| self.call_error(e))?;
-        // Anything the token does not report counts against the policy.
-        let mut out = KeyAttributes {
-            token: false,
-            private: false,
-            sensitive: false,
-            extractable: true,
-            always_sensitive: false,
-            never_extractable: false,
-            local: false,
-            sign: false,
-            decrypt: true,
-            unwrap: true,
-            derive: true,
-        };
-        for a in attrs {
-            match a {
-                Attribute::Token(v) => out.token = v,
-                Attribute::Private(v) => out.private = v,
-                Attribute::Sensitive(v) => out.sensitive = v,
-                Attribute::Extractable(v) => out.extractable = v,
-                Attribute::AlwaysSensitive(v) => out.always_sensitive = v,
-                Attribute::NeverExtractable(v) => out.never_extractable = v,
-                Attribute::Local(v) => out.local = v,
-                Attribute::Sign(v) => out.sign = v,
-                Attribute::Decrypt(v) => out.decrypt = v,
-                Attribute::Unwrap(v) => out.unwrap = v,
-                Attribute::Derive(v) => out.derive = v,
-                _ => {}
-            }
-        }
-        Ok(out)
+        Ok(ObjectAttributes::collect(&attrs))
     }
 }
 
 /// Strips a DER OCTET STRING header (short or long form length).
-fn unwrap_octet_string(der: &[u8]) -> Option<&[u8]> {
+pub(super) fn unwrap_octet_string(der: &[u8]) -> Option<&[u8]> {
     let (&tag, rest) = der.split_first()?;
     if tag != 0x04 {
         return None;

@@ -1,16 +1,21 @@
 //! The PKCS#11 token: loading a module, finding a token by label, serial or
-//! `pkcs11:` URI, logging in, generating CA keys and signing with them.
+//! `pkcs11:` URI, logging in, generating CA keys, signing with them, and
+//! listing what the token holds.
 //!
 //! This module owns every call into cryptoki. It must never read a PIN from
 //! argv or the environment, print one, or create a key that can leave the
 //! token.
 
+pub mod inventory;
 mod keygen;
 mod pin;
 mod signer;
 mod uri;
 
-pub use keygen::{KeyAlgorithm, KeyAttributes, KeyRecord, SignatureHash};
+pub use inventory::{Flag, ObjectInfo};
+pub use keygen::{
+    KeyAlgorithm, KeyAttributes, KeyRecord, ObjectAttributes, PolicyViolation, SignatureHash,
+};
 pub use pin::PinSource;
 pub use signer::{TokenSignature, TokenSigner, TokenVerifyingKey};
 pub use uri::TokenSelector;
