@@ -198,16 +198,24 @@ fn running_root_init_twice_refuses_on_the_existing_label_and_changes_nothing() {
             "ceremony_start",
             "token",
             "login",
+            "inventory",
             "refused",
+            "inventory",
             "ceremony_end",
             "checkpoint"
         ]
     );
-    let refused = &events[events.len() - 3];
+    let refused = &events[events.len() - 4];
     assert!(refused["reasons"][0]
         .as_str()
         .is_some_and(|r| r.contains("cluster-root-ca")));
     assert_eq!(events[events.len() - 2]["outcome"], "refused");
+    let inventory = &events[events.len() - 3];
+    assert_eq!(inventory["when"], "end");
+    assert_eq!(inventory["flagged"], 0);
+    assert!(inventory["objects"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|o| o["label"] == "cluster-root-ca")));
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
 }
 

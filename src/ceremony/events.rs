@@ -144,6 +144,13 @@ pub enum Event<'a> {
     },
     /// No checkpoint could be signed.
     CheckpointSkipped { reason: String },
+    /// Every object in the token and its policy flags, at the start
+    /// (after login) and at the end of the ceremony.
+    Inventory {
+        when: &'static str,
+        #[serde(flatten)]
+        report: &'a crate::token::inventory::Report<'a>,
+    },
     /// A note added to the record (a deviation, an observation).
     Note { author: &'a str, text: &'a str },
     /// The ceremony ends.

@@ -68,6 +68,11 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         Err(e) if e.is_refusal() => (Outcome::Refused, Some(e.to_string())),
         Err(e) => (Outcome::Failed, Some(e.to_string())),
     };
+    // The token as the ceremony leaves it, before its end is recorded.
+    let inventory = match &token {
+        Some(token) => runner.record_inventory(token, "end"),
+        None => Ok(()),
+    };
     let end = runner.record(&Event::CeremonyEnd {
         outcome,
         error,
@@ -80,6 +85,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         None => Ok(()),
     };
     result?;
+    inventory?;
     end?;
     checkpoint?;
     let summary = format!(
@@ -216,6 +222,26 @@ impl Runner<'_, '_> {
         Ok(())
     }
 
+    /// Records every object in the token with its policy flags.
+    pub(super) fn record_inventory(
+        &mut self,
+        token: &Token,
+        when: &'static str,
+    ) -> Result<(), Error> {
+        let objects = token.inventory()?;
+        let report = crate::token::inventory::Report::new(token.identity(), &objects);
+        if report.flagged > 0 {
+            self.say(format_args!(
+                "warning: {} object(s) in the token break the key policy (see the inventory entry)",
+                report.flagged
+            ));
+        }
+        self.record(&Event::Inventory {
+            when,
+            report: &report,
+        })
+    }
+
     /// One line of progress for the operator.
     pub(super) fn say(&mut self, args: std::fmt::Arguments<'_>) {
         let _ = writeln!(self.out, "{args}");
@@ -261,6 +287,7 @@ impl Runner<'_, '_> {
         login?;
         let token = &*slot.insert(token);
         self.say(format_args!("logged in as user"));
+        self.record_inventory(token, "start")?;
 
         let mut reasons = Vec::new();
         for step in &plan.steps {
