@@ -15,12 +15,16 @@
 #   5. kubeadm's external-CA flow: a kubeadm-shaped tree made with openssl
 #      (softhsm/make-kubeadm.sh), sealed with `request seal --kubeadm`,
 #      signed by ceremonies/sign-kubeadm.toml, opened back into the tree
-#      with `bundle open --kubeadm`.
+#      with `bundle open --kubeadm`;
+#   6. runs ceremonies/revoke-intermediate.toml: the cluster root's CRL
+#      revokes the intermediate, checked with openssl crl -verify and
+#      openssl verify -crl_check.
 # Leaves DIR/softhsm2.conf, DIR/user.pin (demo only), DIR/transcript.jsonl,
 # DIR/checkpoint, DIR/audit-key.pub, DIR/report/report.{html,md},
 # DIR/pki/, DIR/requester.agekey, DIR/requests/, DIR/bundles/*.tar.age with
 # their .sha256 files, DIR/opened/, and DIR/kubeadm (the opened kubeadm tree:
-# pki/ with the fixture's keys and the issued certificates, *.conf filled).
+# pki/ with the fixture's keys and the issued certificates, *.conf filled)
+# and DIR/crl/cluster-root.crl.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -163,6 +167,20 @@ done
 for conf in kubeadm/*.conf; do
     grep -q 'client-certificate-data: ' "$conf" && echo "  $conf: client-certificate-data filled"
 done
+
+echo
+echo "== ceremony revoke-intermediate: the cluster root revokes the intermediate with a CRL"
+sed "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$repo/ceremonies/revoke-intermediate.toml" >revoke-intermediate.toml
+"$ceremony" run revoke-intermediate.toml --dry-run
+"$ceremony" run revoke-intermediate.toml --pin-file user.pin
+openssl crl -in crl/cluster-root.crl -noout -verify -CAfile pki/ca.crt 2>&1 | sed 's/^/  /'
+openssl crl -in crl/cluster-root.crl -noout -text | sed -n '/CRL Number/,+1p;/Serial Number/,+4p' | sed 's/^/  /'
+if openssl verify -crl_check -CAfile <(cat pki/ca.crt crl/cluster-root.crl) $i/certs/controller-manager-signer.crt >/dev/null 2>&1; then
+    echo "error: the revoked intermediate still verifies with the CRL" >&2
+    exit 1
+fi
+echo "  openssl verify -crl_check: the intermediate is revoked: OK"
+
 cp pki/audit-key.pub audit-key.pub
 "$ceremony" transcript verify transcript.jsonl --checkpoint checkpoint --audit-key audit-key.pub
 echo "checkpoint (print it and file it with the paper record):"
@@ -185,3 +203,4 @@ echo "  kubeadm/          a kubeadm tree in external-CA mode: keys, certificates
 echo "  checkpoint        the last signed checkpoint of the transcript"
 echo "  audit-key.pub     the audit key's public key (checks every checkpoint)"
 echo "  report/           report.html and report.md: the transcript rendered for people"
+echo "  crl/              the cluster root's CRL, revoking the intermediate"

@@ -239,6 +239,43 @@ fn tables(c: &Ceremony) -> Vec<Table> {
         vec!["subject", "serial", "profile", "validity", "SHA-256"],
         certs,
     ));
+    let crls = of(c, "crl_issued")
+        .map(|(_, e)| {
+            let revoked = e["revoked"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .map(|x| format!("{} ({})", s(x, "serial"), s(x, "reason")))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            vec![
+                s(e, "issuer"),
+                s(e, "crl_number"),
+                format!("{} to {}", s(e, "this_update"), s(e, "next_update")),
+                if revoked.is_empty() {
+                    "none".into()
+                } else {
+                    revoked
+                },
+                s(e, "file"),
+                s(e, "sha256"),
+            ]
+        })
+        .collect();
+    t.push((
+        "CRLs issued",
+        vec![
+            "issuer",
+            "CRL number",
+            "validity",
+            "revoked (serial, reason)",
+            "file",
+            "SHA-256",
+        ],
+        crls,
+    ));
     let rejected = of(c, "request_rejected")
         .map(|(_, e)| vec![s(e, "request"), s(e, "profile"), s(e, "rule")])
         .chain(of(c, "refused").map(|(_, e)| {

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
-use der::Encode;
-
 use super::events::Event;
 use super::plan::SignStep;
 use super::run::Runner;
@@ -89,49 +87,8 @@ impl Runner<'_, '_> {
 
         let mut keys: BTreeMap<Issuer, KeyRecord> = BTreeMap::new();
         for (issuer, loaded) in &prepared.issuers {
-            let label = &loaded.spec.key_label;
-            let key = match token.find_key(label) {
-                Ok(k) => k,
-                Err(crate::token::Error::KeyNotFound { .. }) => {
-                    return Err(self.refuse(
-                        Some(&step.id),
-                        vec![format!(
-                            "issuer {}: no key labelled {label:?} in token {:?}",
-                            issuer.name(),
-                            token.identity().label
-                        )],
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            key.check_policy(&token.identity().label)?;
-            let cert_spki = loaded
-                .cert
-                .tbs_certificate()
-                .subject_public_key_info()
-                .to_der()
-                .map_err(|e| x509::Error::Der {
-                    what: loaded.spec.certificate.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            if cert_spki != key.spki_der {
-                return Err(self.refuse(
-                    Some(&step.id),
-                    vec![format!(
-                        "issuer {}: certificate {} does not belong to key {label:?} in the token",
-                        issuer.name(),
-                        loaded.spec.certificate.display()
-                    )],
-                ));
-            }
-            self.record(&Event::IssuerChecked {
-                step: &step.id,
-                issuer: issuer.name(),
-                key_label: label,
-                certificate: loaded.spec.certificate.display().to_string(),
-                subject: loaded.cert.tbs_certificate().subject().to_string(),
-                spki_sha256: &key.spki_sha256,
-            })?;
+            let key =
+                self.check_issuer(token, &step.id, issuer.name(), &loaded.spec, &loaded.cert)?;
             keys.insert(*issuer, key);
         }
 

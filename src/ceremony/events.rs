@@ -112,6 +112,20 @@ pub enum Event<'a> {
         rejected: usize,
         recipients: &'a [String],
     },
+    /// A CRL was signed and verified, and is about to be written.
+    CrlIssued {
+        step: &'a str,
+        issuer: &'a str,
+        issuer_key_label: &'a str,
+        issuer_certificate: String,
+        issuer_certificate_sha256: &'a str,
+        crl_number: u64,
+        this_update: &'a str,
+        next_update: &'a str,
+        revoked: &'a [RevokedRecord],
+        file: String,
+        sha256: &'a str,
+    },
     /// A step failed.
     StepFailed { step: &'a str, error: String },
     /// A witness acknowledged a step before it ran.
@@ -160,5 +174,28 @@ pub enum Event<'a> {
         error: Option<String>,
         keys_generated: usize,
         certificates_issued: usize,
+        #[serde(skip_serializing_if = "is_zero")]
+        crls_issued: usize,
     },
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One entry of a CRL, as `crl_issued` records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedRecord {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// The reason, as the script names it.
+    pub reason: &'static str,
+    /// The revocation date, RFC 3339 UTC.
+    pub revoked_at: String,
+    /// The certificate file the serial was read from, when the script named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// That certificate's subject, RFC 4514.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }

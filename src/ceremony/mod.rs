@@ -8,6 +8,7 @@
 
 mod audit;
 mod batch;
+pub mod crl;
 mod events;
 pub mod plan;
 mod run;
@@ -80,6 +81,14 @@ impl Error {
                 "a ceremony never overwrites a key or a file: choose new labels and output paths, or move the old outputs away"
                     .into(),
             ),
+            Error::Refused { reasons, .. }
+                if reasons.iter().any(|r| r.contains("would no longer be revoked")) =>
+            {
+                Some(
+                    "a CRL lists every revoked certificate, not only new ones: add each serial of the issuer's last CRL as [[step.revoke]] serial = \"…\""
+                        .into(),
+                )
+            }
             _ => None,
         }
     }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::script::{self, IntermediateEku, IssuerSpec, OnRejection, Script, Step};
+use super::script::{
+    self, IntermediateEku, IssuerSpec, OnRejection, RevocationReason, Script, Step,
+};
 use super::Error;
 use crate::hex;
 use crate::profile::{
@@ -21,6 +23,8 @@ use crate::token::{KeyAlgorithm, SignatureHash, TokenSelector};
 pub const MAX_VALIDITY_DAYS: u32 = 30 * 365;
 /// Largest notBefore backdate a script may ask for (one day).
 pub const MAX_BACKDATE_MINUTES: u32 = 24 * 60;
+/// Longest a CRL may be valid: nextUpdate at most this many days from now.
+pub const MAX_NEXT_UPDATE_DAYS: u32 = 366;
 
 /// A checked, resolved ceremony.
 #[derive(Debug)]
@@ -52,6 +56,8 @@ pub enum PlannedStep {
     SignRequests(Box<SignStep>),
     /// Generate the audit key and write its public key.
     GenerateAuditKey(AuditKeyStep),
+    /// Issue a CRL.
+    IssueCrl(Box<CrlStep>),
 }
 
 /// A resolved `generate-audit-key` step.
@@ -65,6 +71,41 @@ pub struct AuditKeyStep {
     pub algorithm: KeyAlgorithm,
     /// Where the public key goes.
     pub public_key: PathBuf,
+}
+
+/// A resolved `issue-crl` step.
+#[derive(Debug)]
+pub struct CrlStep {
+    /// Step id.
+    pub id: String,
+    /// The CA that signs the CRL.
+    pub issuer: IssuerSpec,
+    /// Where the CRL goes.
+    pub crl: PathBuf,
+    /// Days from thisUpdate to nextUpdate.
+    pub next_update_days: u32,
+    /// What the CRL revokes, in script order.
+    pub revoke: Vec<PlannedRevocation>,
+}
+
+/// One revocation as the script names it.
+#[derive(Debug, Clone)]
+pub struct PlannedRevocation {
+    /// The certificate file or the serial.
+    pub target: RevokeTarget,
+    /// Why.
+    pub reason: RevocationReason,
+    /// When; `None` means when the CRL is signed.
+    pub revoked_at: Option<der::DateTime>,
+}
+
+/// How a script names a revoked certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// A certificate file; its serial is read when the step runs.
+    Certificate(PathBuf),
+    /// A serial number: big-endian bytes, no leading zero byte.
+    Serial(Vec<u8>),
 }
 
 /// A resolved `sign-requests` step.
@@ -118,6 +159,7 @@ impl PlannedStep {
             PlannedStep::GenerateRoot(s) => &s.id,
             PlannedStep::SignRequests(s) => &s.id,
             PlannedStep::GenerateAuditKey(s) => &s.id,
+            PlannedStep::IssueCrl(s) => &s.id,
         }
     }
 
@@ -127,6 +169,7 @@ impl PlannedStep {
             PlannedStep::GenerateRoot(_) => "generate-root",
             PlannedStep::SignRequests(_) => "sign-requests",
             PlannedStep::GenerateAuditKey(_) => "generate-audit-key",
+            PlannedStep::IssueCrl(_) => "issue-crl",
         }
     }
 
@@ -134,7 +177,7 @@ impl PlannedStep {
     pub fn new_key_labels(&self) -> Vec<&str> {
         match self {
             PlannedStep::GenerateRoot(s) => vec![s.key_label.as_str()],
-            PlannedStep::SignRequests(_) => vec![],
+            PlannedStep::SignRequests(_) | PlannedStep::IssueCrl(_) => vec![],
             PlannedStep::GenerateAuditKey(s) => vec![s.key_label.as_str()],
         }
     }
@@ -145,6 +188,7 @@ impl PlannedStep {
             PlannedStep::GenerateRoot(s) => vec![s.certificate.as_path()],
             PlannedStep::SignRequests(s) => vec![s.output.as_path(), s.checksum.as_path()],
             PlannedStep::GenerateAuditKey(s) => vec![s.public_key.as_path()],
+            PlannedStep::IssueCrl(s) => vec![s.crl.as_path()],
         }
     }
 }
@@ -250,6 +294,9 @@ impl Plan {
                         algorithm: g.algorithm,
                         public_key: contained(out_dir, &g.public_key).map_err(at)?,
                     })
+                }
+                Step::IssueCrl(c) => {
+                    PlannedStep::IssueCrl(Box::new(crl_step(out_dir, c).map_err(at)?))
                 }
             };
             for label in planned.new_key_labels() {
@@ -387,6 +434,104 @@ fn sign_step(out_dir: &Path, g: &script::SignRequests) -> Result<SignStep, Strin
         },
         issuers,
     })
+}
+
+fn crl_step(out_dir: &Path, c: &script::IssueCrl) -> Result<CrlStep, String> {
+    nonempty("issuer.key_label", &c.issuer.key_label)?;
+    if c.next_update_days == 0 || c.next_update_days > MAX_NEXT_UPDATE_DAYS {
+        return Err(format!(
+            "next_update_days must be 1 to {MAX_NEXT_UPDATE_DAYS}, not {}",
+            c.next_update_days
+        ));
+    }
+    let mut revoke = Vec::new();
+    let mut serials = BTreeSet::new();
+    let mut files = BTreeSet::new();
+    for (i, r) in c.revoke.iter().enumerate() {
+        let at = |reason: String| format!("revoke[{i}]: {reason}");
+        let target =
+            match (&r.certificate, &r.serial) {
+                (Some(path), None) => {
+                    if !files.insert(path.clone()) {
+                        return Err(at(format!(
+                            "certificate {} is listed twice",
+                            path.display()
+                        )));
+                    }
+                    RevokeTarget::Certificate(path.clone())
+                }
+                (None, Some(serial)) => {
+                    let bytes = parse_serial(serial).map_err(at)?;
+                    if !serials.insert(bytes.clone()) {
+                        return Err(at(format!(
+                            "serial {} is listed twice",
+                            hex::encode(&bytes)
+                        )));
+                    }
+                    RevokeTarget::Serial(bytes)
+                }
+                _ => return Err(at(
+                    "name the revoked certificate with certificate or with serial (one of them)"
+                        .into(),
+                )),
+            };
+        revoke.push(PlannedRevocation {
+            target,
+            reason: r.reason,
+            revoked_at: r.revoked_at.map(|t| t.0),
+        });
+    }
+    Ok(CrlStep {
+        id: c.id.clone(),
+        issuer: c.issuer.clone(),
+        crl: contained(out_dir, &c.crl)?,
+        next_update_days: c.next_update_days,
+        revoke,
+    })
+}
+
+/// A serial number from the script: hex digits, optionally in colon-separated
+/// pairs as openssl prints them. Returns the big-endian bytes without leading
+/// zero bytes.
+pub fn parse_serial(text: &str) -> Result<Vec<u8>, String> {
+    let not_hex = || {
+        format!(
+            "serial {text:?} is not hex (digits 0-9 and a-f, optionally in colon-separated pairs as openssl prints them)"
+        )
+    };
+    let digits: String = if text.contains(':') {
+        if text.split(':').any(|pair| pair.len() != 2) {
+            return Err(not_hex());
+        }
+        text.split(':').collect()
+    } else {
+        text.to_string()
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_hex());
+    }
+    let padded = if digits.len() % 2 == 1 {
+        format!("0{digits}")
+    } else {
+        digits
+    };
+    let bytes = hex::decode(&padded).ok_or_else(not_hex)?;
+    let first = bytes.iter().position(|&b| b != 0);
+    let Some(first) = first else {
+        return Err(format!(
+            "serial {text:?} is zero; serial numbers are positive"
+        ));
+    };
+    let bytes = bytes[first..].to_vec();
+    // RFC 5280: at most 20 octets, counting the sign byte DER adds when the
+    // top bit is set.
+    let encoded = bytes.len() + usize::from(bytes[0] & 0x80 != 0);
+    if encoded > 20 {
+        return Err(format!(
+            "serial {text:?} is longer than the 20 octets RFC 5280 allows"
+        ));
+    }
+    Ok(bytes)
 }
 
 fn nonempty(field: &str, value: &str) -> Result<(), String> {
@@ -553,8 +698,50 @@ impl fmt::Display for PlannedStep {
                     g.recipients.len()
                 )?;
             }
+            PlannedStep::IssueCrl(c) => {
+                writeln!(
+                    f,
+                    "  issuer       key {:?} in the token, certificate {}",
+                    c.issuer.key_label,
+                    c.issuer.certificate.display()
+                )?;
+                writeln!(
+                    f,
+                    "  crl          issue CRL #n (number decided at run time from the transcript: one more than this issuer's highest, 1 for its first), AKI, CRL number, signed by the issuer's key"
+                )?;
+                writeln!(
+                    f,
+                    "  validity     thisUpdate now, nextUpdate {} days from now",
+                    c.next_update_days
+                )?;
+                if c.revoke.is_empty() {
+                    writeln!(f, "  revoke       nothing (an empty CRL)")?;
+                }
+                for r in &c.revoke {
+                    writeln!(f, "  revoke       {r}")?;
+                }
+                writeln!(f, "  writes       {}", c.crl.display())?;
+            }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for PlannedRevocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            RevokeTarget::Certificate(p) => write!(
+                f,
+                "certificate {} (serial read from it; it must be issued by this issuer)",
+                p.display()
+            )?,
+            RevokeTarget::Serial(b) => write!(f, "serial {}", hex::encode(b))?,
+        }
+        write!(f, ", reason {}, ", self.reason.name())?;
+        match self.revoked_at {
+            Some(t) => write!(f, "revoked at {t}"),
+            None => write!(f, "revoked now"),
+        }
     }
 }
 
@@ -600,6 +787,82 @@ certificate = "ca.crt"
         let shown = plan.to_string();
         assert!(shown.contains("generate ecdsa-p256 key pair labelled \"cluster-root-ca\""));
         assert!(shown.contains("writes       pki/ca.crt"));
+    }
+
+    #[test]
+    fn serials_are_hex_in_either_form() {
+        assert_eq!(parse_serial("0A:1b:ff"), Ok(vec![0x0a, 0x1b, 0xff]));
+        assert_eq!(parse_serial("abc"), Ok(vec![0x0a, 0xbc]), "odd length");
+        assert_eq!(parse_serial("000042"), Ok(vec![0x42]), "leading zeros");
+        let twenty = "7f".repeat(20);
+        assert_eq!(parse_serial(&twenty).map(|b| b.len()), Ok(20));
+        for (bad, needle) in [
+            ("12xz", "is not hex"),
+            ("", "is not hex"),
+            ("0x12", "is not hex"),
+            ("1:23", "is not hex"),
+            ("12::34", "is not hex"),
+            ("-1", "is not hex"),
+            ("00", "is zero"),
+            (&"80".repeat(20), "longer than the 20 octets"),
+            (&"01".repeat(21), "longer than the 20 octets"),
+        ] {
+            let err = parse_serial(bad).expect_err(bad);
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn plans_and_shows_an_issue_crl_step() {
+        let step = r#"[[step]]
+action = "issue-crl"
+id = "revoke"
+crl = "crl/root.crl"
+next_update_days = 7
+[step.issuer]
+key_label = "cluster-root-ca"
+certificate = "pki/ca.crt"
+[[step.revoke]]
+serial = "4A:5B"
+reason = "superseded"
+[[step.revoke]]
+certificate = "old.crt"
+reason = "key-compromise"
+revoked_at = 2026-05-01T12:00:00Z"#;
+        let plan = Plan::from_bytes(Path::new("s.toml"), script(step).as_bytes()).expect("valid");
+        assert_eq!(
+            plan.outputs(),
+            vec![Path::new("pki/ca.crt"), Path::new("pki/crl/root.crl")]
+        );
+        let PlannedStep::IssueCrl(c) = &plan.steps[1] else {
+            panic!("issue-crl expected");
+        };
+        assert_eq!(c.revoke[0].target, RevokeTarget::Serial(vec![0x4a, 0x5b]));
+        let shown = plan.to_string();
+        for needle in [
+            "step 2/2 revoke: issue-crl\n",
+            "  issuer       key \"cluster-root-ca\" in the token, certificate pki/ca.crt\n",
+            "  crl          issue CRL #n (number decided at run time from the transcript",
+            "  validity     thisUpdate now, nextUpdate 7 days from now\n",
+            "  revoke       serial 4a5b, reason superseded, revoked now\n",
+            "  revoke       certificate old.crt (serial read from it; it must be issued by this issuer), reason key-compromise, revoked at 2026-05-01T12:00:00Z\n",
+            "  writes       pki/crl/root.crl\n",
+        ] {
+            assert!(shown.contains(needle), "plan lacks {needle:?}:\n{shown}");
+        }
+
+        for (from, to, needle) in [
+            ("serial = \"4A:5B\"", "serial = \"4a5b\"\ncertificate = \"x.crt\"", "revoke[0]: name the revoked certificate with certificate or with serial (one of them)"),
+            ("certificate = \"old.crt\"", "serial = \"004a5b\"", "revoke[1]: serial 4a5b is listed twice"),
+            ("next_update_days = 7", "next_update_days = 0", "next_update_days must be 1 to 366, not 0"),
+            ("key_label = \"cluster-root-ca\"", "key_label = \" \"", "issuer.key_label must not be empty"),
+            ("crl = \"crl/root.crl\"", "crl = \"ca.crt\"", "pki/ca.crt is written by an earlier step"),
+        ] {
+            let text = script(&step.replacen(from, to, 1));
+            let e = err(&text);
+            assert!(e.starts_with("script s.toml: step \"revoke\": "), "{e}");
+            assert!(e.contains(needle), "{to}: {e}");
+        }
     }
 
     #[test]

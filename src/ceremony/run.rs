@@ -6,14 +6,17 @@ use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
+use der::Encode;
+use x509_cert::Certificate;
+
 use super::events::{Event, Outcome};
-use super::plan::{Plan, PlannedStep, RootStep};
-use super::script::OnRejection;
-use super::sign;
+use super::plan::{Plan, PlannedStep, RevokeTarget, RootStep};
+use super::script::{IssuerSpec, OnRejection};
 use super::witness::Acknowledgements;
 use super::Error;
+use super::{crl, sign};
 use crate::fsutil;
-use crate::token::{PinSource, Token, TokenSigner};
+use crate::token::{KeyRecord, PinSource, Token, TokenSigner};
 use crate::transcript::Transcript;
 use crate::x509;
 
@@ -42,6 +45,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         out,
         keys: 0,
         certificates: 0,
+        crls: 0,
         acks: Acknowledgements::new(opts.answers.as_deref()),
     };
     runner.record(&Event::CeremonyStart {
@@ -78,6 +82,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         error,
         keys_generated: runner.keys,
         certificates_issued: runner.certificates,
+        crls_issued: runner.crls,
     });
     // Every ceremony that reached the token ends with a signed checkpoint.
     let checkpoint = match &token {
@@ -88,8 +93,13 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     inventory?;
     end?;
     checkpoint?;
+    let crls = if runner.crls > 0 {
+        format!(", {} CRL(s) written", runner.crls)
+    } else {
+        String::new()
+    };
     let summary = format!(
-        "ceremony completed: {} key(s) generated, {} certificate(s) written; transcript head {}",
+        "ceremony completed: {} key(s) generated, {} certificate(s) written{crls}; transcript head {}",
         runner.keys,
         runner.certificates,
         runner.transcript.head()
@@ -190,6 +200,21 @@ fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
                 }
             }
         }
+        if let PlannedStep::IssueCrl(c) = step {
+            let made_earlier = earlier_outputs.contains(&c.issuer.certificate.as_path())
+                || c.revoke.iter().any(|r| {
+                    matches!(&r.target, RevokeTarget::Certificate(p) if earlier_outputs.contains(&p.as_path()))
+                });
+            if made_earlier {
+                let _ = writeln!(
+                    out,
+                    "step {}: certificates are made by an earlier step; revocations are resolved when the ceremony runs",
+                    c.id
+                );
+            } else {
+                crl::dry_run(c, out, &mut reasons);
+            }
+        }
         earlier_outputs.extend(step.outputs());
     }
     if !reasons.is_empty() {
@@ -212,6 +237,7 @@ pub(super) struct Runner<'p, 'o> {
     out: &'o mut dyn Write,
     keys: usize,
     pub(super) certificates: usize,
+    pub(super) crls: usize,
     pub(super) acks: Acknowledgements,
 }
 
@@ -321,6 +347,7 @@ impl Runner<'_, '_> {
                 PlannedStep::GenerateRoot(r) => self.generate_root(token, r),
                 PlannedStep::SignRequests(g) => self.sign_requests(token, g),
                 PlannedStep::GenerateAuditKey(a) => self.generate_audit_key(token, a),
+                PlannedStep::IssueCrl(c) => self.issue_crl(token, c),
             };
             if let Err(e) = result {
                 if e.is_refusal() {
@@ -334,6 +361,60 @@ impl Runner<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Finds an issuing CA's key in the token, checks its attributes and that
+    /// `cert` is its certificate, and records `issuer_checked`. A missing key
+    /// or a certificate of another key is a refusal.
+    pub(super) fn check_issuer(
+        &mut self,
+        token: &Token,
+        step: &str,
+        role: &'static str,
+        spec: &IssuerSpec,
+        cert: &Certificate,
+    ) -> Result<KeyRecord, Error> {
+        let label = &spec.key_label;
+        let key = match token.find_key(label) {
+            Ok(k) => k,
+            Err(crate::token::Error::KeyNotFound { .. }) => {
+                return Err(self.refuse(
+                    Some(step),
+                    vec![format!(
+                        "issuer {role}: no key labelled {label:?} in token {:?}",
+                        token.identity().label
+                    )],
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        key.check_policy(&token.identity().label)?;
+        let cert_spki = cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| x509::Error::Der {
+                what: spec.certificate.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        if cert_spki != key.spki_der {
+            return Err(self.refuse(
+                Some(step),
+                vec![format!(
+                    "issuer {role}: certificate {} does not belong to key {label:?} in the token",
+                    spec.certificate.display()
+                )],
+            ));
+        }
+        self.record(&Event::IssuerChecked {
+            step,
+            issuer: role,
+            key_label: label,
+            certificate: spec.certificate.display().to_string(),
+            subject: cert.tbs_certificate().subject().to_string(),
+            spki_sha256: &key.spki_sha256,
+        })?;
+        Ok(key)
     }
 
     fn generate_root(&mut self, token: &Token, step: &RootStep) -> Result<(), Error> {

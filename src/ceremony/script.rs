@@ -128,6 +128,8 @@ pub enum Step {
     SignRequests(Box<SignRequests>),
     /// Generate the audit key that signs transcript checkpoints.
     GenerateAuditKey(GenerateAuditKey),
+    /// Issue a CRL from a CA key already in the token.
+    IssueCrl(Box<IssueCrl>),
 }
 
 impl Step {
@@ -137,6 +139,7 @@ impl Step {
             Step::GenerateRoot(s) => &s.id,
             Step::SignRequests(s) => &s.id,
             Step::GenerateAuditKey(s) => &s.id,
+            Step::IssueCrl(s) => &s.id,
         }
     }
 
@@ -146,6 +149,7 @@ impl Step {
             Step::GenerateRoot(s) => s.witnessed,
             Step::SignRequests(s) => s.witnessed,
             Step::GenerateAuditKey(s) => s.witnessed,
+            Step::IssueCrl(s) => s.witnessed,
         }
     }
 
@@ -155,6 +159,7 @@ impl Step {
             Step::GenerateRoot(_) => "generate-root",
             Step::SignRequests(_) => "sign-requests",
             Step::GenerateAuditKey(_) => "generate-audit-key",
+            Step::IssueCrl(_) => "issue-crl",
         }
     }
 }
@@ -197,8 +202,11 @@ impl<'de> Deserialize<'de> for Step {
             "generate-audit-key" => serde_path_to_error::deserialize(value)
                 .map(Step::GenerateAuditKey)
                 .map_err(fields),
+            "issue-crl" => serde_path_to_error::deserialize(value)
+                .map(|s| Step::IssueCrl(Box::new(s)))
+                .map_err(fields),
             other => Err(D::Error::custom(format!(
-                "step {id:?}: unknown action {other:?}; known actions: generate-root, sign-requests, generate-audit-key"
+                "step {id:?}: unknown action {other:?}; known actions: generate-root, sign-requests, generate-audit-key, issue-crl"
             ))),
         }
     }
@@ -364,6 +372,104 @@ pub enum IntermediateEku {
     ServerAndClient,
 }
 
+fn default_next_update_days() -> u32 {
+    30
+}
+
+/// An `issue-crl` step: a CRL signed by a CA key in the token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueCrl {
+    /// Step id, unique within the script.
+    pub id: String,
+    /// The CA that signs the CRL: its key in the token and its certificate.
+    pub issuer: IssuerSpec,
+    /// Where the CRL (PEM) is written, relative to the output directory.
+    pub crl: PathBuf,
+    /// Days from now until nextUpdate (default 30).
+    #[serde(default = "default_next_update_days")]
+    pub next_update_days: u32,
+    /// The certificates the CRL lists as revoked; none makes an empty CRL.
+    #[serde(default)]
+    pub revoke: Vec<Revoke>,
+    /// Each witness acknowledges the step before it runs.
+    #[serde(default)]
+    pub witnessed: bool,
+}
+
+/// One revoked certificate, named by its file or by its serial.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    /// The certificate file (PEM or DER); its serial is read from it and it
+    /// must have been issued by the step's issuer.
+    pub certificate: Option<PathBuf>,
+    /// The serial number, hex (`4a5b…` or openssl's `4A:5B:…`).
+    pub serial: Option<String>,
+    /// Why it is revoked.
+    pub reason: RevocationReason,
+    /// When it was revoked, RFC 3339 UTC (`2026-05-01T12:00:00Z`); default now.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An RFC 5280 CRL reason code, as a script names it (kebab-case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationReason {
+    /// unspecified (0): no reasonCode extension is written, as RFC 5280 asks.
+    Unspecified,
+    /// keyCompromise (1).
+    KeyCompromise,
+    /// cACompromise (2).
+    CaCompromise,
+    /// affiliationChanged (3).
+    AffiliationChanged,
+    /// superseded (4).
+    Superseded,
+    /// cessationOfOperation (5).
+    CessationOfOperation,
+}
+
+impl RevocationReason {
+    /// The name as written in a script and in the transcript.
+    pub fn name(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "key-compromise",
+            RevocationReason::CaCompromise => "ca-compromise",
+            RevocationReason::AffiliationChanged => "affiliation-changed",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessation-of-operation",
+        }
+    }
+}
+
+/// A point in time, written in a script as an RFC 3339 UTC string or a TOML
+/// date-time (`2026-05-01T12:00:00Z`), to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(pub der::DateTime);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let text = match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => s,
+            toml::Value::Datetime(t) => t.to_string(),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "expected an RFC 3339 UTC time like 2026-05-01T12:00:00Z, not a {}",
+                    other.type_str()
+                )))
+            }
+        };
+        text.parse::<der::DateTime>().map(Timestamp).map_err(|_| {
+            D::Error::custom(format!(
+                "{text:?} is not an RFC 3339 UTC time to the second, like 2026-05-01T12:00:00Z"
+            ))
+        })
+    }
+}
+
 /// Parses a script from TOML text.
 pub fn parse(text: &str) -> Result<Script, String> {
     toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', "\n  "))
@@ -402,6 +508,66 @@ certificate = "ca.crt"
         assert_eq!(g.validity_days, 3650);
         assert_eq!(g.backdate_minutes, 5);
         assert_eq!(g.algorithm, KeyAlgorithm::EcdsaP256);
+    }
+
+    const CRL_STEP: &str = r#"
+[[step]]
+action = "issue-crl"
+id = "revoke"
+crl = "x.crl"
+[step.issuer]
+key_label = "cluster-root-ca"
+certificate = "pki/ca.crt"
+[[step.revoke]]
+serial = "01"
+reason = "key-compromise"
+revoked_at = 2026-05-01T12:00:00Z
+[[step.revoke]]
+certificate = "a.crt"
+reason = "ca-compromise"
+revoked_at = "2026-05-02T00:00:00Z"
+"#;
+
+    #[test]
+    fn parses_an_issue_crl_step() {
+        let s = parse(&format!("{MINIMAL}{CRL_STEP}")).expect("valid");
+        let Step::IssueCrl(c) = &s.steps[1] else {
+            panic!("issue-crl expected");
+        };
+        assert_eq!(c.next_update_days, 30);
+        assert_eq!(c.revoke.len(), 2);
+        assert_eq!(c.revoke[0].reason, RevocationReason::KeyCompromise);
+        assert_eq!(c.revoke[1].reason.name(), "ca-compromise");
+        let t = |r: &Revoke| r.revoked_at.expect("given").0.to_string();
+        assert_eq!(t(&c.revoke[0]), "2026-05-01T12:00:00Z", "TOML date-time");
+        assert_eq!(t(&c.revoke[1]), "2026-05-02T00:00:00Z", "string");
+    }
+
+    #[test]
+    fn refuses_bad_crl_values() {
+        for (from, to, needle) in [
+            (
+                "reason = \"key-compromise\"",
+                "reason = \"keyCompromise\"",
+                "revoke[0].reason: unknown variant `keyCompromise`, expected one of `unspecified`, `key-compromise`",
+            ),
+            (
+                "revoked_at = 2026-05-01T12:00:00Z",
+                "revoked_at = 2026-05-01T12:00:00+02:00",
+                "revoke[0].revoked_at: \"2026-05-01T12:00:00+02:00\" is not an RFC 3339 UTC time to the second",
+            ),
+            (
+                "revoked_at = 2026-05-01T12:00:00Z",
+                "revoked_at = 5",
+                "revoke[0].revoked_at: expected an RFC 3339 UTC time like 2026-05-01T12:00:00Z, not a integer",
+            ),
+            ("crl = \"x.crl\"", "crl = \"x.crl\"\nnumber = 4", "number"),
+            ("serial = \"01\"", "serial = \"01\"\nhold = true", "hold"),
+        ] {
+            let text = format!("{MINIMAL}{CRL_STEP}").replacen(from, to, 1);
+            let err = parse(&text).expect_err(to);
+            assert!(err.contains(needle), "{to}: {err}");
+        }
     }
 
     #[test]

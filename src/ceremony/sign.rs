@@ -71,10 +71,10 @@ fn refused(step: &SignStep, reason: String) -> Error {
     }
 }
 
-/// Loads a PEM CA certificate and checks it is a CA.
-fn load_issuer(issuer: Issuer, spec: &IssuerSpec) -> Result<LoadedIssuer, String> {
+/// Loads a PEM CA certificate and checks it is a CA; `role` names it in errors.
+pub(super) fn load_issuer(role: &str, spec: &IssuerSpec) -> Result<LoadedIssuer, String> {
     let path = &spec.certificate;
-    let what = format!("issuer {} certificate {}", issuer.name(), path.display());
+    let what = format!("issuer {role} certificate {}", path.display());
     let pem = std::fs::read_to_string(path).map_err(|e| format!("{what}: {e}"))?;
     let cert = Certificate::from_pem(pem.as_bytes())
         .map_err(|e| format!("{what}: not a PEM certificate: {e}"))?;
@@ -106,7 +106,7 @@ pub fn prepare(step: &SignStep, now: SystemTime) -> Result<(RequestBundle, Prepa
         .map_err(|e| refused(step, e.to_string()))?;
     let mut issuers = BTreeMap::new();
     for (issuer, spec) in &step.issuers {
-        let loaded = load_issuer(*issuer, spec).map_err(|e| refused(step, e))?;
+        let loaded = load_issuer(issuer.name(), spec).map_err(|e| refused(step, e))?;
         issuers.insert(*issuer, loaded);
     }
     let reserved: Vec<&str> = step.issuers.iter().map(|(i, _)| i.kubeadm_path()).collect();

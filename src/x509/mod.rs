@@ -1,13 +1,15 @@
-//! Certificate building: serials, validity, signing through a token signer,
-//! and the software check of every signature the token makes.
+//! Certificate and CRL building: serials, validity, signing through a token
+//! signer, and the software check of every signature the token makes.
 //!
 //! This module never touches a key itself: it receives a signer and a
 //! profile, and it refuses to return a certificate whose signature does not
 //! verify against the signer's public key.
 
+mod crl;
 mod csr;
 mod verify;
 
+pub use crl::{issue_crl, serial_hex, CrlContents, IssuedCrl, Revocation};
 pub use csr::{
     describe_general_name, holds_private_key, parse_csr, Csr, CsrError, KeyKind, MAX_CSR_BYTES,
 };
