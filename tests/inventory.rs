@@ -119,6 +119,16 @@ fn ca_keys_show_they_cannot_leave_the_token() {
         assert!(public.contains(&format!("spki-sha256 {spki}")), "{public}");
         assert!(public.contains(" wrap=false"), "{public}");
     }
+    // The audit key root-init makes is held to the same rule.
+    let audit = block(&table, "private-key", "ceremony-audit");
+    for fact in [
+        "sensitive=true",
+        "extractable=false",
+        "never-extractable=true",
+        "local=true",
+    ] {
+        assert!(audit.contains(&format!(" {fact}")), "{fact}:\n{audit}");
+    }
     // The fingerprint is the certificate's public key, by an outside tool.
     let cluster = block(&table, "private-key", "cluster-root-ca");
     let by_openssl = cert_spki_sha256(&env, "pki/ca.crt");
