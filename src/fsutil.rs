@@ -15,6 +15,23 @@ pub const TMP_PREFIX: &str = ".ceremony-tmp.";
 /// `mode` applies to the new file (0o644 for certificates, 0o600 for
 /// anything secret). On failure nothing is left behind.
 pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_then(path, bytes, mode, rename_noreplace)
+}
+
+/// Replaces `path` (which may exist) with `bytes` atomically: a temporary
+/// name in the same directory, fsync, rename over the old file.
+pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_then(path, bytes, mode, |tmp, path| fs::rename(tmp, path))
+}
+
+/// Writes `bytes` to a new temporary name beside `path`, fsyncs it, moves
+/// it into place with `place`, and fsyncs the directory.
+fn write_then(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    place: impl FnOnce(&Path, &Path) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
@@ -33,36 +50,7 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let result = (|| {
         file.write_all(bytes)?;
         file.sync_all()?;
-        rename_noreplace(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(&dir)
-}
-
-/// Replaces `path` (which may exist) with `bytes` atomically: a temporary
-/// name in the same directory, fsync, rename over the old file.
-pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let tmp = dir.join(format!(
-        "{TMP_PREFIX}{}.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)?;
-    let result = (|| {
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
+        place(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -8,38 +8,6 @@ use std::process::Command;
 
 use common::{ok, openssl, text, Env};
 
-/// Roots, requests, both shipped signing ceremonies; returns the age recipient.
-fn signed_cluster(env: &Env) -> String {
-    common::root_init(env);
-    common::make_requests(env);
-    let recipient = common::age_identity(env, "requester.agekey");
-    std::fs::create_dir_all(env.path("requests")).expect("mkdir");
-    for name in ["intermediate", "components"] {
-        let sha = common::seal(
-            env,
-            &format!("requester/{name}.toml"),
-            &format!("requests/{name}.tar"),
-        );
-        let template =
-            std::fs::read_to_string(common::repo().join(format!("ceremonies/sign-{name}.toml")))
-                .expect("shipped script");
-        let script = template
-            .replace("REQUEST-BUNDLE-SHA256", &sha)
-            .replace("REQUESTER-AGE-RECIPIENT", &recipient)
-            .replace("/usr/lib/softhsm/libsofthsm2.so", &common::module());
-        let path = env.write(&format!("sign-{name}.toml"), &script);
-        let dry = ok(&env.run(&["run", path.to_str().expect("utf-8"), "--dry-run"]));
-        assert!(dry.contains("sign    "), "{dry}");
-        ok(&env.run(&[
-            "run",
-            path.to_str().expect("utf-8"),
-            "--pin-file",
-            "user.pin",
-        ]));
-    }
-    recipient
-}
-
 fn verify(env: &Env, ca: &str, purpose: Option<&str>, cert: &str) -> std::process::Output {
     let mut args = vec!["verify", "-x509_strict"];
     if let Some(p) = purpose {
@@ -52,7 +20,7 @@ fn verify(env: &Env, ca: &str, purpose: Option<&str>, cert: &str) -> std::proces
 #[test]
 fn components_and_an_intermediate_are_signed_sealed_and_opened() {
     let env = Env::new();
-    signed_cluster(&env);
+    common::signed_cluster(&env);
 
     // The stock tools open every bundle: sha256sum -c, age -d, tar, sha256sum -c.
     for name in ["intermediate", "components"] {

@@ -36,34 +36,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// How many times a daemon is started on new ports when its port was taken.
 const PORT_ATTEMPTS: usize = 3;
 
-/// Roots, requests, both shipped signing ceremonies, and the components
-/// bundle opened into `opened/components` (as in tests/signing.rs).
+/// The signing flow, and the components bundle opened into `opened/components`.
 fn signed_cluster(env: &Env) {
-    common::root_init(env);
-    common::make_requests(env);
-    let recipient = common::age_identity(env, "requester.agekey");
-    std::fs::create_dir_all(env.path("requests")).expect("mkdir requests");
-    for name in ["intermediate", "components"] {
-        let sha = common::seal(
-            env,
-            &format!("requester/{name}.toml"),
-            &format!("requests/{name}.tar"),
-        );
-        let template =
-            std::fs::read_to_string(common::repo().join(format!("ceremonies/sign-{name}.toml")))
-                .expect("shipped script");
-        let script = template
-            .replace("REQUEST-BUNDLE-SHA256", &sha)
-            .replace("REQUESTER-AGE-RECIPIENT", &recipient)
-            .replace("/usr/lib/softhsm/libsofthsm2.so", &common::module());
-        let path = env.write(&format!("sign-{name}.toml"), &script);
-        ok(&env.run(&[
-            "run",
-            path.to_str().expect("utf-8 path"),
-            "--pin-file",
-            "user.pin",
-        ]));
-    }
+    common::signed_cluster(env);
     let opened = ok(&env.run(&[
         "bundle",
         "open",

@@ -32,16 +32,7 @@ impl Runner<'_, '_> {
             key: &key,
         })?;
         key.check_policy(&token.identity().label)?;
-        let output_err = |action| {
-            move |source| Error::Output {
-                path: file.clone(),
-                action,
-                source,
-            }
-        };
-        std::fs::create_dir_all(fsutil::parent_dir(file))
-            .map_err(output_err("create directory"))?;
-        fsutil::write_new(file, pem.as_bytes(), 0o644).map_err(output_err("write"))?;
+        super::run::write_output(file, pem.as_bytes())?;
         self.say(format_args!(
             "step {}: generated audit key {:?} (public key sha256 {}), wrote {}",
             step.id,

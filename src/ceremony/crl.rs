@@ -25,7 +25,7 @@ use super::script::RevocationReason;
 use super::sign::{load_issuer, LoadedIssuer};
 use super::Error;
 use crate::token::{Token, TokenSigner};
-use crate::{fsutil, hex, transcript, x509};
+use crate::{hex, transcript, x509};
 
 /// The most a revoked certificate file may hold.
 const MAX_CERTIFICATE_BYTES: u64 = 64 * 1024;
@@ -458,16 +458,7 @@ impl Runner<'_, '_> {
             file: file.display().to_string(),
             sha256: &crl.sha256,
         })?;
-        let output_err = |action| {
-            move |source| Error::Output {
-                path: file.clone(),
-                action,
-                source,
-            }
-        };
-        std::fs::create_dir_all(fsutil::parent_dir(file))
-            .map_err(output_err("create directory"))?;
-        fsutil::write_new(file, pem.as_bytes(), 0o644).map_err(output_err("write"))?;
+        super::run::write_output(file, pem.as_bytes())?;
         self.crls += 1;
         self.say(format_args!(
             "step {}: wrote {} (CRL #{crl_number} of {}, {} revoked, nextUpdate {}, sha256 {})",

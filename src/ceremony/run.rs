@@ -108,6 +108,20 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     Ok(outcome)
 }
 
+/// Writes a new public output file (a certificate, a CRL, a public key),
+/// creating its directory; never overwrites.
+pub(super) fn write_output(file: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let output_err = |action| {
+        move |source| Error::Output {
+            path: file.to_path_buf(),
+            action,
+            source,
+        }
+    };
+    std::fs::create_dir_all(fsutil::parent_dir(file)).map_err(output_err("create directory"))?;
+    fsutil::write_new(file, bytes, 0o644).map_err(output_err("write"))
+}
+
 /// Appends a `note` event to the transcript at `path` (which must verify).
 /// Returns the note's sequence number.
 pub fn note(path: &Path, author: &str, text: &str) -> Result<u64, Error> {
@@ -452,16 +466,7 @@ impl Runner<'_, '_> {
             file: file.display().to_string(),
             certificate: &issued,
         })?;
-        let output_err = |action| {
-            move |source| Error::Output {
-                path: file.clone(),
-                action,
-                source,
-            }
-        };
-        std::fs::create_dir_all(fsutil::parent_dir(file))
-            .map_err(output_err("create directory"))?;
-        fsutil::write_new(file, pem.as_bytes(), 0o644).map_err(output_err("write"))?;
+        write_output(file, pem.as_bytes())?;
         self.certificates += 1;
         self.say(format_args!(
             "step {}: wrote {} ({}, serial {}, sha256 {})",

@@ -375,3 +375,36 @@ pub fn openssl_csr(env: &Env, id: &str, newkey: &str, subject: &str, args: &[&st
     assert!(out.status.success(), "openssl req: {}", text(&out.stderr));
     csr
 }
+
+/// The whole signing flow: roots, the requester's CSRs sealed into two
+/// bundles, both shipped signing ceremonies (each previewed first) pinned to
+/// them; returns the requester's age recipient.
+pub fn signed_cluster(env: &Env) -> String {
+    root_init(env);
+    make_requests(env);
+    let recipient = age_identity(env, "requester.agekey");
+    std::fs::create_dir_all(env.path("requests")).expect("mkdir requests");
+    for name in ["intermediate", "components"] {
+        let sha = seal(
+            env,
+            &format!("requester/{name}.toml"),
+            &format!("requests/{name}.tar"),
+        );
+        let template = std::fs::read_to_string(repo().join(format!("ceremonies/sign-{name}.toml")))
+            .expect("shipped script");
+        let script = template
+            .replace("REQUEST-BUNDLE-SHA256", &sha)
+            .replace("REQUESTER-AGE-RECIPIENT", &recipient)
+            .replace("/usr/lib/softhsm/libsofthsm2.so", &module());
+        let path = env.write(&format!("sign-{name}.toml"), &script);
+        let dry = ok(&env.run(&["run", path.to_str().expect("utf-8"), "--dry-run"]));
+        assert!(dry.contains("sign    "), "{dry}");
+        ok(&env.run(&[
+            "run",
+            path.to_str().expect("utf-8"),
+            "--pin-file",
+            "user.pin",
+        ]));
+    }
+    recipient
+}
