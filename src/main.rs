@@ -193,6 +193,36 @@ fn main() -> ExitCode {
             checkpoint,
             audit_key,
         }) => verify_transcript(&file, checkpoint.as_deref(), audit_key.as_deref(), &mut out),
+        Command::Transcript(TranscriptCommand::Checkpoint {
+            file,
+            module,
+            token,
+            pin,
+            key_label,
+            origin,
+            out: cp_out,
+        }) => (|| {
+            let token = Token::open(&module, &selector(token))?;
+            let pin = pin_source(pin).read(&token.identity().label)?;
+            token.login(&pin)?;
+            drop(pin);
+            let cp = ceremony::ceremony::checkpoint_now(
+                &file,
+                &token,
+                &key_label,
+                origin.as_deref(),
+                &cp_out,
+            )?;
+            let _ = writeln!(
+                out,
+                "transcript {}: checkpoint of {} entries (head {}) signed by {key_label:?}, appended, written to {}",
+                file.display(),
+                cp.entries,
+                cp.head,
+                cp_out.display()
+            );
+            Ok::<(), ceremony::Error>(())
+        })(),
         Command::Transcript(TranscriptCommand::Note { file, text, author }) => {
             ceremony::ceremony::note(&file, &author, &text)
                 .map(|seq| {

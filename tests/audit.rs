@@ -321,3 +321,95 @@ fn notes_are_appended_to_a_verified_transcript_only() {
         broken
     );
 }
+
+#[test]
+fn a_checkpoint_on_demand_covers_entries_added_after_a_ceremony() {
+    let env = Env::new();
+    common::root_init(&env);
+    ok(&env.run(&[
+        "transcript",
+        "note",
+        "transcript.jsonl",
+        "the safe was sealed at 17:40",
+        "--author",
+        "Demo Administrator",
+    ]));
+    let module = common::module();
+    let out = ok(&env.run(&[
+        "transcript",
+        "checkpoint",
+        "transcript.jsonl",
+        "--module",
+        &module,
+        "--token",
+        "ceremony",
+        "--pin-file",
+        "user.pin",
+        "--out",
+        "cp-on-demand",
+    ]));
+    assert!(
+        out.contains("signed by \"ceremony-audit\", appended, written to cp-on-demand"),
+        "{out}"
+    );
+    let events = env.events("transcript.jsonl");
+    let last = events.last().expect("checkpoint");
+    assert_eq!(last["type"], "checkpoint");
+    assert_eq!(
+        last["origin"], "demo cluster PKI",
+        "the origin is the last checkpoint's"
+    );
+    assert_eq!(last["entries"].as_u64(), Some(events.len() as u64 - 1));
+    ok(&env.run(&[
+        "transcript",
+        "verify",
+        "transcript.jsonl",
+        "--checkpoint",
+        "cp-on-demand",
+        "--audit-key",
+        "pki/audit-key.pub",
+    ]));
+    // Cutting the note (and the checkpoint after it) fails against the new checkpoint.
+    let all = lines(&env);
+    env.write("cut.jsonl", &all[..all.len() - 2].concat());
+    let out = env.run(&[
+        "transcript",
+        "verify",
+        "cut.jsonl",
+        "--checkpoint",
+        "cp-on-demand",
+        "--audit-key",
+        "pki/audit-key.pub",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("entries were cut from the end"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A wrong audit key label fails cleanly and appends nothing.
+    let before = lines(&env).len();
+    let out = env.run(&[
+        "transcript",
+        "checkpoint",
+        "transcript.jsonl",
+        "--module",
+        &module,
+        "--token",
+        "ceremony",
+        "--pin-file",
+        "user.pin",
+        "--key-label",
+        "no-such-key",
+        "--out",
+        "cp-x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no key labelled \"no-such-key\""),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(lines(&env).len(), before);
+    assert!(!env.path("cp-x").exists());
+}

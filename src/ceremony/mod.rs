@@ -18,7 +18,7 @@ mod witness;
 
 pub use events::{Event, Outcome};
 pub use plan::Plan;
-pub use run::{note, run, RunOptions};
+pub use run::{checkpoint_now, note, run, RunOptions};
 
 use std::path::PathBuf;
 

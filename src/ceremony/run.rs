@@ -122,6 +122,63 @@ pub(super) fn write_output(file: &Path, bytes: &[u8]) -> Result<(), Error> {
     fsutil::write_new(file, bytes, 0o644).map_err(output_err("write"))
 }
 
+/// Signs a checkpoint of the transcript at `path` on demand, outside a
+/// ceremony: verifies it, signs origin, entry count and head with the audit
+/// key `key_label` in `token` (logged in), appends the `checkpoint` entry and
+/// writes the text to `out`. `origin` defaults to the last checkpoint's.
+pub fn checkpoint_now(
+    path: &Path,
+    token: &Token,
+    key_label: &str,
+    origin: Option<&str>,
+    out: &Path,
+) -> Result<crate::checkpoint::Checkpoint, Error> {
+    let mut last_origin = None;
+    crate::transcript::verify_file_with(path, |v| {
+        if v.event["type"] == "checkpoint" {
+            last_origin = v.event["origin"].as_str().map(str::to_string);
+        }
+        Ok(())
+    })?;
+    let origin = match (origin, last_origin) {
+        (Some(o), _) => o.to_string(),
+        (None, Some(o)) => o,
+        (None, None) => {
+            return Err(Error::Refused {
+                ceremony: "checkpoint".into(),
+                reasons: vec![format!(
+                    "transcript {} holds no checkpoint to take the origin name from; give --origin",
+                    path.display()
+                )],
+            })
+        }
+    };
+    let mut transcript = Transcript::open(path)?;
+    let key = token.find_key(key_label)?;
+    let cp = crate::checkpoint::Checkpoint::sign(
+        token,
+        &key,
+        &origin,
+        transcript.len(),
+        transcript.head(),
+    )
+    .map_err(|e| Error::Output {
+        path: out.to_path_buf(),
+        action: "sign checkpoint",
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    transcript.append(&Event::Checkpoint {
+        checkpoint: &cp,
+        file: out.display().to_string(),
+    })?;
+    fsutil::replace(out, cp.to_text().as_bytes(), 0o644).map_err(|source| Error::Output {
+        path: out.to_path_buf(),
+        action: "write checkpoint",
+        source,
+    })?;
+    Ok(cp)
+}
+
 /// Appends a `note` event to the transcript at `path` (which must verify).
 /// Returns the note's sequence number.
 pub fn note(path: &Path, author: &str, text: &str) -> Result<u64, Error> {
