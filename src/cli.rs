@@ -205,26 +205,7 @@ pub enum TranscriptCommand {
     },
     /// Sign a checkpoint of a transcript now, outside a ceremony, with the
     /// audit key in the token; append it and write it to --out.
-    Checkpoint {
-        /// The transcript file.
-        file: PathBuf,
-        /// The PKCS#11 module, for example /usr/lib/softhsm/libsofthsm2.so.
-        #[arg(long, value_name = "PATH")]
-        module: PathBuf,
-        #[command(flatten)]
-        token: TokenArgs,
-        #[command(flatten)]
-        pin: PinArgs,
-        /// The audit key's label.
-        #[arg(long, value_name = "LABEL", default_value = "ceremony-audit")]
-        key_label: String,
-        /// The origin name (default: the last checkpoint's).
-        #[arg(long, value_name = "NAME")]
-        origin: Option<String>,
-        /// Where to write the checkpoint text (replaced if it exists).
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-    },
+    Checkpoint(Box<CheckpointArgs>),
     /// Append a note (a deviation, an observation) to a transcript.
     Note {
         /// The transcript file.
@@ -235,4 +216,27 @@ pub enum TranscriptCommand {
         #[arg(long, value_name = "NAME")]
         author: String,
     },
+}
+
+/// `ceremony transcript checkpoint`.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// The transcript file.
+    pub file: PathBuf,
+    /// The PKCS#11 module, for example /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, value_name = "PATH")]
+    pub module: PathBuf,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    #[command(flatten)]
+    pub pin: PinArgs,
+    /// The audit key's label.
+    #[arg(long, value_name = "LABEL", default_value = "ceremony-audit")]
+    pub key_label: String,
+    /// The origin name (default: the last checkpoint's).
+    #[arg(long, value_name = "NAME")]
+    pub origin: Option<String>,
+    /// Where to write the checkpoint text (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }

@@ -193,15 +193,16 @@ fn main() -> ExitCode {
             checkpoint,
             audit_key,
         }) => verify_transcript(&file, checkpoint.as_deref(), audit_key.as_deref(), &mut out),
-        Command::Transcript(TranscriptCommand::Checkpoint {
-            file,
-            module,
-            token,
-            pin,
-            key_label,
-            origin,
-            out: cp_out,
-        }) => (|| {
+        Command::Transcript(TranscriptCommand::Checkpoint(args)) => (|| {
+            let cli::CheckpointArgs {
+                file,
+                module,
+                token,
+                pin,
+                key_label,
+                origin,
+                out: cp_out,
+            } = *args;
             let token = Token::open(&module, &selector(token))?;
             let pin = pin_source(pin).read(&token.identity().label)?;
             token.login(&pin)?;
