@@ -33,6 +33,8 @@ fn write_then(
     place: impl FnOnce(&Path, &Path) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = parent_dir(path);
+    crate::safety::check_not_world_writable(&dir)
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))?;
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;

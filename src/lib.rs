@@ -22,6 +22,7 @@ pub mod oid;
 pub mod profile;
 pub mod report;
 pub mod requester;
+pub mod safety;
 pub mod token;
 pub mod transcript;
 pub mod x509;

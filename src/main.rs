@@ -164,6 +164,10 @@ fn inventory(args: InventoryArgs, out: &mut impl Write) -> Result<Option<String>
 }
 
 fn main() -> ExitCode {
+    // A PIN may be in memory later: no core file may ever hold it.
+    if let Err(e) = ceremony::safety::no_core_dumps() {
+        eprintln!("warning: cannot turn core dumps off: {e}");
+    }
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

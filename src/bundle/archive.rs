@@ -355,7 +355,7 @@ fn check_end(rest: &[u8], pos: usize) -> std::result::Result<(), String> {
             "tar ends with a single zero block at offset {pos}; the end-of-archive marker is two (truncated?)"
         ));
     }
-    if rest.len() % BLOCK != 0 {
+    if !rest.len().is_multiple_of(BLOCK) {
         return Err("tar ends with a partial block after the end-of-archive marker".into());
     }
     Ok(())

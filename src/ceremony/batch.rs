@@ -56,7 +56,7 @@ impl Progress {
             }
         } else {
             let step = self.total.div_ceil(10).max(1);
-            if self.done % step == 0 || self.done == self.total {
+            if self.done.is_multiple_of(step) || self.done == self.total {
                 let _ = writeln!(err, "signed {}/{}", self.done, self.total);
             }
         }

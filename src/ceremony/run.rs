@@ -3,7 +3,7 @@
 //! record it. Every ceremony that starts records how it ended.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use der::Encode;
@@ -38,6 +38,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     if opts.dry_run {
         return dry_run(&plan, out);
     }
+    let _locks = take_locks(&plan)?;
     let transcript = Transcript::open(&plan.transcript)?;
     let mut runner = Runner {
         plan: &plan,
@@ -106,6 +107,41 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     );
     runner.say(format_args!("{summary}"));
     Ok(outcome)
+}
+
+/// Refuses world-writable directories and takes the transcript's and the
+/// output directory's locks, so two ceremonies never run on them at once.
+fn take_locks(plan: &Plan) -> Result<Vec<crate::safety::Lock>, Error> {
+    let refuse = |reason: String| Error::Refused {
+        ceremony: plan.script.ceremony.name.clone(),
+        reasons: vec![reason],
+    };
+    let out_dir = &plan.script.output.directory;
+    let transcript_dir = fsutil::parent_dir(&plan.transcript);
+    for dir in [&transcript_dir, out_dir] {
+        crate::safety::check_not_world_writable(dir).map_err(refuse)?;
+    }
+    // Lock files sit beside what they guard: TRANSCRIPT.lock, and
+    // .DIR.ceremony-lock beside the output directory (which may not exist yet).
+    let mut transcript_lock = plan.transcript.clone().into_os_string();
+    transcript_lock.push(".lock");
+    let out_name = out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let out_lock = fsutil::parent_dir(out_dir).join(format!(".{out_name}.ceremony-lock"));
+    let mut locks = Vec::new();
+    for path in [PathBuf::from(transcript_lock), out_lock] {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Output {
+                path: parent.to_path_buf(),
+                action: "create directory",
+                source,
+            })?;
+        }
+        locks.push(crate::safety::lock(&path).map_err(refuse)?);
+    }
+    Ok(locks)
 }
 
 /// Writes a new public output file (a certificate, a CRL, a public key),
