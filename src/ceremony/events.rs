@@ -22,6 +22,9 @@ pub enum Outcome {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event<'a> {
+    /// An earlier ceremony in this transcript never recorded its end (a crash
+    /// or a kill); this ceremony records that it found it, and goes on.
+    UnfinishedCeremonyFound { ceremony_start_seq: u64 },
     /// A ceremony begins.
     CeremonyStart {
         ceremony: &'a str,

@@ -49,6 +49,14 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         crls: 0,
         acks: Acknowledgements::new(opts.answers.as_deref()),
     };
+    if let Some(seq) = runner.transcript.open_ceremony() {
+        runner.say(format_args!(
+            "note: the ceremony that started at entry {seq} never recorded its end (interrupted); recorded, going on"
+        ));
+        runner.record(&Event::UnfinishedCeremonyFound {
+            ceremony_start_seq: seq,
+        })?;
+    }
     runner.record(&Event::CeremonyStart {
         administrator: plan.script.participants.administrator.as_deref(),
         rehearsal: opts.answers.is_some(),

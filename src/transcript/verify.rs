@@ -19,6 +19,8 @@ pub struct Summary {
     pub head: String,
     /// The `type` of the last entry's event, if there is one.
     pub last_event: Option<String>,
+    /// The sequence number of a `ceremony_start` with no `ceremony_end` after it.
+    pub open_ceremony: Option<u64>,
 }
 
 /// Verifies the transcript at `path`.
@@ -62,7 +64,21 @@ pub fn verify_file_with(
     verify_reader_with(path, BufReader::with_capacity(1 << 16, file), visit)
 }
 
+/// A line that is not an entry, held until the next line says whether it
+/// is a crash remnant (followed by a `crash_remnant` entry naming it).
+struct Pending {
+    entry: u64,
+    line: u64,
+    len: usize,
+    sha256: String,
+    reason: String,
+}
+
 /// [`verify_reader`] with a visitor, in one streaming pass.
+///
+/// One rule beyond the chain: a line that is not an entry is accepted only
+/// when the very next entry is a `crash_remnant` naming its length and
+/// SHA-256 (what the writer appends when it finds a torn last line).
 pub fn verify_reader_with<R: BufRead>(
     path: &Path,
     mut reader: R,
@@ -71,16 +87,18 @@ pub fn verify_reader_with<R: BufRead>(
     let mut head = GENESIS.to_string();
     let mut expected: u64 = 0;
     let mut last_event = None;
+    let mut open_ceremony = None;
+    let mut line_no: u64 = 0;
+    let mut pending: Option<Pending> = None;
     let mut buf = Vec::with_capacity(4096);
+    let invalid = |entry: u64, line: u64, reason: String| Error::Invalid {
+        path: path.to_path_buf(),
+        entry,
+        line,
+        reason,
+    };
     loop {
         buf.clear();
-        let line_no = expected + 1;
-        let invalid = |reason: String| Error::Invalid {
-            path: path.to_path_buf(),
-            entry: expected,
-            line: line_no,
-            reason,
-        };
         let n = (&mut reader)
             .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut buf)
@@ -92,57 +110,103 @@ pub fn verify_reader_with<R: BufRead>(
         if n == 0 {
             break;
         }
+        line_no += 1;
         if buf.last() != Some(&b'\n') {
-            return Err(invalid(if n > MAX_LINE {
-                format!("line is longer than {MAX_LINE} bytes")
-            } else {
-                "the final line is incomplete (no newline): the file was cut or a write was interrupted".into()
-            }));
+            return Err(invalid(
+                expected,
+                line_no,
+                if n > MAX_LINE {
+                    format!("line is longer than {MAX_LINE} bytes")
+                } else {
+                    "the final line is incomplete (no newline): a crash remnant or a cut file; the next ceremony records it and goes on".into()
+                },
+            ));
         }
         buf.pop();
-        let line = std::str::from_utf8(&buf).map_err(|_| invalid("not valid UTF-8".into()))?;
-        let (body, stated) = split_line(line).ok_or_else(|| {
-            invalid("not a transcript entry (no trailing \"hash\" member)".into())
-        })?;
-        let body_hash = hex::encode(&Sha256::digest(body.as_bytes()));
-        if body_hash != stated {
-            return Err(invalid(
-                "content does not match its hash: the entry was changed".into(),
-            ));
-        }
-        let parsed: Body<serde_json::Value> = serde_json::from_str(&body)
-            .map_err(|e| invalid(format!("not a transcript entry: {e}")))?;
-        if parsed.seq != expected {
-            return Err(invalid(format!(
-                "found entry with sequence number {}, expected {expected}: an entry was removed, reordered or inserted",
-                parsed.seq
-            )));
-        }
-        if parsed.prev != head {
-            return Err(invalid(
-                "its prev hash is not the hash of the entry before it: an entry was removed, reordered or inserted"
-                    .into(),
-            ));
-        }
-        let Some(event_type) = parsed.event.get("type").and_then(|t| t.as_str()) else {
-            return Err(invalid("the event has no type".into()));
+        let parsed = match parse_entry(&buf, expected, &head) {
+            Ok(p) => p,
+            Err(reason) => {
+                if let Some(p) = pending {
+                    return Err(invalid(p.entry, p.line, p.reason));
+                }
+                pending = Some(Pending {
+                    entry: expected,
+                    line: line_no,
+                    len: buf.len(),
+                    sha256: hex::encode(&Sha256::digest(&buf)),
+                    reason,
+                });
+                continue;
+            }
         };
-        last_event = Some(event_type.to_string());
+        let (body, stated) = parsed;
+        let event_type = body.event["type"].as_str().unwrap_or_default().to_string();
+        if let Some(p) = pending.take() {
+            let names_it = event_type == "crash_remnant"
+                && body.event["torn_sha256"].as_str() == Some(p.sha256.as_str())
+                && body.event["torn_bytes"].as_u64() == Some(p.len as u64);
+            if !names_it {
+                return Err(invalid(p.entry, p.line, p.reason));
+            }
+        }
+        match event_type.as_str() {
+            "ceremony_start" => open_ceremony = Some(expected),
+            "ceremony_end" => open_ceremony = None,
+            _ => {}
+        }
         visit(&Visited {
             seq: expected,
             prev: &head,
-            hash: stated,
-            event: &parsed.event,
+            hash: &stated,
+            event: &body.event,
         })
-        .map_err(invalid)?;
-        head = stated.to_string();
+        .map_err(|r| invalid(expected, line_no, r))?;
+        last_event = Some(event_type);
+        head = stated;
         expected += 1;
+    }
+    if let Some(p) = pending {
+        return Err(invalid(p.entry, p.line, p.reason));
     }
     Ok(Summary {
         entries: expected,
         head,
         last_event,
+        open_ceremony,
     })
+}
+
+/// Checks one line (without its newline) as entry `expected` after `head`.
+fn parse_entry(
+    buf: &[u8],
+    expected: u64,
+    head: &str,
+) -> std::result::Result<(Body<serde_json::Value>, String), String> {
+    let line = std::str::from_utf8(buf).map_err(|_| "not valid UTF-8".to_string())?;
+    let (body, stated) = split_line(line)
+        .ok_or_else(|| "not a transcript entry (no trailing \"hash\" member)".to_string())?;
+    let body_hash = hex::encode(&Sha256::digest(body.as_bytes()));
+    if body_hash != stated {
+        return Err("content does not match its hash: the entry was changed".into());
+    }
+    let parsed: Body<serde_json::Value> =
+        serde_json::from_str(&body).map_err(|e| format!("not a transcript entry: {e}"))?;
+    if parsed.seq != expected {
+        return Err(format!(
+            "found entry with sequence number {}, expected {expected}: an entry was removed, reordered or inserted",
+            parsed.seq
+        ));
+    }
+    if parsed.prev != head {
+        return Err(
+            "its prev hash is not the hash of the entry before it: an entry was removed, reordered or inserted"
+                .into(),
+        );
+    }
+    if !parsed.event.get("type").is_some_and(|t| t.is_string()) {
+        return Err("the event has no type".into());
+    }
+    Ok((parsed, stated.to_string()))
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::{render_line, verify_file, Error, Result, GENESIS};
+use sha2::Digest;
+
+use super::{render_line, Error, Result, GENESIS, MAX_LINE};
 use crate::fsutil;
 
 /// A transcript opened for appending.
@@ -18,18 +20,32 @@ pub struct Transcript {
     file: File,
     next_seq: u64,
     head: String,
+    open_ceremony: Option<u64>,
 }
 
 impl Transcript {
     /// Opens `path` for appending, creating it if missing. An existing file
     /// is verified first; one that does not verify is never appended to.
+    ///
+    /// A torn last line (a crash during a write) is kept, never dropped:
+    /// the writer ends it with a newline and appends a `crash_remnant` entry
+    /// naming its length and SHA-256, which verification accepts in its place.
     pub fn open(path: &Path) -> Result<Transcript> {
-        let (next_seq, head) = if path.exists() {
-            let summary = verify_file(path)?;
-            (summary.entries, summary.head)
+        let (summary, torn) = if path.exists() {
+            let (whole, torn) = split_torn_tail(path)?;
+            let file = std::fs::File::open(path).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                action: "open",
+                source,
+            })?;
+            let reader = std::io::BufReader::new(std::io::Read::take(file, whole));
+            (Some(super::verify_reader(path, reader)?), torn)
         } else {
-            (0, GENESIS.to_string())
+            (None, None)
         };
+        let (next_seq, head) = summary
+            .as_ref()
+            .map_or((0, GENESIS.to_string()), |s| (s.entries, s.head.clone()));
         let io = |action| {
             move |source| Error::Io {
                 path: path.to_path_buf(),
@@ -48,12 +64,37 @@ impl Transcript {
         if next_seq == 0 {
             fsutil::sync_dir(&dir).map_err(io("sync directory"))?;
         }
-        Ok(Transcript {
+        let mut transcript = Transcript {
             path: path.to_path_buf(),
             file,
             next_seq,
             head,
-        })
+            open_ceremony: summary.and_then(|s| s.open_ceremony),
+        };
+        if let Some(torn) = torn {
+            transcript
+                .file
+                .write_all(b"\n")
+                .and_then(|()| transcript.file.sync_data())
+                .map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    action: "end the torn line",
+                    source,
+                })?;
+            transcript.append(&serde_json::json!({
+                "type": "crash_remnant",
+                "torn_bytes": torn.len(),
+                "torn_sha256": crate::hex::encode(&sha2::Sha256::digest(&torn)),
+                "note": "the last line was cut by a crash; its bytes are kept above, unchanged",
+            }))?;
+        }
+        Ok(transcript)
+    }
+
+    /// The sequence number of a `ceremony_start` that never reached its
+    /// `ceremony_end` (an interrupted ceremony), if there is one.
+    pub fn open_ceremony(&self) -> Option<u64> {
+        self.open_ceremony
     }
 
     /// The file this transcript appends to.
@@ -105,6 +146,41 @@ impl Transcript {
     }
 }
 
+/// The length of the file's whole lines, and the bytes after the last
+/// newline when the file does not end with one (at most [`MAX_LINE`]).
+fn split_torn_tail(path: &Path) -> Result<(u64, Option<Vec<u8>>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |action| {
+        move |source| Error::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    };
+    let mut file = std::fs::File::open(path).map_err(io("open"))?;
+    let len = file.metadata().map_err(io("read"))?.len();
+    let tail_len = len.min(MAX_LINE as u64 + 1);
+    file.seek(SeekFrom::Start(len - tail_len))
+        .map_err(io("read"))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    file.take(tail_len)
+        .read_to_end(&mut tail)
+        .map_err(io("read"))?;
+    if tail.is_empty() || tail.ends_with(b"\n") {
+        return Ok((len, None));
+    }
+    match tail.iter().rposition(|b| *b == b'\n') {
+        Some(i) => Ok((len - tail_len + i as u64 + 1, Some(tail[i + 1..].to_vec()))),
+        None if tail_len == len => Ok((0, Some(tail))),
+        None => Err(Error::Invalid {
+            path: path.to_path_buf(),
+            entry: 0,
+            line: 0,
+            reason: format!("the last line is longer than {MAX_LINE} bytes"),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,7 +201,7 @@ mod tests {
             t.append(&serde_json::json!({"type": "c"})).expect("append"),
             2
         );
-        let summary = verify_file(&path).expect("verifies");
+        let summary = super::super::verify_file(&path).expect("verifies");
         assert_eq!(summary.entries, 3);
     }
 
@@ -142,5 +218,43 @@ mod tests {
         let err = Transcript::open(&path).err().expect("must refuse");
         assert!(err.to_string().contains("entry 0 (line 1)"), "{err}");
         assert_eq!(std::fs::read(&path).expect("read"), before);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_kept_and_named_never_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.jsonl");
+        let mut t = Transcript::open(&path).expect("open");
+        t.append(&serde_json::json!({"type": "ceremony_start"}))
+            .expect("append");
+        drop(t);
+        // A crash in the middle of the next write.
+        let mut text = std::fs::read(&path).expect("read");
+        text.extend_from_slice(b"{\"seq\":1,\"time\":\"2026-");
+        std::fs::write(&path, &text).expect("write");
+        let err = super::super::verify_file(&path).expect_err("torn");
+        assert!(err.to_string().contains("a crash remnant"), "{err}");
+
+        let mut t = Transcript::open(&path).expect("reopen records the remnant");
+        assert_eq!(t.open_ceremony(), Some(0), "the ceremony never ended");
+        t.append(&serde_json::json!({"type": "ceremony_end"}))
+            .expect("append");
+        drop(t);
+        let after = std::fs::read(&path).expect("read");
+        assert!(
+            after.starts_with(&text),
+            "the torn bytes are kept, unchanged"
+        );
+        let summary = super::super::verify_file(&path).expect("verifies with the remnant named");
+        assert_eq!(summary.entries, 3);
+        assert_eq!(summary.open_ceremony, None);
+
+        // A remnant line that the next entry does not name is still an error.
+        let forged = String::from_utf8(after)
+            .expect("utf-8")
+            .replacen("2026-\n", "2027-\n", 1);
+        std::fs::write(&path, forged).expect("write");
+        let err = super::super::verify_file(&path).expect_err("forged");
+        assert!(err.to_string().contains("entry 1 (line 2)"), "{err}");
     }
 }
