@@ -1,0 +1,178 @@
+//! Faults during a ceremony: a write that fails (a file-size limit, as on a
+//! full disk), an unreadable input, and an output that appears while the
+//! ceremony runs. Each ends the ceremony cleanly: a clear message, recorded
+//! in the transcript, and no partial output.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{ok, text, Env};
+
+/// Roots, the demo requests sealed, and a sign-components script with its
+/// own transcript (`sign.jsonl`), so file sizes stay predictable.
+fn setup(witnessed: bool) -> (Env, String) {
+    let env = Env::new();
+    common::root_init(&env);
+    common::make_requests(&env);
+    let recipient = common::age_identity(&env, "requester.agekey");
+    std::fs::create_dir_all(env.path("requests")).expect("mkdir");
+    let sha = common::seal(&env, "requester/components.toml", "requests/components.tar");
+    let mut script =
+        std::fs::read_to_string(common::repo().join("ceremonies/sign-components.toml"))
+            .expect("script")
+            .replace("REQUEST-BUNDLE-SHA256", &sha)
+            .replace("REQUESTER-AGE-RECIPIENT", &recipient)
+            .replace("/usr/lib/softhsm/libsofthsm2.so", &common::module())
+            .replace(
+                "transcript = \"transcript.jsonl\"",
+                "transcript = \"sign.jsonl\"",
+            );
+    if witnessed {
+        script = script.replace(
+            "allow_break_glass = true",
+            "allow_break_glass = true\nwitnessed = true",
+        );
+    }
+    let path = env.write("sign.toml", &script);
+    (env, path.to_str().expect("utf-8").to_string())
+}
+
+fn last_outcome(env: &Env) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let events = env.events("sign.jsonl");
+    let end = events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "ceremony_end")
+        .expect("the end is recorded")
+        .clone();
+    (end, events)
+}
+
+fn bundles(env: &Env) -> Vec<String> {
+    std::fs::read_dir(env.path("bundles"))
+        .map(|d| {
+            d.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_write_that_fails_ends_the_ceremony_cleanly() {
+    let (env, script) = setup(false);
+    // 48 KiB per file: the transcript fits, the output bundle does not. SIGXFSZ
+    // is ignored so the write fails with EFBIG, as on a full disk.
+    let out = Command::new("bash")
+        .current_dir(env.dir.path())
+        .env("SOFTHSM2_CONF", env.path("softhsm2.conf"))
+        .args([
+            "-c",
+            r#"trap '' XFSZ; ulimit -f 48; exec "$0" run "$1" --pin-file user.pin"#,
+            env!("CARGO_BIN_EXE_ceremony"),
+            &script,
+        ])
+        .output()
+        .expect("bash");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("components.tar.age") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    let (end, events) = last_outcome(&env);
+    assert_eq!(end["outcome"], "failed");
+    assert!(events.iter().any(|e| e["type"] == "step_failed"
+        && e["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("File too large"))));
+    assert!(
+        bundles(&env)
+            .iter()
+            .all(|n| n.starts_with(".ceremony-tmp.")),
+        "{:?}",
+        bundles(&env)
+    );
+    assert!(!bundles(&env).iter().any(|n| n == "components.tar.age"));
+    ok(&env.run(&["transcript", "verify", "sign.jsonl"]));
+    // Without the limit, the same ceremony succeeds.
+    ok(&env.run(&["run", &script, "--pin-file", "user.pin"]));
+    assert!(env.path("bundles/components.tar.age").exists());
+}
+
+#[test]
+fn an_unreadable_input_is_refused_and_recorded() {
+    let (env, script) = setup(false);
+    std::fs::remove_file(env.path("requests/components.tar")).expect("rm");
+    std::fs::create_dir(env.path("requests/components.tar")).expect("a directory in its place");
+    let out = env.run(&["run", &script, "--pin-file", "user.pin"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("requests/components.tar"), "{stderr}");
+    let (end, events) = last_outcome(&env);
+    assert_eq!(end["outcome"], "refused");
+    assert!(events.iter().any(|e| e["type"] == "refused"));
+    assert!(bundles(&env).is_empty(), "{:?}", bundles(&env));
+}
+
+#[test]
+fn an_output_that_appears_during_the_ceremony_is_never_overwritten() {
+    let (env, script) = setup(true);
+    // The run stops at the witnesses (after its checks for existing outputs);
+    // meanwhile someone puts a file where the bundle will go.
+    let answers = common::answers(&env, std::path::Path::new(&script));
+    let mut child = env
+        .ceremony()
+        .args([
+            "run",
+            &script,
+            "--pin-file",
+            "user.pin",
+            "--answers",
+            "/dev/stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(env.path("sign.jsonl"))
+        .unwrap_or_default()
+        .contains("\"when\":\"start\"")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not reach its witnesses"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::create_dir_all(env.path("bundles")).expect("mkdir");
+    std::fs::write(
+        env.path("bundles/components.tar.age"),
+        b"someone else's file\n",
+    )
+    .expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&std::fs::read(&answers).expect("answers"))
+        .expect("answer");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("components.tar.age") && stderr.contains("exists"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(env.path("bundles/components.tar.age")).expect("kept"),
+        b"someone else's file\n"
+    );
+    assert!(!env.path("bundles/components.tar.age.sha256").exists());
+    let (end, _) = last_outcome(&env);
+    assert_eq!(end["outcome"], "failed");
+    ok(&env.run(&["transcript", "verify", "sign.jsonl"]));
+}
