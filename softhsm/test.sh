@@ -19,5 +19,6 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --quiet --all-targets -- -D warnings
-echo "== cargo test"
-cargo test
+cargo clippy --quiet --all-targets --features fault-injection -- -D warnings
+echo "== cargo test (with the test-only fault-injection feature)"
+cargo test --features fault-injection

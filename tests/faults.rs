@@ -133,21 +133,27 @@ fn an_output_that_appears_during_the_ceremony_is_never_overwritten() {
             "/dev/stdin",
         ])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !std::fs::read_to_string(env.path("sign.jsonl"))
-        .unwrap_or_default()
-        .contains("\"when\":\"start\"")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run did not reach its witnesses"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    // Read its progress until it says it waits for the witnesses (its checks
+    // for existing outputs are done by then).
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("is witnessed") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the run did not reach its witnesses");
     std::fs::create_dir_all(env.path("bundles")).expect("mkdir");
     std::fs::write(
         env.path("bundles/components.tar.age"),
@@ -175,4 +181,57 @@ fn an_output_that_appears_during_the_ceremony_is_never_overwritten() {
     let (end, _) = last_outcome(&env);
     assert_eq!(end["outcome"], "failed");
     ok(&env.run(&["transcript", "verify", "sign.jsonl"]));
+}
+
+/// Runs the batch ceremony with a token fault injected after `after` signatures.
+#[cfg(feature = "fault-injection")]
+fn run_with_fault(env: &Env, script: &str, fault: &str) -> std::process::Output {
+    env.ceremony()
+        .env("CEREMONY_FAULT", fault)
+        .args(["run", script, "--pin-file", "user.pin"])
+        .output()
+        .expect("run")
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn token_faults_mid_batch_end_the_ceremony_cleanly() {
+    let (env, script) = setup(false);
+    for (fault, needle) in [
+        (
+            "sign-error:5",
+            "C_Sign failed: DeviceError (injected by CEREMONY_FAULT)",
+        ),
+        // A real C_Logout: the key's handle is gone with the login.
+        ("logout:7", "C_SignInit failed: ObjectHandleInvalid"),
+    ] {
+        let out = run_with_fault(&env, &script, fault);
+        assert_eq!(out.status.code(), Some(1), "{fault}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(needle), "{fault}: {stderr}");
+        if fault.starts_with("logout") {
+            assert!(
+                stderr.contains("hint: the token session lost its login"),
+                "{stderr}"
+            );
+        }
+        let (end, events) = last_outcome(&env);
+        assert_eq!(end["outcome"], "failed", "{fault}");
+        assert!(
+            events.iter().any(|e| e["type"] == "step_failed"
+                && e["error"].as_str().is_some_and(|m| m.contains(needle))),
+            "{fault}: not recorded"
+        );
+        assert!(
+            !bundles(&env).iter().any(|n| n == "components.tar.age"),
+            "{fault}: a partial bundle"
+        );
+        assert!(
+            !bundles(&env)
+                .iter()
+                .any(|n| n == "components.tar.age.sha256"),
+            "{fault}"
+        );
+        ok(&env.run(&["transcript", "verify", "sign.jsonl"]));
+    }
 }

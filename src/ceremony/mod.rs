@@ -75,6 +75,11 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Token(e) => e.hint(),
+            Error::X509(crate::x509::Error::Sign { reason, .. })
+                if crate::token::session_lost(reason) =>
+            {
+                Some(crate::token::SESSION_LOST_HINT.into())
+            }
             Error::Transcript(e) => e.hint(),
             Error::Bundle(e) => e.hint(),
             Error::Refused { reasons, .. } if reasons.iter().any(|r| r.contains("exists")) => Some(

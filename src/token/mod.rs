@@ -6,6 +6,8 @@
 //! argv or the environment, print one, or create a key that can leave the
 //! token.
 
+#[cfg(feature = "fault-injection")]
+mod fault;
 pub mod inventory;
 mod keygen;
 mod pin;
@@ -117,6 +119,7 @@ impl Error {
             Error::LabelExists { .. } => Some(
                 "choose a new label in the script; a ceremony never replaces an existing key".into(),
             ),
+            Error::Call { rv, .. } if session_lost(rv) => Some(SESSION_LOST_HINT.into()),
             Error::Pin { .. } => Some(
                 "give the PIN with --pin-file FILE (mode 0600), --pin-fd N, or run on a terminal to be prompted"
                     .into(),
@@ -124,6 +127,24 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// The hint for a token that lost its login or went away mid-ceremony.
+pub const SESSION_LOST_HINT: &str = "the token session lost its login or the token went away mid-ceremony; nothing after the last recorded entry was written: check the token and run the ceremony again";
+
+/// True when a PKCS#11 return value (or a message holding one) means the
+/// session lost its login or the token went away.
+pub fn session_lost(text: &str) -> bool {
+    [
+        "UserNotLoggedIn",
+        "ObjectHandleInvalid",
+        "SessionHandleInvalid",
+        "SessionClosed",
+        "DeviceRemoved",
+        "TokenNotPresent",
+    ]
+    .iter()
+    .any(|r| text.contains(r))
 }
 
 /// Shorthand for results in this module.

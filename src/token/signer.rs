@@ -83,6 +83,8 @@ impl<'t> TokenSigner<'t> {
 
     /// Signs `msg` in the token and returns the X.509 encoding of the signature.
     pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        #[cfg(feature = "fault-injection")]
+        super::fault::before_sign(self.token)?;
         let session = self.token.session();
         let call = |mech: &Mechanism, data: &[u8]| {
             session

@@ -1,0 +1,43 @@
+//! Test-only token faults, compiled in only with the `fault-injection`
+//! feature (never in release builds). `CEREMONY_FAULT` chooses one:
+//!
+//! - `sign-error:N`: the signature after the first N fails as the token's
+//!   `C_Sign` would (`CKR_DEVICE_ERROR`), simulated here;
+//! - `logout:N`: after N signatures the session really logs out (`C_Logout`),
+//!   so the next real `C_Sign` fails with `CKR_USER_NOT_LOGGED_IN`, as when a
+//!   login expires.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Error, Result, Token};
+
+static SIGNED: AtomicU64 = AtomicU64::new(0);
+
+/// Called before every signature.
+pub(super) fn before_sign(token: &Token) -> Result<()> {
+    let Ok(spec) = std::env::var("CEREMONY_FAULT") else {
+        return Ok(());
+    };
+    let Some((kind, after)) = spec.split_once(':') else {
+        return Ok(());
+    };
+    let Ok(after) = after.parse::<u64>() else {
+        return Ok(());
+    };
+    let done = SIGNED.fetch_add(1, Ordering::SeqCst);
+    if done != after {
+        return Ok(());
+    }
+    match kind {
+        "sign-error" => Err(Error::Call {
+            token: token.identity().label.clone(),
+            function: "C_Sign".into(),
+            rv: "DeviceError (injected by CEREMONY_FAULT)".into(),
+        }),
+        "logout" => {
+            let _ = token.session().logout();
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
