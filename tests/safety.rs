@@ -64,6 +64,15 @@ fn a_second_run_is_refused_while_the_first_holds_the_transcript_and_core_dumps_a
         .expect("core line");
     assert!(core.split_whitespace().nth(4) == Some("0"), "{core}");
 
+    // The PIN (read and used to log in by now) is in neither its argv nor
+    // its environment.
+    for what in ["cmdline", "environ"] {
+        let bytes = std::fs::read(format!("/proc/{pid}/{what}")).expect("proc");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&env.pin),
+            "the PIN is in the process's {what}"
+        );
+    }
     let entries_before = env.events("transcript.jsonl").len();
     let out = env.run(&[
         "run",
@@ -97,6 +106,14 @@ fn a_second_run_is_refused_while_the_first_holds_the_transcript_and_core_dumps_a
     // only on what the interrupted run left: here, nothing but its transcript).
     let out = common::run_ceremony(&env, &script);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // No output line and no transcript entry holds the PIN.
+    for haystack in [
+        text(&out.stdout),
+        text(&out.stderr),
+        std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript"),
+    ] {
+        assert!(!haystack.contains(&env.pin), "the PIN leaked");
+    }
 }
 
 #[test]
