@@ -41,6 +41,9 @@ impl Error {
     }
 }
 
+/// The largest request manifest (TOML) accepted, checked before it is read.
+pub const MAX_MANIFEST_TOML_BYTES: u64 = 64 << 20;
+
 /// The requester's manifest (`requests.toml`): one `[[request]]` per CSR.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +91,14 @@ pub fn seal(manifest: &Path, out: &Path) -> Result<Sealed, Error> {
         path: manifest.to_path_buf(),
         reason,
     };
+    let len = std::fs::metadata(manifest)
+        .map_err(|e| bad(e.to_string()))?
+        .len();
+    if len > MAX_MANIFEST_TOML_BYTES {
+        return Err(bad(format!(
+            "{len} bytes is larger than the {MAX_MANIFEST_TOML_BYTES}-byte limit for a request manifest"
+        )));
+    }
     let text = std::fs::read_to_string(manifest).map_err(|e| bad(e.to_string()))?;
     let parsed: Manifest =
         toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;

@@ -322,3 +322,21 @@ fn the_pin_flag_on_the_command_line_does_not_exist() {
     assert!(text(&out.stderr).contains("unexpected argument '--pin'"));
     assert!(!env.path("transcript.jsonl").exists());
 }
+
+#[test]
+fn an_oversized_script_is_refused_before_it_is_read() {
+    let env = Env::new();
+    let big = format!(
+        "{}\n# {}\n",
+        common::script(&common::root_step("r", "ecdsa-p256", "CN=r", "r.crt", "")),
+        "x".repeat(1 << 20)
+    );
+    let script = env.write("big.toml", &big);
+    let out = env.run(&["run", script.to_str().expect("utf-8"), "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("bytes is larger than the 1048576-byte limit for a script"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -528,3 +528,33 @@ fn an_issuer_certificate_that_does_not_match_its_token_key_is_refused() {
     );
     assert!(!s.env.path("bundles/out.tar.age").exists());
 }
+
+#[test]
+fn a_step_naming_a_key_that_is_not_in_the_token_is_refused() {
+    let s = setup();
+    common::openssl_csr(&s.env, "sch", "ec:P-256", "/CN=system:kube-scheduler", &[]);
+    let sha = s.seal(&request("sch", "scheduler", "extra/sch.csr", ""));
+    let script = common::sign_script("requests/b.tar", &sha, "out", &s.recipient, "").replace(
+        "key_label = \"cluster-root-ca\"",
+        "key_label = \"no-such-root\"",
+    );
+    let path = s.env.write("sign.toml", &script);
+    let out = s.env.run(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--pin-file",
+        "user.pin",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("issuer cluster: no key labelled \"no-such-root\" in token \"ceremony\""),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!s.env.path("bundles/out.tar.age").exists());
+    let events = s.env.events("transcript.jsonl");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "refused" && e.to_string().contains("no-such-root")));
+}

@@ -25,6 +25,8 @@ pub const MAX_VALIDITY_DAYS: u32 = 30 * 365;
 pub const MAX_BACKDATE_MINUTES: u32 = 24 * 60;
 /// Longest a CRL may be valid: nextUpdate at most this many days from now.
 pub const MAX_NEXT_UPDATE_DAYS: u32 = 366;
+/// The largest script accepted, checked before it is read.
+pub const MAX_SCRIPT_BYTES: u64 = 1 << 20;
 
 /// A checked, resolved ceremony.
 #[derive(Debug)]
@@ -196,10 +198,26 @@ impl PlannedStep {
 impl Plan {
     /// Reads, parses and checks the script at `path`.
     pub fn load(path: &Path) -> Result<Plan, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::ScriptRead {
+        let read_err = |source| Error::ScriptRead {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let len = file.metadata().map_err(read_err)?.len();
+        if len > MAX_SCRIPT_BYTES {
+            return Err(Error::Script {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{len} bytes is larger than the {MAX_SCRIPT_BYTES}-byte limit for a script"
+                ),
+            });
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_SCRIPT_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(read_err)?;
         Plan::from_bytes(path, &bytes)
     }
 
