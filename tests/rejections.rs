@@ -558,3 +558,86 @@ fn a_step_naming_a_key_that_is_not_in_the_token_is_refused() {
         .iter()
         .any(|e| e["type"] == "refused" && e.to_string().contains("no-such-root")));
 }
+
+/// Rewrites a sealed bundle with raw member names and entry types.
+fn rewrite_raw(
+    s: &Setup,
+    edit: impl FnOnce(&mut Vec<(Vec<u8>, Vec<u8>, tar::EntryType)>),
+) -> String {
+    let bytes = std::fs::read(s.env.path("requests/b.tar")).expect("bundle");
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut members = Vec::new();
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let name = entry.path_bytes().to_vec();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("read");
+        members.push((name, data, tar::EntryType::Regular));
+    }
+    edit(&mut members);
+    let mut out = tar::Builder::new(Vec::new());
+    for (name, data, kind) in &members {
+        let mut header = tar::Header::new_old();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(*kind);
+        if matches!(kind, tar::EntryType::Symlink | tar::EntryType::Link) {
+            header.as_old_mut().linkname[..7].copy_from_slice(b"/etc/pw");
+        }
+        header.set_cksum();
+        out.append(&header, data.as_slice()).expect("append");
+    }
+    let tar = out.into_inner().expect("finish");
+    std::fs::write(s.env.path("requests/b.tar"), &tar).expect("write");
+    hex(&Sha256::digest(&tar))
+}
+
+#[test]
+fn hostile_tar_members_are_refused_recorded_and_nothing_is_signed() {
+    use tar::EntryType;
+    type Edit = fn(&mut Vec<(Vec<u8>, Vec<u8>, EntryType)>);
+    let cases: [(&str, Edit); 6] = [
+        ("a symbolic link is not allowed", |m| {
+            m.push((b"csr/link.csr".to_vec(), Vec::new(), EntryType::Symlink))
+        }),
+        ("a hard link is not allowed", |m| {
+            m.push((b"csr/hard.csr".to_vec(), Vec::new(), EntryType::Link))
+        }),
+        ("a character device is not allowed", |m| {
+            m.push((b"csr/dev".to_vec(), Vec::new(), EntryType::Char))
+        }),
+        ("duplicate member", |m| {
+            let dup = m[1].clone();
+            m.push(dup)
+        }),
+        ("when case is ignored", |m| {
+            let mut twin = m[1].clone();
+            twin.0 = twin.0.to_ascii_uppercase();
+            m.push(twin)
+        }),
+        ("absolute path is not allowed", |m| {
+            m.push((b"/etc/cron.d/x".to_vec(), b"x".to_vec(), EntryType::Regular))
+        }),
+    ];
+    for (needle, edit) in cases {
+        let s = setup();
+        two_requests(&s);
+        let sha = rewrite_raw(&s, edit);
+        s.assert_refused(&sha, "", needle);
+    }
+    // A name that is not UTF-8.
+    let s = setup();
+    two_requests(&s);
+    let sha = rewrite_raw(&s, |m| {
+        m.push((
+            b"csr/\xff\xfe.csr".to_vec(),
+            b"x".to_vec(),
+            EntryType::Regular,
+        ))
+    });
+    let (code, _, stderr) = s.sign(&sha, "");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("UTF-8"), "{stderr}");
+    assert!(!s.env.path("bundles/out.tar.age").exists());
+}
