@@ -641,3 +641,43 @@ fn hostile_tar_members_are_refused_recorded_and_nothing_is_signed() {
     assert!(stderr.contains("UTF-8"), "{stderr}");
     assert!(!s.env.path("bundles/out.tar.age").exists());
 }
+
+#[test]
+fn an_output_bundle_with_an_extra_age_stanza_or_cut_short_is_refused_and_nothing_is_written() {
+    let s = setup();
+    common::openssl_csr(&s.env, "sch", "ec:P-256", "/CN=system:kube-scheduler", &[]);
+    let sha = s.seal(&request("sch", "scheduler", "extra/sch.csr", ""));
+    let (code, _, stderr) = s.sign(&sha, "");
+    assert_eq!(code, Some(0), "{stderr}");
+    let good = std::fs::read(s.env.path("bundles/out.tar.age")).expect("bundle");
+    // Without the .sha256 beside it, the age layer itself must refuse.
+    std::fs::remove_file(s.env.path("bundles/out.tar.age.sha256")).expect("rm");
+    let header_end = good
+        .windows(4)
+        .position(|w| w == b"\n---")
+        .expect("age header")
+        + 1;
+    let mut extra = good[..header_end].to_vec();
+    extra.extend_from_slice(b"-> X25519 bm90IGEgcmVhbCBzaGFyZSBrZXkgYXQgYWxsIQ\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+    extra.extend_from_slice(&good[header_end..]);
+    let cut = good[..good.len() - 40].to_vec();
+    for (name, bytes) in [("extra-stanza", extra), ("cut", cut)] {
+        std::fs::write(s.env.path("bundles/out.tar.age"), &bytes).expect("write");
+        let out = s.env.run(&[
+            "bundle",
+            "open",
+            "bundles/out.tar.age",
+            "--identity",
+            "requester.agekey",
+            "--out",
+            name,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            text(&out.stderr).contains("bundles/out.tar.age"),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+        assert!(!s.env.path(name).exists(), "{name}: something was written");
+    }
+}
