@@ -5,8 +5,8 @@ SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
 # Installs Debian packages for any tool that is missing. Runs apt-get update
 # only when something has to be installed. Extra arguments: `etcd` (etcd and
-# etcdctl, for the mutual-TLS tests) and `chromium` (headless, for the report
-# test).
+# etcdctl, for the mutual-TLS tests), `chromium` (headless, for the report
+# test) and `bench` (OpenSSL's pkcs11 engine and GNU time, for bench.sh).
 ensure_packages() {
     local need=() extra
     for extra in "$@"; do
@@ -16,6 +16,10 @@ ensure_packages() {
                 command -v etcdctl >/dev/null || need+=(etcd-client)
                 ;;
             chromium) command -v chromium >/dev/null || need+=(chromium) ;;
+            bench)
+                [ -x /usr/bin/time ] || need+=(time)
+                [ -e "$(pkcs11_engine)" ] || need+=(libengine-pkcs11-openssl)
+                ;;
         esac
     done
     [ -e "$SOFTHSM_MODULE" ] && command -v softhsm2-util >/dev/null || need+=(softhsm2)
@@ -30,6 +34,14 @@ ensure_packages() {
     echo "installing missing packages: ${need[*]}" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+}
+
+# pkcs11_engine: where OpenSSL looks for the pkcs11 engine (Debian package
+# libengine-pkcs11-openssl); empty when openssl itself is missing.
+pkcs11_engine() {
+    local dir
+    dir=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')
+    [ -z "$dir" ] || printf '%s/pkcs11.so' "$dir"
 }
 
 # random_digits N: N random decimal digits.
