@@ -258,34 +258,20 @@ fn a_bundle_whose_digest_differs_from_the_script_is_refused_before_reading() {
     );
 }
 
-/// Rewrites a sealed bundle member by member, with raw names.
+/// Rewrites a sealed bundle member by member (regular files, UTF-8 names).
 fn rewrite(s: &Setup, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) -> String {
-    let bytes = std::fs::read(s.env.path("requests/b.tar")).expect("bundle");
-    let mut archive = tar::Archive::new(bytes.as_slice());
-    let mut members = Vec::new();
-    for entry in archive.entries().expect("entries") {
-        let mut entry = entry.expect("entry");
-        let name = String::from_utf8(entry.path_bytes().to_vec()).expect("utf-8");
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).expect("read");
-        members.push((name, data));
-    }
-    edit(&mut members);
-    let mut out = tar::Builder::new(Vec::new());
-    for (name, data) in &members {
-        let mut header = tar::Header::new_old();
-        let raw = &mut header.as_old_mut().name;
-        raw[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
-        out.append(&header, data.as_slice()).expect("append");
-    }
-    let tar = out.into_inner().expect("finish");
-    std::fs::remove_file(s.env.path("requests/b.tar")).expect("rm");
-    std::fs::write(s.env.path("requests/b.tar"), &tar).expect("write");
-    hex(&Sha256::digest(&tar))
+    rewrite_raw(s, |raw| {
+        let mut members: Vec<(String, Vec<u8>)> = raw
+            .drain(..)
+            .map(|(name, data, _)| (String::from_utf8(name).expect("utf-8 name"), data))
+            .collect();
+        edit(&mut members);
+        raw.extend(
+            members
+                .into_iter()
+                .map(|(name, data)| (name.into_bytes(), data, tar::EntryType::Regular)),
+        );
+    })
 }
 
 fn two_requests(s: &Setup) -> String {
