@@ -13,15 +13,18 @@
 #                             verification is timed (default 1000000; 0 skips)
 #   BENCH_RUNS                ceremony runs per N, the fastest counts (default 1);
 #                             more runs steady the numbers on a busy machine
+#   BENCH_SESSIONS            token sessions signing at once, given to both the
+#                             ceiling and `ceremony run --sessions` (default:
+#                             the tool's own default, half the cores, at least 1)
 #
 # In one run and on one token it builds ceremony and the examples in release
 # mode, creates the token and runs a bench-only root ceremony (the cluster
 # root of BENCH_KEY and the audit key, no witnessed steps). Then, for each N:
 #   1. examples/gen_requests writes N P-256 kubelet-serving CSRs (one DNS and
 #      one IP SAN each) and their manifest; `ceremony request seal` seals them;
-#   2. examples/token_rate times raw C_Sign calls with the root key in one
-#      session, the number of sessions `ceremony run` uses: the ceiling (the
-#      best of three measurements);
+#   2. examples/token_rate times raw C_Sign calls with the root key on
+#      BENCH_SESSIONS sessions, the number `ceremony run` is given: the
+#      ceiling (the best of three measurements);
 #   3. the real `ceremony run` of a sign-requests script pinned to the bundle,
 #      timed end to end by /usr/bin/time (wall clock and peak RSS): transcript
 #      verification, login, inventories, bundle digest, CSR and profile
@@ -61,6 +64,8 @@ esac
 sample_max=${BENCH_OPENSSL_SAMPLE:-50}
 transcript_entries=${BENCH_TRANSCRIPT_ENTRIES:-1000000}
 runs=${BENCH_RUNS:-1}
+sessions=${BENCH_SESSIONS:-$(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 ))}
+[[ $sessions =~ ^[1-9][0-9]*$ ]] || { echo "error: BENCH_SESSIONS must be a positive integer" >&2; exit 2; }
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "error: BENCH_RUNS must be a positive integer" >&2; exit 2; }
 
 dir=${BENCH_DIR:-$repo/target/bench}
@@ -233,7 +238,7 @@ TOML
     # The ceiling: the best of three measurements, so a busy moment does not lower it.
     token=0
     for _ in 1 2 3; do
-        line=$(token_rate 1)
+        line=$(token_rate "$sessions")
         rate_now=${line##*signs_per_s=}
         if [ "$rate_now" -gt "$token" ]; then
             token=$rate_now token_line=$line
@@ -248,7 +253,7 @@ TOML
         rm -rf "$w/bundles" "$w/checkpoint"
         cp "$dir/transcript.jsonl" "$w/ceremony.jsonl"
         prefix=$(wc -l <"$w/ceremony.jsonl")
-        if ! (cd "$w" && /usr/bin/time -f '%e %M' -o run.time "$ceremony" run sign.toml --pin-file ../user.pin >run.log 2>&1); then
+        if ! (cd "$w" && /usr/bin/time -f '%e %M' -o run.time "$ceremony" run sign.toml --pin-file ../user.pin --sessions "$sessions" >run.log 2>&1); then
             tail -5 "$w/run.log" >&2
             echo "error: ceremony run failed for N=$n (see $w/run.log)" >&2
             exit 1

@@ -173,6 +173,12 @@ pub struct RunArgs {
     /// transcript records that the answers came from a file.
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
+    /// Token sessions that sign at once in a sign-requests step (1 to 64).
+    /// The default is half the CPU cores, at least 1: a software token
+    /// signs on the host's cores, which also check every request and
+    /// signature; a hardware HSM that signs in parallel may take more.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub sessions: Option<u8>,
 }
 
 /// Where the user PIN comes from; without either flag, a prompt on the terminal.

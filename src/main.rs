@@ -187,6 +187,7 @@ fn main() -> ExitCode {
                 pin: pin_source(args.pin),
                 dry_run: args.dry_run,
                 answers: args.answers,
+                sessions: args.sessions.map(usize::from),
             };
             ceremony::ceremony::run(&args.script, &opts, &mut out)
                 .map(drop)

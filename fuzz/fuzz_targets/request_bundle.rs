@@ -17,9 +17,11 @@ fn check(data: &[u8]) {
     assert_eq!(bundle.sha256, sha256);
     assert!(!bundle.manifest.requests.is_empty());
     for entry in &bundle.manifest.requests {
-        let csr = bundle.csr(entry);
+        let csr = bundle
+            .csr(entry)
+            .expect("every entry of an opened bundle has its CSR");
         assert_eq!(
-            ceremony_fuzz::sha256_hex(csr),
+            ceremony_fuzz::sha256_hex(&csr),
             entry.csr_sha256.to_ascii_lowercase(),
             "request {}: the CSR handed out is not the one the manifest pins",
             entry.id

@@ -13,18 +13,29 @@
 //! the body is touched), too many members, and anything after the
 //! end-of-archive marker but zeros.
 //!
-//! This module owns the member-name rules. It never touches the file system
-//! and never returns a name that could escape the directory it is unpacked
-//! into.
+//! An archive is read from a [`Source`]: bytes in memory, or a file read with
+//! `pread` ([`FileSource`]). Only headers, padding and what follows the
+//! end-of-archive marker are read (the tail in chunks); a member's body is
+//! left where it is, and the caller reads the [`Member::range`] it needs.
+//!
+//! This module owns the member-name rules. It never opens a path and never
+//! returns a name that could escape the directory it is unpacked into.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{Error, Result, MAX_MEMBERS, MAX_PATH_LEN};
+use super::{io_err, Error, Result, MAX_MEMBERS, MAX_PATH_LEN};
 
 /// The tar block size.
 const BLOCK: usize = 512;
+/// [`BLOCK`] as a file offset.
+const BLOCK_U64: u64 = BLOCK as u64;
+/// How much of the tail after the end-of-archive marker is read at a time.
+const TAIL_CHUNK: usize = 64 << 10;
 
 /// One regular file of an archive: its checked name and where its bytes lie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +43,87 @@ pub(super) struct Member {
     /// The member name, checked against every rule.
     pub name: String,
     /// The member's bytes within the archive.
-    pub range: Range<usize>,
+    pub range: Range<u64>,
 }
 
-/// Reads every regular file of `tar`, in archive order. `limit(name)` is the
-/// largest size a member of that name may have. `path` names the bundle in errors.
-pub(super) fn read(path: &Path, tar: &[u8], limit: impl Fn(&str) -> u64) -> Result<Vec<Member>> {
+/// Where an archive is read from: bytes in memory, or a [`FileSource`].
+/// Only headers, padding and the tail are read; bodies are left to the caller.
+pub(super) trait Source {
+    /// The archive's length in bytes.
+    fn size(&self) -> u64;
+    /// Fills `buf` from offset `pos`, failing if the archive ends first.
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()>;
+}
+
+impl<T: AsRef<[u8]> + ?Sized> Source for T {
+    fn size(&self) -> u64 {
+        self.as_ref().len() as u64
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        let bytes = self.as_ref();
+        let src = usize::try_from(pos)
+            .ok()
+            .and_then(|start| bytes.get(start..start.checked_add(buf.len())?))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// A file read with `pread`, whose length is taken once, when it is wrapped.
+/// Meant for a file nobody else can write (the private copy of a request
+/// bundle); `&FileSource` may be shared between threads.
+#[derive(Debug)]
+pub(super) struct FileSource {
+    /// The file.
+    file: File,
+    /// Its length when wrapped.
+    len: u64,
+}
+
+impl FileSource {
+    /// Wraps `file`, taking its current length.
+    pub(super) fn new(file: File) -> io::Result<FileSource> {
+        let len = file.metadata()?.len();
+        Ok(FileSource { file, len })
+    }
+
+    /// Reads `range` into a new buffer.
+    pub(super) fn read_range(&self, range: &Range<u64>) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(range.end.saturating_sub(range.start))
+            .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let mut buf = vec![0; len];
+        self.read_exact_at(&mut buf, range.start)?;
+        Ok(buf)
+    }
+}
+
+impl Source for FileSource {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        FileExt::read_exact_at(&self.file, buf, pos)
+    }
+}
+
+/// The bytes of `range` (a member's range) within `tar`, the in-memory
+/// archive it was read from.
+pub(super) fn slice<'a>(tar: &'a [u8], range: &Range<u64>) -> &'a [u8] {
+    let at = |offset: u64| usize::try_from(offset).expect("an offset within a slice fits usize");
+    &tar[at(range.start)..at(range.end)]
+}
+
+/// Reads every regular file of `tar`, in archive order, without reading
+/// their bodies. `limit(name)` is the largest size a member of that name may
+/// have. `path` names the bundle in errors, including I/O errors from `tar`.
+pub(super) fn read<S: Source + ?Sized>(
+    path: &Path,
+    tar: &S,
+    limit: impl Fn(&str) -> u64,
+) -> Result<Vec<Member>> {
     let archive_err = |rule: String| Error::Archive {
         path: path.to_path_buf(),
         rule,
@@ -47,27 +133,31 @@ pub(super) fn read(path: &Path, tar: &[u8], limit: impl Fn(&str) -> u64) -> Resu
         member: member.to_string(),
         rule,
     };
+    let len = tar.size();
+    let mut block = [0u8; BLOCK];
     let mut members = Vec::new();
     let mut names = Names::default();
     let mut entries = 0usize;
-    let mut pos = 0usize;
+    let mut pos = 0u64;
     loop {
-        let Some(block) = tar.get(pos..pos + BLOCK) else {
-            return Err(archive_err(if pos == tar.len() {
+        if len.saturating_sub(pos) < BLOCK_U64 {
+            return Err(archive_err(if pos == len {
                 "tar ends without an end-of-archive marker (truncated?)".into()
             } else {
                 format!("tar ends inside the header block at offset {pos} (truncated?)")
             }));
-        };
+        }
+        tar.read_exact_at(&mut block, pos)
+            .map_err(io_err(path, "read"))?;
         if block.iter().all(|&b| b == 0) {
-            check_end(&tar[pos..], pos).map_err(archive_err)?;
+            check_end(path, tar, pos)?;
             return Ok(members);
         }
         entries += 1;
         if entries > MAX_MEMBERS {
             return Err(archive_err(format!("more than {MAX_MEMBERS} members")));
         }
-        let header = Header::parse(block)
+        let header = Header::parse(&block)
             .map_err(|rule| archive_err(format!("header at offset {pos}: {rule}")))?;
         let Ok(raw_name) = std::str::from_utf8(&header.name) else {
             return Err(member_err(
@@ -92,7 +182,7 @@ pub(super) fn read(path: &Path, tar: &[u8], limit: impl Fn(&str) -> u64) -> Resu
         let size = header
             .size
             .ok_or_else(|| fail("size field is not a plain octal number".into()))?;
-        let body = pos + BLOCK;
+        let body = pos + BLOCK_U64;
         if is_dir {
             let dir = raw_name.strip_suffix('/').unwrap_or(raw_name);
             check_name(dir).map_err(&fail)?;
@@ -110,15 +200,17 @@ pub(super) fn read(path: &Path, tar: &[u8], limit: impl Fn(&str) -> u64) -> Resu
                 "size {size} bytes is over the limit of {max} bytes"
             )));
         }
-        // size <= max, and every limit fits in memory, so this cannot overflow.
-        let size = usize::try_from(size).map_err(|_| fail("size does not fit in memory".into()))?;
-        let padded = size.div_ceil(BLOCK) * BLOCK;
+        // size <= max, and the size field has at most 12 octal digits: no overflow.
+        let padded = size.div_ceil(BLOCK_U64) * BLOCK_U64;
         // The body and its padding to a whole block must both be there.
-        let Some(padding) = tar.get(body + size..body + padded) else {
+        if len.saturating_sub(body) < padded {
             return Err(fail(
                 "body runs past the end of the tar (truncated?)".into(),
             ));
-        };
+        }
+        let padding = &mut block[..(padded - size) as usize];
+        tar.read_exact_at(padding, body + size)
+            .map_err(io_err(path, "read"))?;
         if padding.iter().any(|&b| b != 0) {
             return Err(fail("non-zero bytes in the padding after the body".into()));
         }
@@ -152,17 +244,7 @@ pub(super) fn write(path: &Path, members: &[(&str, &[u8])]) -> Result<Vec<u8>> {
         check_name(name)
             .and_then(|()| names.add_file(name))
             .map_err(|rule| member_err(name, rule))?;
-        let mut header = tar::Header::new_ustar();
-        header
-            .set_path(name)
-            .map_err(|e| member_err(name, format!("cannot be stored in a ustar header: {e}")))?;
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_size(bytes.len() as u64);
-        header.set_cksum();
+        let header = header(name, bytes.len() as u64).map_err(|rule| member_err(name, rule))?;
         builder
             .append(&header, bytes)
             .map_err(|e| member_err(name, format!("cannot add to the tar: {e}")))?;
@@ -172,6 +254,41 @@ pub(super) fn write(path: &Path, members: &[(&str, &[u8])]) -> Result<Vec<u8>> {
         rule: format!("cannot finish the tar: {e}"),
     })
 }
+
+/// The deterministic header of one regular file of `size` bytes (ustar,
+/// mode 0644, uid/gid 0, no user or group name, mtime 0), as [`write`] makes
+/// it. The name is not checked against the rules here; returns the reason
+/// when it does not fit a ustar header.
+pub(super) fn header(name: &str, size: u64) -> std::result::Result<tar::Header, String> {
+    let mut header = tar::Header::new_ustar();
+    header
+        .set_path(name)
+        .map_err(|e| format!("cannot be stored in a ustar header: {e}"))?;
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(size);
+    header.set_cksum();
+    Ok(header)
+}
+
+/// The zeros that pad a body of `size` bytes to a whole block.
+pub(super) fn padding(size: u64) -> &'static [u8] {
+    const ZEROS: [u8; BLOCK] = [0; BLOCK];
+    // size % BLOCK < BLOCK, so the cast and the subtraction cannot fail.
+    let used = (size % BLOCK as u64) as usize;
+    &ZEROS[..(BLOCK - used) % BLOCK]
+}
+
+/// The bytes one member of `size` bytes takes in a tar: header, body, padding.
+pub(super) fn member_len(size: u64) -> u64 {
+    BLOCK as u64 + size.div_ceil(BLOCK as u64) * BLOCK as u64
+}
+
+/// The end-of-archive marker [`write`] ends with: two zero blocks.
+pub(super) const END: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
 /// Checks a member name against the path rules; returns the rule broken.
 pub(super) fn check_name(name: &str) -> std::result::Result<(), String> {
@@ -341,22 +458,37 @@ fn octal(field: &[u8]) -> Option<u64> {
     })
 }
 
-/// Checks what follows the first zero block: a second zero block, then only
-/// zero padding in whole blocks.
-fn check_end(rest: &[u8], pos: usize) -> std::result::Result<(), String> {
-    if let Some(i) = rest.iter().position(|&b| b != 0) {
-        return Err(format!(
-            "data at offset {} after the end-of-archive marker at offset {pos}",
-            pos + i
-        ));
+/// Checks what follows the first zero block, at `pos`: a second zero block,
+/// then only zero padding in whole blocks. Reads the tail in chunks.
+fn check_end<S: Source + ?Sized>(path: &Path, tar: &S, pos: u64) -> Result<()> {
+    let archive_err = |rule: String| Error::Archive {
+        path: path.to_path_buf(),
+        rule,
+    };
+    let rest = tar.size() - pos;
+    let mut chunk = vec![0u8; TAIL_CHUNK];
+    let mut at = pos;
+    while at < tar.size() {
+        let n = usize::try_from(tar.size() - at).map_or(TAIL_CHUNK, |left| left.min(TAIL_CHUNK));
+        let chunk = &mut chunk[..n];
+        tar.read_exact_at(chunk, at).map_err(io_err(path, "read"))?;
+        if let Some(i) = chunk.iter().position(|&b| b != 0) {
+            return Err(archive_err(format!(
+                "data at offset {} after the end-of-archive marker at offset {pos}",
+                at + i as u64
+            )));
+        }
+        at += n as u64;
     }
-    if rest.len() < 2 * BLOCK {
-        return Err(format!(
+    if rest < 2 * BLOCK_U64 {
+        return Err(archive_err(format!(
             "tar ends with a single zero block at offset {pos}; the end-of-archive marker is two (truncated?)"
-        ));
+        )));
     }
-    if !rest.len().is_multiple_of(BLOCK) {
-        return Err("tar ends with a partial block after the end-of-archive marker".into());
+    if !rest.is_multiple_of(BLOCK_U64) {
+        return Err(archive_err(
+            "tar ends with a partial block after the end-of-archive marker".into(),
+        ));
     }
     Ok(())
 }
@@ -439,7 +571,7 @@ pub(super) mod tests {
         let read = parse(&tar).expect("read");
         let got: Vec<(&str, &[u8])> = read
             .iter()
-            .map(|m| (m.name.as_str(), &tar[m.range.clone()]))
+            .map(|m| (m.name.as_str(), slice(&tar, &m.range)))
             .collect();
         assert_eq!(got, members);
     }
@@ -608,6 +740,73 @@ pub(super) mod tests {
         assert!(
             err.to_string()
                 .contains("not a ustar, GNU or v7 tar header"),
+            "{err}"
+        );
+    }
+
+    /// `tar` written to an unnamed temporary file, as a [`FileSource`].
+    fn file_source(tar: &[u8]) -> FileSource {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().expect("tempfile");
+        file.write_all(tar).expect("write");
+        FileSource::new(file).expect("wrap")
+    }
+
+    #[test]
+    fn a_file_reads_exactly_as_the_same_bytes_in_memory() {
+        let good = write(
+            Path::new("t.tar"),
+            &[("a", b"x"), ("d/b", &[7u8; 1000]), ("e", b"")],
+        )
+        .expect("write");
+        let mut long_tail = good.clone();
+        long_tail.resize(good.len() + 3 * TAIL_CHUNK, 0);
+        let mut late_junk = long_tail.clone();
+        let junk_at = late_junk.len() - 700;
+        late_junk[junk_at] = 1;
+        let mut dirty_padding = good.clone();
+        dirty_padding[BLOCK + 1] = 1;
+        let cases = [
+            good.clone(),
+            long_tail,
+            late_junk,
+            dirty_padding,
+            good[..good.len() - BLOCK].to_vec(),
+            good[..good.len() - 2 * BLOCK].to_vec(),
+            good[..BLOCK + 100].to_vec(),
+            good[..BLOCK - 1].to_vec(),
+            raw_tar(&[(raw_header(b"big", b'0', 1 << 30), b"")]),
+            raw_tar(&[(raw_header(b"l", b'2', 0), b"")]),
+            Vec::new(),
+        ];
+        for tar in cases {
+            let from_memory = parse(&tar).map_err(|e| e.to_string());
+            let from_file = read(Path::new("t.tar"), &file_source(&tar), |_| 1 << 20)
+                .map_err(|e| e.to_string());
+            assert_eq!(from_file, from_memory);
+        }
+        let members = parse(&good).expect("read");
+        let file = file_source(&good);
+        for m in &members {
+            assert_eq!(
+                file.read_range(&m.range).expect("read"),
+                slice(&good, &m.range)
+            );
+        }
+    }
+
+    #[test]
+    fn junk_far_into_the_tail_is_found_at_its_offset() {
+        let mut tar = raw_tar(&[(raw_header(b"a", b'0', 1), b"x")]);
+        let end = tar.len() - 2 * BLOCK;
+        tar.resize(tar.len() + 2 * TAIL_CHUNK, 0);
+        let at = end + TAIL_CHUNK + 3;
+        tar[at] = 9;
+        let err = parse(&tar).expect_err("junk").to_string();
+        assert!(
+            err.ends_with(&format!(
+                "data at offset {at} after the end-of-archive marker at offset {end}"
+            )),
             "{err}"
         );
     }

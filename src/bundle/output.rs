@@ -1,27 +1,37 @@
 //! Output bundles: the issued certificates handed back to the requester.
 //!
-//! `NAME.tar.age` is a tar of `SHA256SUMS` (exactly what `sha256sum` prints,
-//! for `manifest.json` and every file), `manifest.json` and the files,
-//! encrypted with age (binary) to the requester's X25519 recipients. Beside
-//! it, `NAME.tar.age.sha256` holds the digest of the encrypted file in
-//! `sha256sum` form. So the stock tools open it too:
+//! `NAME.tar.age` is a tar of the files, then `manifest.json`, then
+//! `SHA256SUMS` (exactly what `sha256sum` prints, for every other member in
+//! the order they were added), encrypted with age (binary) to the
+//! requester's X25519 recipients. Beside it, `NAME.tar.age.sha256` holds the
+//! digest of the encrypted file in `sha256sum` form. So the stock tools open
+//! it too:
 //! `sha256sum -c NAME.tar.age.sha256 && age -d -i KEY NAME.tar.age | tar -x && sha256sum -c SHA256SUMS`.
+//! Bundles written before the writer streamed hold `SHA256SUMS` and
+//! `manifest.json` first, with the lines sorted; reading takes members and
+//! lines in any order.
 //!
-//! This module owns that layout. It never writes over an existing file or
-//! directory, never leaves a partial bundle or a partly unpacked directory,
-//! and never writes a member before every checksum has been verified.
+//! This module owns that layout. It writes a bundle as a stream, through
+//! tar and age into a temporary file, holding only the member names and
+//! digests in memory. It never writes over an existing file or directory,
+//! never leaves a partial bundle or a partly unpacked directory, and never
+//! writes a member before every checksum has been verified.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{BufReader, Read, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use super::archive::{self, Member};
 use super::unpack;
 use super::{
     io_err, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result, MANIFEST,
-    MAX_MANIFEST_BYTES, MAX_OUTPUT_BUNDLE_BYTES, MAX_OUTPUT_MEMBER_BYTES, MAX_PATH_LEN,
+    MAX_MANIFEST_BYTES, MAX_MEMBERS, MAX_OUTPUT_BUNDLE_BYTES, MAX_OUTPUT_MEMBER_BYTES,
+    MAX_PATH_LEN,
 };
 use crate::fsutil;
 
@@ -64,14 +74,388 @@ pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient> {
     })
 }
 
-/// Writes `dir/NAME.tar.age` and `dir/NAME.tar.age.sha256`.
+/// Streams an output bundle: members go through tar and age into a
+/// temporary file beside the bundle as they are added.
 ///
-/// The tar holds `SHA256SUMS` (`"<hex>  <path>\n"` for `manifest.json` and
-/// every file, sorted by path), then `manifest.json`, then the files in the
-/// order given; paths follow the same rules as reading. It is encrypted
-/// (binary, not armored) to every recipient, written under a temporary name
-/// and renamed into place, then the checksum file is written the same way.
-/// Either file existing is refused, and a failure leaves neither.
+/// Member paths follow the same rules as reading. A member refused by
+/// [`OutputWriter::add`] is not written and the writer stays usable; after
+/// a failed write to the file it refuses everything. Dropping it before
+/// [`OutputWriter::finish`] removes the temporary file.
+pub struct OutputWriter {
+    /// `dir/NAME.tar.age`, named in errors.
+    path: PathBuf,
+    /// The tar, encrypted on its way into the temporary file.
+    age: age::stream::StreamWriter<Digesting<BufWriter<File>>>,
+    /// The temporary file. Declared after `age`, so the file is closed
+    /// before it is removed.
+    tmp: Temp,
+    /// Every member name so far (and the two reserved ones), to refuse
+    /// duplicates and clashes.
+    names: archive::Names,
+    /// The `SHA256SUMS` lines of the members so far, in order.
+    sums: String,
+    /// The members added so far.
+    members: usize,
+    /// The bytes of tar written so far.
+    tar_len: u64,
+    /// Set while a member is being written; still set after a failed write.
+    broken: bool,
+}
+
+impl std::fmt::Debug for OutputWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputWriter")
+            .field("path", &self.path)
+            .field("members", &self.members)
+            .field("tar_len", &self.tar_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutputWriter {
+    /// Checks the name, the recipients and that neither `dir/NAME.tar.age`
+    /// nor `dir/NAME.tar.age.sha256` exists, then creates the temporary file
+    /// (0644) beside them and writes the age header.
+    pub fn create(
+        dir: &Path,
+        name: &str,
+        recipients: &[age::x25519::Recipient],
+    ) -> Result<OutputWriter> {
+        let path = dir.join(format!("{name}.tar.age"));
+        let invalid = |rule: String| Error::Invalid {
+            path: path.clone(),
+            rule,
+        };
+        check_bundle_name(name).map_err(invalid)?;
+        if recipients.is_empty() {
+            return Err(invalid(
+                "no recipients; an output bundle is encrypted to at least one".into(),
+            ));
+        }
+        refuse_existing(&path)?;
+        refuse_existing(&checksum_path(&path))?;
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| invalid(format!("cannot encrypt: {e}")))?;
+
+        let dir = fsutil::parent_dir(&path);
+        crate::safety::check_not_world_writable(&dir).map_err(|e| {
+            io_err(&path, "write")(io::Error::new(io::ErrorKind::PermissionDenied, e))
+        })?;
+        let tmp_path = dir.join(format!(
+            "{}{name}.tar.age.{}",
+            fsutil::TMP_PREFIX,
+            std::process::id()
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp_path)
+            // Not ours (a leftover of this process id, or a squatter): leave it.
+            .map_err(io_err(&tmp_path, "create temporary file"))?;
+        // From here on the temporary file is ours: dropping `tmp` removes it.
+        let tmp = Temp {
+            path: tmp_path,
+            keep: false,
+        };
+        let age = encryptor
+            .wrap_output(Digesting::new(BufWriter::new(file), u64::MAX))
+            .map_err(io_err(&path, "write"))?;
+        let mut names = archive::Names::default();
+        for reserved in [MANIFEST, SUMS] {
+            names
+                .add_file(reserved)
+                .expect("two distinct plain names cannot clash");
+        }
+        Ok(OutputWriter {
+            path,
+            age,
+            tmp,
+            names,
+            sums: String::new(),
+            members: 0,
+            tar_len: 0,
+            broken: false,
+        })
+    }
+
+    /// Appends one member and records its SHA-256 for `SHA256SUMS`.
+    ///
+    /// Refuses the reserved names, names that break the path rules,
+    /// duplicates and names that clash when case is ignored, members over
+    /// [`MAX_OUTPUT_MEMBER_BYTES`], and a member that would take the tar
+    /// over [`MAX_OUTPUT_BUNDLE_BYTES`] or [`MAX_MEMBERS`]; a refused member
+    /// is not written.
+    pub fn add(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.check_usable()?;
+        let member_err = |rule: String| Error::Member {
+            path: self.path.clone(),
+            member: path.to_string(),
+            rule,
+        };
+        if path == MANIFEST || path == SUMS {
+            return Err(member_err(
+                "name is reserved for the bundle's own file".into(),
+            ));
+        }
+        archive::check_name(path).map_err(member_err)?;
+        let size = bytes.len() as u64;
+        if size > MAX_OUTPUT_MEMBER_BYTES {
+            return Err(member_err(format!(
+                "size {size} bytes is over the limit of {MAX_OUTPUT_MEMBER_BYTES} bytes"
+            )));
+        }
+        // This member, manifest.json and SHA256SUMS.
+        if self.members + 3 > MAX_MEMBERS {
+            return Err(Error::Archive {
+                path: self.path.clone(),
+                rule: format!("more than {MAX_MEMBERS} members"),
+            });
+        }
+        let at_least = self.tar_len + archive::member_len(size) + archive::END.len() as u64;
+        if at_least > MAX_OUTPUT_BUNDLE_BYTES {
+            return Err(Error::Invalid {
+                path: self.path.clone(),
+                rule: format!(
+                    "tar would be at least {at_least} bytes with member {path:?}, over the limit of {MAX_OUTPUT_BUNDLE_BYTES} bytes"
+                ),
+            });
+        }
+        let header = archive::header(path, size).map_err(member_err)?;
+        // The last check, as it records the name.
+        self.names.add_file(path).map_err(member_err)?;
+
+        self.broken = true;
+        self.age
+            .write_all(header.as_bytes())
+            .and_then(|()| self.age.write_all(bytes))
+            .and_then(|()| self.age.write_all(archive::padding(size)))
+            .map_err(io_err(&self.path, "write"))?;
+        self.broken = false;
+        self.tar_len += archive::member_len(size);
+        self.members += 1;
+        self.sums
+            .push_str(&format!("{}  {path}\n", sha256_hex(bytes)));
+        Ok(())
+    }
+
+    /// Writes `manifest.json` then `SHA256SUMS` as the last two members,
+    /// finishes age and fsyncs the temporary file. Nothing is visible under
+    /// the bundle's name until [`Finished::place`].
+    ///
+    /// `manifest` is called twice: first to learn the size for the tar
+    /// header (and to check that it is JSON), then to write it into the tar.
+    /// It must write the same bytes both times; the two are compared by size
+    /// and SHA-256. `SHA256SUMS` lists every member, `manifest.json` last, in
+    /// the order they were added.
+    pub fn finish(self, manifest: impl Fn(&mut dyn Write) -> io::Result<()>) -> Result<Finished> {
+        self.check_usable()?;
+        let (manifest_len, manifest_sha256) = self.measure_manifest(&manifest)?;
+        let OutputWriter {
+            path,
+            mut age,
+            tmp,
+            mut sums,
+            tar_len,
+            ..
+        } = self;
+        let member_err = |member: &str, rule: String| Error::Member {
+            path: path.clone(),
+            member: member.to_string(),
+            rule,
+        };
+        let manifest_hex = crate::hex::encode(&manifest_sha256);
+        sums.push_str(&format!("{manifest_hex}  {MANIFEST}\n"));
+        let sums_len = sums.len() as u64;
+        if sums_len > MAX_MANIFEST_BYTES {
+            return Err(member_err(
+                SUMS,
+                format!("size {sums_len} bytes is over the limit of {MAX_MANIFEST_BYTES} bytes"),
+            ));
+        }
+        let tar_len = tar_len
+            + archive::member_len(manifest_len)
+            + archive::member_len(sums_len)
+            + archive::END.len() as u64;
+        if tar_len > MAX_OUTPUT_BUNDLE_BYTES {
+            return Err(Error::Invalid {
+                path: path.clone(),
+                rule: format!(
+                    "tar is {tar_len} bytes, over the limit of {MAX_OUTPUT_BUNDLE_BYTES} bytes"
+                ),
+            });
+        }
+        let manifest_header =
+            archive::header(MANIFEST, manifest_len).map_err(|rule| member_err(MANIFEST, rule))?;
+        let sums_header = archive::header(SUMS, sums_len).map_err(|rule| member_err(SUMS, rule))?;
+
+        age.write_all(manifest_header.as_bytes())
+            .map_err(io_err(&path, "write"))?;
+        let mut second = Digesting::new(&mut age, manifest_len);
+        let wrote = manifest(&mut second);
+        let (len, sha256, over) = (second.len, second.digest(), second.over);
+        if over || (wrote.is_ok() && (len, sha256) != (manifest_len, manifest_sha256)) {
+            let then = if over {
+                format!("more than {manifest_len} bytes")
+            } else {
+                format!("{len} bytes, SHA-256 {}", crate::hex::encode(&sha256))
+            };
+            return Err(member_err(
+                MANIFEST,
+                format!(
+                    "the writer gave different bytes on its two calls (first {manifest_len} bytes, SHA-256 {manifest_hex}; then {then}); it must write the same bytes each time"
+                ),
+            ));
+        }
+        wrote.map_err(io_err(&path, "write"))?;
+        let rest = move || {
+            age.write_all(archive::padding(manifest_len))?;
+            age.write_all(sums_header.as_bytes())?;
+            age.write_all(sums.as_bytes())?;
+            age.write_all(archive::padding(sums_len))?;
+            age.write_all(&archive::END)?;
+            age.finish()
+        };
+        let Digesting {
+            inner, sha256, len, ..
+        } = rest().map_err(io_err(&path, "write"))?;
+        let file = inner
+            .into_inner()
+            .map_err(|e| io_err(&path, "write")(e.into_error()))?;
+        file.sync_all().map_err(io_err(&path, "sync"))?;
+        if len > MAX_ENCRYPTED_BYTES {
+            return Err(Error::Invalid {
+                path,
+                rule: format!(
+                    "encrypted bundle is {len} bytes, over the limit of {MAX_ENCRYPTED_BYTES} bytes"
+                ),
+            });
+        }
+        Ok(Finished {
+            path,
+            tmp,
+            sha256: crate::hex::encode(&sha256.finalize()),
+        })
+    }
+
+    /// Refuses to go on after a failed write, which left the tar incomplete.
+    fn check_usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::Invalid {
+                path: self.path.clone(),
+                rule: "an earlier write to the bundle failed; it cannot be completed".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Calls the manifest writer for the first time: returns the size and
+    /// SHA-256 of what it writes, and checks that it is JSON, as it streams
+    /// by, in a second thread reading a pipe.
+    fn measure_manifest(
+        &self,
+        manifest: &impl Fn(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(u64, [u8; 32])> {
+        let member_err = |rule: String| Error::Member {
+            path: self.path.clone(),
+            member: MANIFEST.to_string(),
+            rule,
+        };
+        let (reader, writer) = io::pipe().map_err(io_err(&self.path, "check manifest.json"))?;
+        let (wrote, parsed, len, sha256) = std::thread::scope(|scope| {
+            let parser = scope.spawn(move || {
+                serde_json::from_reader::<_, serde::de::IgnoredAny>(BufReader::new(reader))
+                    .map(|_| ())
+            });
+            let mut first = Digesting::new(BufWriter::new(writer), u64::MAX);
+            let wrote = manifest(&mut first).and_then(|()| first.flush());
+            let (len, sha256) = (first.len, first.digest());
+            // Closing the pipe ends the parser's input.
+            drop(first);
+            let parsed = parser
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (wrote, parsed, len, sha256)
+        });
+        // A broken pipe only means the parser stopped at an error, reported below.
+        if let Err(e) = &wrote {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                return Err(member_err(format!("cannot be written: {e}")));
+            }
+        }
+        if len > MAX_MANIFEST_BYTES {
+            return Err(member_err(format!(
+                "size {len} bytes is over the limit of {MAX_MANIFEST_BYTES} bytes"
+            )));
+        }
+        parsed.map_err(|e| member_err(format!("not valid JSON: {e}")))?;
+        wrote.map_err(|e| member_err(format!("cannot be written: {e}")))?;
+        Ok((len, sha256))
+    }
+}
+
+/// A complete bundle under its temporary name. Dropping it removes the
+/// temporary file.
+#[derive(Debug)]
+pub struct Finished {
+    /// `dir/NAME.tar.age`, where [`Finished::place`] puts it.
+    path: PathBuf,
+    /// The complete bundle.
+    tmp: Temp,
+    /// The SHA-256 (lowercase hex) of the encrypted file.
+    sha256: String,
+}
+
+impl Finished {
+    /// The SHA-256 (lowercase hex) of the encrypted bundle.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Renames the bundle into place, never over an existing file, then
+    /// writes `NAME.tar.age.sha256` beside it the same way; if that fails,
+    /// the bundle is removed again.
+    pub fn place(mut self) -> Result<Written> {
+        fsutil::rename_noreplace(&self.tmp.path, &self.path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Error::Exists {
+                    path: self.path.clone(),
+                }
+            } else {
+                io_err(&self.path, "move into place")(e)
+            }
+        })?;
+        // Renamed: there is no temporary file left to remove.
+        self.tmp.keep = true;
+        let file_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let checksum_path = checksum_path(&self.path);
+        // write_new fsyncs the directory once its file is in place, which
+        // makes the bundle's new name durable too.
+        if let Err(e) = write_new(
+            &checksum_path,
+            format!("{}  {file_name}\n", self.sha256).as_bytes(),
+        ) {
+            // The bundle was renamed into place by us just now: take it back.
+            let _ = fs::remove_file(&self.path);
+            let _ = fsutil::sync_dir(&fsutil::parent_dir(&self.path));
+            return Err(e);
+        }
+        Ok(Written {
+            path: self.path,
+            checksum_path,
+            sha256: self.sha256,
+        })
+    }
+}
+
+/// Writes `dir/NAME.tar.age` and `dir/NAME.tar.age.sha256` in one go: an
+/// [`OutputWriter`] given `files` in order, then `manifest_json`, which must
+/// be JSON. Either file existing is refused, and a failure leaves neither.
 pub fn write(
     dir: &Path,
     name: &str,
@@ -79,109 +463,11 @@ pub fn write(
     files: &[OutputFile],
     recipients: &[age::x25519::Recipient],
 ) -> Result<Written> {
-    let file_name = format!("{name}.tar.age");
-    let path = dir.join(&file_name);
-    let checksum_path = dir.join(format!("{file_name}.sha256"));
-    let invalid = |rule: String| Error::Invalid {
-        path: path.clone(),
-        rule,
-    };
-    check_bundle_name(name).map_err(invalid)?;
-    if recipients.is_empty() {
-        return Err(invalid(
-            "no recipients; an output bundle is encrypted to at least one".into(),
-        ));
-    }
-    refuse_existing(&path)?;
-    refuse_existing(&checksum_path)?;
-
-    let member_err = |member: &str, rule: String| Error::Member {
-        path: path.clone(),
-        member: member.to_string(),
-        rule,
-    };
-    if manifest_json.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(member_err(
-            MANIFEST,
-            format!(
-                "size {} bytes is over the limit of {MAX_MANIFEST_BYTES} bytes",
-                manifest_json.len()
-            ),
-        ));
-    }
-    serde_json::from_slice::<serde::de::IgnoredAny>(manifest_json)
-        .map_err(|e| member_err(MANIFEST, format!("not valid JSON: {e}")))?;
+    let mut writer = OutputWriter::create(dir, name, recipients)?;
     for file in files {
-        if file.path == MANIFEST || file.path == SUMS {
-            return Err(member_err(
-                &file.path,
-                "name is reserved for the bundle's own file".into(),
-            ));
-        }
-        archive::check_name(&file.path).map_err(|rule| member_err(&file.path, rule))?;
-        if file.bytes.len() as u64 > MAX_OUTPUT_MEMBER_BYTES {
-            return Err(member_err(
-                &file.path,
-                format!(
-                    "size {} bytes is over the limit of {MAX_OUTPUT_MEMBER_BYTES} bytes",
-                    file.bytes.len()
-                ),
-            ));
-        }
+        writer.add(&file.path, &file.bytes)?;
     }
-
-    let mut listed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|f| (f.path.as_str(), f.bytes.as_slice()))
-        .chain(std::iter::once((MANIFEST, manifest_json)))
-        .collect();
-    listed.sort_by(|a, b| a.0.cmp(b.0));
-    let sums: String = listed
-        .iter()
-        .map(|(name, bytes)| format!("{}  {name}\n", sha256_hex(bytes)))
-        .collect();
-    if sums.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(member_err(
-            SUMS,
-            format!(
-                "size {} bytes is over the limit of {MAX_MANIFEST_BYTES} bytes",
-                sums.len()
-            ),
-        ));
-    }
-    let mut members: Vec<(&str, &[u8])> = vec![(SUMS, sums.as_bytes()), (MANIFEST, manifest_json)];
-    members.extend(files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice())));
-    let tar = archive::write(&path, &members)?;
-    if tar.len() as u64 > MAX_OUTPUT_BUNDLE_BYTES {
-        return Err(invalid(format!(
-            "tar is {} bytes, over the limit of {MAX_OUTPUT_BUNDLE_BYTES} bytes",
-            tar.len()
-        )));
-    }
-    let encrypted =
-        encrypt(&tar, recipients).map_err(|e| invalid(format!("cannot encrypt: {e}")))?;
-    if encrypted.len() as u64 > MAX_ENCRYPTED_BYTES {
-        return Err(invalid(format!(
-            "encrypted bundle is {} bytes, over the limit of {MAX_ENCRYPTED_BYTES} bytes",
-            encrypted.len()
-        )));
-    }
-    let sha256 = sha256_hex(&encrypted);
-    write_new(&path, &encrypted)?;
-    if let Err(e) = write_new(
-        &checksum_path,
-        format!("{sha256}  {file_name}\n").as_bytes(),
-    ) {
-        // The bundle was renamed into place by us just now: take it back.
-        let _ = fs::remove_file(&path);
-        let _ = fsutil::sync_dir(&fsutil::parent_dir(&path));
-        return Err(e);
-    }
-    Ok(Written {
-        path,
-        checksum_path,
-        sha256,
-    })
+    writer.finish(|out| out.write_all(manifest_json))?.place()
 }
 
 /// Opens an output bundle into the directory `out` and returns the relative
@@ -192,7 +478,9 @@ pub fn write(
 /// allowed) must hold at least one X25519 identity; the bundle must decrypt
 /// with one of them; the tar must pass the strict rules; `SHA256SUMS` must
 /// list every other member exactly once, and nothing else, with matching
-/// digests. Only then is anything written: into a sibling temporary
+/// digests. Members and `SHA256SUMS` lines may come in any order: this
+/// writer puts `manifest.json` and `SHA256SUMS` last, earlier ones put them
+/// first with the lines sorted. Only then is anything written: into a sibling temporary
 /// directory (missing parents of `out` are created), renamed to `out` at
 /// the end, so a failure leaves nothing. Files are 0644, directories 0755.
 pub fn open(bundle: &Path, identity_file: &Path, out: &Path) -> Result<Vec<String>> {
@@ -239,27 +527,87 @@ fn check_bundle_name(name: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Encrypts `plain` to `recipients` (binary age format).
-fn encrypt(
-    plain: &[u8],
-    recipients: &[age::x25519::Recipient],
-) -> std::result::Result<Vec<u8>, String> {
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(plain.len() + plain.len() / 4096 + 4096);
-    let mut writer = encryptor.wrap_output(&mut out).map_err(|e| e.to_string())?;
-    writer.write_all(plain).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
-    Ok(out)
+/// `BUNDLE.sha256`, the checksum file beside a bundle.
+fn checksum_path(bundle: &Path) -> PathBuf {
+    let mut name = bundle.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// A file this process created under a temporary name; removed when
+/// dropped unless `keep` is set.
+#[derive(Debug)]
+struct Temp {
+    /// The temporary name.
+    path: PathBuf,
+    /// Set once the file has been moved away.
+    keep: bool,
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Passes bytes on to `inner`, counting and hashing them; refuses (and
+/// sets `over`) rather than pass on more than `limit` bytes in all.
+struct Digesting<W> {
+    /// Where the bytes go.
+    inner: W,
+    /// The SHA-256 of the bytes passed on.
+    sha256: Sha256,
+    /// The number of bytes passed on.
+    len: u64,
+    /// The most bytes passed on.
+    limit: u64,
+    /// Set when a write would have passed `limit`.
+    over: bool,
+}
+
+impl<W> Digesting<W> {
+    fn new(inner: W, limit: u64) -> Self {
+        Digesting {
+            inner,
+            sha256: Sha256::new(),
+            len: 0,
+            limit,
+            over: false,
+        }
+    }
+
+    /// The SHA-256 of the bytes passed on so far.
+    fn digest(&self) -> [u8; 32] {
+        self.sha256.clone().finalize().into()
+    }
+}
+
+impl<W: Write> Write for Digesting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.limit - self.len {
+            self.over = true;
+            return Err(io::Error::other(format!(
+                "more than the {} bytes expected",
+                self.limit
+            )));
+        }
+        let n = self.inner.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// If `BUNDLE.sha256` exists, checks it is one `sha256sum` line naming the
 /// bundle with the digest of `encrypted`.
 fn check_checksum_file(bundle: &Path, encrypted: &[u8]) -> Result<()> {
-    let mut name = bundle.as_os_str().to_owned();
-    name.push(".sha256");
-    let path = PathBuf::from(name);
+    let path = checksum_path(bundle);
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -398,14 +746,15 @@ fn check_sums(bundle: &Path, tar: &[u8], members: &[Member]) -> Result<()> {
         path: bundle.to_path_buf(),
         rule,
     };
-    let by_name: HashMap<&str, &Range<usize>> = members
+    let by_name: HashMap<&str, &Range<u64>> = members
         .iter()
         .map(|m| (m.name.as_str(), &m.range))
         .collect();
     let range = by_name
         .get(SUMS)
         .ok_or_else(|| fail("missing from the bundle".into()))?;
-    let text = std::str::from_utf8(&tar[(*range).clone()]).map_err(|_| fail("not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(archive::slice(tar, range)).map_err(|_| fail("not UTF-8".into()))?;
     let Some(body) = text.strip_suffix('\n') else {
         return Err(fail(
             "empty, or the last line does not end in a newline".into(),
@@ -430,7 +779,7 @@ fn check_sums(bundle: &Path, tar: &[u8], members: &[Member]) -> Result<()> {
                 "line {n} lists {name:?} again (first on line {first})"
             )));
         }
-        let actual = sha256_hex(&tar[(*range).clone()]);
+        let actual = sha256_hex(archive::slice(tar, range));
         if digest.to_ascii_lowercase() != actual {
             return Err(fail(format!(
                 "SHA-256 mismatch for {name:?} (line {n}): expected {digest}, actual {actual}"

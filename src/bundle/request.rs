@@ -8,17 +8,36 @@
 //! This module owns the request-bundle format. It never parses a byte of a
 //! bundle before the whole file matches the pinned digest, and it does not
 //! judge a CSR: that is for `x509` and `profile`.
+//!
+//! A bundle is never held in memory whole (one can be over 100 MB). Opening
+//! copies it, in 1 MiB chunks, into a private temporary file while hashing
+//! it: a file in the temporary directory that has no name (`O_TMPFILE`, or
+//! where the file system lacks it a random name created 0600 and unlinked
+//! at once), so only this process can reach it. The digest is compared
+//! once the copy is complete, and from then on every byte that is parsed
+//! or handed out is read from that copy, never from `path` again: a bundle
+//! changed on disk after its digest was checked (a time-of-check to
+//! time-of-use race) can be neither parsed nor signed. The size limit is
+//! checked on the file before the copy starts and again while copying, so a
+//! file that grows while it is read is cut off at the limit. Tar headers are
+//! walked with `pread`; only the manifest is read into memory whole, and a
+//! CSR only while it is hashed or handed out.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
+use super::archive::FileSource;
 use super::{
-    archive, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result, MANIFEST,
-    MAX_CSR_BYTES, MAX_MANIFEST_BYTES, MAX_REQUEST_BUNDLE_BYTES,
+    archive, io_err, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result,
+    MANIFEST, MAX_CSR_BYTES, MAX_MANIFEST_BYTES, MAX_REQUEST_BUNDLE_BYTES,
 };
 
 /// The `format` of a request bundle's manifest.
@@ -26,6 +45,9 @@ pub const FORMAT: &str = "ceremony-request-bundle/1";
 
 /// The longest request id.
 const MAX_ID_LEN: usize = 63;
+
+/// How much of a bundle is read at a time while it is copied and hashed.
+const COPY_CHUNK: usize = 1 << 20;
 
 /// A request bundle's `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,7 +180,8 @@ pub fn seal(path: &Path, requests: Vec<(RequestEntry, Vec<u8>)>) -> Result<Strin
     Ok(sha256_hex(&tar))
 }
 
-/// A request bundle checked against its pinned digest.
+/// A request bundle checked against its pinned digest. It may be shared
+/// between threads (`Sync`): every read is a `pread` of the private copy.
 pub struct RequestBundle {
     /// Where it was read from.
     pub path: PathBuf,
@@ -166,10 +189,10 @@ pub struct RequestBundle {
     pub sha256: String,
     /// Its manifest, checked against the members.
     pub manifest: RequestManifest,
-    /// The whole tar, as read and verified.
-    tar: Vec<u8>,
-    /// CSR member name → its bytes within `tar`.
-    csrs: HashMap<String, Range<usize>>,
+    /// The private copy of the tar, the bytes whose digest was checked.
+    copy: FileSource,
+    /// CSR member name → its bytes within `copy`.
+    csrs: HashMap<String, Range<u64>>,
 }
 
 impl fmt::Debug for RequestBundle {
@@ -178,7 +201,7 @@ impl fmt::Debug for RequestBundle {
             .field("path", &self.path)
             .field("sha256", &self.sha256)
             .field("manifest", &self.manifest)
-            .field("bytes", &self.tar.len())
+            .field("bytes", &archive::Source::size(&self.copy))
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +213,15 @@ impl RequestBundle {
     /// strict tar rules; `manifest.json` (unknown fields refused, `format` must
     /// be [`FORMAT`]); the ids; and every CSR member against its entry, with
     /// every member other than the manifest used by exactly one request.
+    ///
+    /// Everything after the size check reads a private copy of the file made
+    /// in [`std::env::temp_dir`] (see the module documentation).
     pub fn open(path: &Path, expected_sha256: &str) -> Result<RequestBundle> {
+        RequestBundle::open_with_tmp(path, expected_sha256, &std::env::temp_dir())
+    }
+
+    /// [`RequestBundle::open`], with the private copy made in `tmp_dir`.
+    fn open_with_tmp(path: &Path, expected_sha256: &str, tmp_dir: &Path) -> Result<RequestBundle> {
         if !is_sha256_hex(expected_sha256) {
             return Err(Error::Invalid {
                 path: path.to_path_buf(),
@@ -198,8 +229,7 @@ impl RequestBundle {
             });
         }
         let expected = expected_sha256.to_ascii_lowercase();
-        let tar = super::read_limited(path, MAX_REQUEST_BUNDLE_BYTES)?;
-        let actual = sha256_hex(&tar);
+        let (copy, actual) = copy_private(path, MAX_REQUEST_BUNDLE_BYTES, tmp_dir)?;
         if actual != expected {
             return Err(Error::Digest {
                 path: path.to_path_buf(),
@@ -207,7 +237,8 @@ impl RequestBundle {
                 actual,
             });
         }
-        let members = archive::read(path, &tar, |name| {
+        // From here on only the private copy is read.
+        let members = archive::read(path, &copy, |name| {
             if name == MANIFEST {
                 MAX_MANIFEST_BYTES
             } else {
@@ -218,15 +249,20 @@ impl RequestBundle {
             path: path.to_path_buf(),
             rule,
         };
-        let by_name: HashMap<&str, &Range<usize>> = members
+        let by_name: HashMap<&str, &Range<u64>> = members
             .iter()
             .map(|m| (m.name.as_str(), &m.range))
             .collect();
         let manifest_range = by_name
             .get(MANIFEST)
             .ok_or_else(|| manifest_err("missing from the bundle".into()))?;
-        let manifest: RequestManifest = serde_json::from_slice(&tar[(*manifest_range).clone()])
-            .map_err(|e| manifest_err(e.to_string()))?;
+        // Bounded by MAX_MANIFEST_BYTES: archive::read checked the size.
+        let json = copy
+            .read_range(manifest_range)
+            .map_err(io_err(path, "read"))?;
+        let manifest: RequestManifest =
+            serde_json::from_slice(&json).map_err(|e| manifest_err(e.to_string()))?;
+        drop(json);
         if manifest.format != FORMAT {
             return Err(manifest_err(format!(
                 "format is {:?}, expected {FORMAT:?}",
@@ -248,7 +284,7 @@ impl RequestBundle {
                 return Err(fail("duplicate id".into()));
             }
         }
-        let mut csrs: HashMap<String, Range<usize>> = HashMap::new();
+        let mut csrs: HashMap<String, Range<u64>> = HashMap::new();
         let mut used_by: HashMap<&str, &str> = HashMap::new();
         for entry in &manifest.requests {
             let fail = |rule: String| Error::Request {
@@ -277,7 +313,9 @@ impl RequestBundle {
                     entry.csr_sha256
                 )));
             }
-            let actual = sha256_hex(&tar[(*range).clone()]);
+            // One CSR at a time, dropped once hashed.
+            let der = copy.read_range(range).map_err(io_err(path, "read"))?;
+            let actual = sha256_hex(&der);
             if actual != entry.csr_sha256.to_ascii_lowercase() {
                 return Err(fail(format!(
                     "CSR member {:?}: SHA-256 mismatch: manifest says {}, actual {actual}",
@@ -300,19 +338,121 @@ impl RequestBundle {
             path: path.to_path_buf(),
             sha256: actual,
             manifest,
-            tar,
+            copy,
             csrs,
         })
     }
 
-    /// The CSR bytes for an entry of this bundle's manifest (empty for an
-    /// entry whose `csr` member this bundle does not hold).
-    pub fn csr(&self, entry: &RequestEntry) -> &[u8] {
-        self.csrs
-            .get(&entry.csr)
-            .and_then(|range| self.tar.get(range.clone()))
-            .unwrap_or(&[])
+    /// The CSR bytes for an entry of this bundle's manifest, read from the
+    /// private copy. An entry whose `csr` member this bundle does not hold is
+    /// an error naming the member.
+    pub fn csr(&self, entry: &RequestEntry) -> Result<Vec<u8>> {
+        let range = self.csrs.get(&entry.csr).ok_or_else(|| Error::Member {
+            path: self.path.clone(),
+            member: entry.csr.clone(),
+            rule: "not the CSR of any request in this bundle".into(),
+        })?;
+        // The SHA-256 is not checked again: `open` checked these very bytes,
+        // and nothing but this process can reach the private copy.
+        self.copy
+            .read_range(range)
+            .map_err(io_err(&self.path, "read"))
     }
+}
+
+/// Copies the regular file at `path` into a private temporary file in
+/// `tmp_dir`, hashing it on the way, and returns the copy and the SHA-256
+/// (lowercase hex) of what was copied. A file over `limit` is refused before
+/// anything is read, and one that grows past it while being read is cut off.
+fn copy_private(path: &Path, limit: u64, tmp_dir: &Path) -> Result<(FileSource, String)> {
+    let too_large = |size| Error::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit,
+    };
+    // Checked before opening too, so a fifo or device is refused, not waited on.
+    let meta = std::fs::metadata(path).map_err(io_err(path, "read"))?;
+    if !meta.is_file() {
+        return Err(Error::Invalid {
+            path: path.to_path_buf(),
+            rule: "not a regular file".into(),
+        });
+    }
+    let file = File::open(path).map_err(io_err(path, "open"))?;
+    let size = file.metadata().map_err(io_err(path, "read"))?.len();
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let tmp_err = |action| io_err(tmp_dir, action);
+    let mut copy = private_file(tmp_dir).map_err(tmp_err("create a private temporary file"))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut chunk = vec![0u8; COPY_CHUNK];
+    let mut copied = 0u64;
+    let mut source = file.take(limit + 1);
+    loop {
+        let n = match source.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(path, "read")(e)),
+        };
+        copied += n as u64;
+        if copied > limit {
+            return Err(too_large(copied));
+        }
+        hasher.update(&chunk[..n]);
+        copy.write_all(&chunk[..n])
+            .map_err(tmp_err("write the private copy"))?;
+    }
+    let copy = FileSource::new(copy).map_err(tmp_err("read the private copy"))?;
+    Ok((copy, crate::hex::encode(&hasher.finalize())))
+}
+
+/// A new file in `dir`, open for reading and writing, that no other process
+/// can open: it has no name.
+fn private_file(dir: &Path) -> io::Result<File> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        // Not every file system supports O_TMPFILE; fall back to a named file.
+        if let Ok(fd) = rustix::fs::open(dir, flags, Mode::RUSR | Mode::WUSR) {
+            return Ok(File::from(fd));
+        }
+    }
+    unlinked_file(dir)
+}
+
+/// A new file in `dir` created under a random name, mode 0600, never over an
+/// existing name or through a link, and unlinked at once.
+fn unlinked_file(dir: &Path) -> io::Result<File> {
+    use std::hash::{BuildHasher, RandomState};
+    for attempt in 0..16u32 {
+        // RandomState is seeded from the operating system's random source.
+        let nonce = RandomState::new().hash_one((std::process::id(), attempt));
+        let name = dir.join(format!(
+            "{}request-bundle.{nonce:016x}",
+            crate::fsutil::TMP_PREFIX
+        ));
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&name)
+        {
+            Ok(file) => {
+                std::fs::remove_file(&name)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temporary file name after 16 attempts",
+    ))
 }
 
 /// Checks a request id against `[a-z0-9][a-z0-9.-]{0,62}`; returns the rule broken.

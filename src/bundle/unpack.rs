@@ -163,7 +163,7 @@ fn fill(root: &Path, tar: &[u8], members: &[Member]) -> Result<()> {
             .mode(0o644)
             .open(&dest)
             .map_err(io_err(&dest, "create"))?;
-        file.write_all(&tar[member.range.clone()])
+        file.write_all(super::archive::slice(tar, &member.range))
             .map_err(io_err(&dest, "write"))?;
         file.set_permissions(fs::Permissions::from_mode(0o644))
             .map_err(io_err(&dest, "set permissions"))?;

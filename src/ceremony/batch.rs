@@ -4,19 +4,27 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use cryptoki::session::Session;
+use serde::Serialize;
 
 use super::events::Event;
 use super::plan::SignStep;
 use super::run::Runner;
 use super::script::OnRejection;
-use super::sign::{self, CaEntry, IssuedEntry, OutputManifest, RejectedEntry, OUTPUT_FORMAT};
+use super::sign::{
+    self, Approval, CaEntry, IssuedEntry, LoadedIssuer, Prepared, RejectedEntry, OUTPUT_FORMAT,
+};
 use super::Error;
-use crate::bundle::output::{self, OutputFile};
+use crate::bundle::output::{self, OutputWriter};
+use crate::bundle::request::RequestEntry;
 use crate::fsutil;
 use crate::profile::{IssuedProfile, Issuer};
-use crate::token::{KeyRecord, Token, TokenSigner};
-use crate::x509;
+use crate::token::{Token, TokenSigner};
+use crate::x509::{self, Issued};
 
 /// notBefore is set this far before now, as kubeadm does.
 const BACKDATE: Duration = Duration::from_secs(5 * 60);
@@ -63,10 +71,95 @@ impl Progress {
     }
 }
 
+/// One approved request, ready for a worker.
+struct Job<'a> {
+    entry: &'a RequestEntry,
+    approval: &'a Approval,
+    serial: [u8; 16],
+}
+
+/// A request signed and checked by a worker, in the order it was taken.
+struct Done {
+    issued: Issued,
+    pem: String,
+    sans: Vec<String>,
+}
+
+/// The output bundle being written, and the manifest entries of what it holds.
+struct Collected {
+    bundle: OutputWriter,
+    /// manifest.json's `issued` entries, already encoded (a few hundred bytes each).
+    entries: Vec<String>,
+    /// A certificate could not be added: the bundle is lost.
+    failed: bool,
+}
+
+/// What the workers of a batch share, read-only.
+struct Shared<'a> {
+    step: &'a SignStep,
+    issuers: &'a BTreeMap<Issuer, LoadedIssuer>,
+    now: SystemTime,
+}
+
+/// Builds, signs (through `signers`) and verifies one certificate.
+fn issue_one(
+    shared: &Shared<'_>,
+    signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
+    job: &Job<'_>,
+) -> Result<Done, Error> {
+    let Approval {
+        profile, approved, ..
+    } = job.approval;
+    let what = format!("request {}", job.entry.id);
+    let validity = x509::validity(
+        &what,
+        shared.now,
+        BACKDATE,
+        Duration::from_secs(u64::from(approved.days) * 86_400),
+    )?;
+    let issuer = &shared.issuers[&profile.issuer];
+    let builder_profile =
+        IssuedProfile::new(approved, &issuer.cert, &shared.step.policy.intermediate)?;
+    let spki = x509::spki_from_der(&what, &job.approval.spki_der)?;
+    let issued = x509::issue(
+        &what,
+        builder_profile,
+        x509::serial_from_random(&job.serial),
+        validity,
+        spki,
+        &signers[&profile.issuer],
+    )?;
+    let pem = issued.pem()?;
+    let sans = approved
+        .dns
+        .iter()
+        .map(|d| format!("DNS:{d}"))
+        .chain(approved.ips.iter().map(|i| format!("IP:{i}")))
+        .collect();
+    Ok(Done { issued, pem, sans })
+}
+
+/// Serials for `count` certificates from the token's RNG, fetched in a few
+/// large calls instead of one per certificate.
+fn serials(token: &Token, count: usize) -> Result<Vec<[u8; 16]>, Error> {
+    const PER_CALL: usize = 4096;
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let n = (count - out.len()).min(PER_CALL);
+        let bytes = token.random(u32::try_from(n * 16).expect("at most 64 KiB"))?;
+        out.extend(
+            bytes
+                .chunks_exact(16)
+                .map(|c| <[u8; 16]>::try_from(c).expect("chunks of 16")),
+        );
+    }
+    Ok(out)
+}
+
 impl Runner<'_, '_> {
     pub(super) fn sign_requests(&mut self, token: &Token, step: &SignStep) -> Result<(), Error> {
         let now = SystemTime::now();
-        let (_bundle, prepared) = match sign::prepare(step, now) {
+        let prepared = match sign::prepare(step, now) {
             Ok(p) => p,
             Err(Error::Refused { reasons, .. }) => return Err(self.refuse(Some(&step.id), reasons)),
             Err(e) => return Err(e),
@@ -85,11 +178,12 @@ impl Runner<'_, '_> {
             prepared.requests.len()
         ));
 
-        let mut keys: BTreeMap<Issuer, KeyRecord> = BTreeMap::new();
+        let mut signers = BTreeMap::new();
         for (issuer, loaded) in &prepared.issuers {
             let key =
                 self.check_issuer(token, &step.id, issuer.name(), &loaded.spec, &loaded.cert)?;
-            keys.insert(*issuer, key);
+            let hash = loaded.spec.hash.unwrap_or_default();
+            signers.insert(*issuer, TokenSigner::new(token, &key, hash)?);
         }
 
         let mut reasons = Vec::new();
@@ -117,92 +211,61 @@ impl Runner<'_, '_> {
             return Err(self.refuse(Some(&step.id), reasons));
         }
 
+        // The bundle is written as certificates are issued; creating it
+        // first means a name already taken fails the step before any signature.
+        let bundle = self.create_output(step)?;
         let approved: Vec<_> = prepared
             .requests
             .iter()
-            .filter_map(|j| j.verdict.as_ref().ok().map(|v| (&j.entry, v)))
+            .filter_map(|j| j.verdict.as_ref().ok().map(|a| (&j.entry, a)))
             .collect();
-        let mut progress = Progress::new(approved.len());
-        let mut files = Vec::new();
-        let mut issued_entries = Vec::new();
-        for (entry, (profile, csr, approval)) in approved {
-            let issuer = &prepared.issuers[&profile.issuer];
-            let key = &keys[&profile.issuer];
-            let signer = TokenSigner::new(token, key, issuer.spec.hash.unwrap_or_default())?;
-            let what = format!("request {}", entry.id);
-            let validity = x509::validity(
-                &what,
-                now,
-                BACKDATE,
-                Duration::from_secs(u64::from(approval.days) * 86_400),
-            )?;
-            let builder_profile =
-                IssuedProfile::new(approval, &issuer.cert, &step.policy.intermediate)?;
-            let spki = x509::spki_from_der(&what, &csr.spki_der)?;
-            let issued = x509::issue(
-                &what,
-                builder_profile,
-                x509::serial_from_random(&token.random16()?),
-                validity,
-                spki,
-                &signer,
-            )?;
-            let sans: Vec<String> = approval
-                .dns
-                .iter()
-                .map(|d| format!("DNS:{d}"))
-                .chain(approval.ips.iter().map(|i| format!("IP:{i}")))
-                .collect();
-            let file = format!("certs/{}.crt", entry.id);
-            self.record(&Event::CertificateIssued {
-                step: &step.id,
-                request: Some(&entry.id),
-                profile: Some(profile.name),
-                sans: &sans,
-                file: file.clone(),
-                certificate: &issued,
-            })?;
-            let pem = issued.pem()?;
-            if approval.ca_path_len.is_some() {
-                files.push(OutputFile {
-                    path: format!("certs/{}.chain.crt", entry.id),
-                    bytes: format!("{pem}{}", issuer.pem).into_bytes(),
-                });
-            }
-            if let Some(path) = &entry.kubeadm_path {
-                files.push(OutputFile {
-                    path: path.clone(),
-                    bytes: pem.clone().into_bytes(),
-                });
-            }
-            files.push(OutputFile {
-                path: file.clone(),
-                bytes: pem.into_bytes(),
+        let serials = serials(token, approved.len())?;
+        let jobs: Vec<Job<'_>> = approved
+            .into_iter()
+            .zip(serials)
+            .map(|((entry, approval), serial)| Job {
+                entry,
+                approval,
+                serial,
+            })
+            .collect();
+        let sessions: Vec<Mutex<Session>> = token
+            .signing_sessions(self.sessions)?
+            .into_iter()
+            .map(Mutex::new)
+            .collect();
+        let shared = Shared {
+            step,
+            issuers: &prepared.issuers,
+            now,
+        };
+        let mut out = Collected {
+            bundle,
+            entries: Vec::with_capacity(jobs.len()),
+            failed: false,
+        };
+        let mut progress = Progress::new(jobs.len());
+        let first_error =
+            self.run_workers(&shared, &signers, &sessions, &jobs, |runner, job, done| {
+                runner.issued(step, &prepared, job, done, &mut out)?;
+                progress.tick();
+                Ok(())
             });
-            issued_entries.push(IssuedEntry {
-                id: entry.id.clone(),
-                profile: profile.name.to_string(),
-                serial: issued.serial.clone(),
-                subject: issued.subject.clone(),
-                issuer: issued.issuer.clone(),
-                sans,
-                not_before: issued.not_before.clone(),
-                not_after: issued.not_after.clone(),
-                sha256: issued.sha256.clone(),
-                file,
-                kubeadm_path: entry.kubeadm_path.clone(),
-                kubeconfig: entry.kubeconfig.clone(),
-            });
-            self.certificates += 1;
-            progress.tick();
+        if let Some(e) = first_error {
+            // The entries of every certificate signed are in the transcript;
+            // the bundle (its temporary file) goes with `out`.
+            return Err(e);
         }
+        drop(sessions);
 
+        let Collected {
+            mut bundle,
+            entries: issued_entries,
+            ..
+        } = out;
         let mut ca = Vec::new();
         for (issuer, loaded) in &prepared.issuers {
-            files.push(OutputFile {
-                path: issuer.kubeadm_path().to_string(),
-                bytes: loaded.pem.clone().into_bytes(),
-            });
+            bundle.add(issuer.kubeadm_path(), loaded.pem.as_bytes())?;
             ca.push(CaEntry {
                 issuer: issuer.name(),
                 subject: loaded.cert.tbs_certificate().subject().to_string(),
@@ -211,38 +274,18 @@ impl Runner<'_, '_> {
         }
         let issued_count = issued_entries.len();
         let rejected_count = rejected.len();
-        let manifest = OutputManifest {
+        let head = ManifestHead {
             format: OUTPUT_FORMAT,
             ceremony: &self.plan.script.ceremony.name,
             step: &step.id,
             request_bundle_sha256: &prepared.bundle_sha256,
-            issued: issued_entries,
-            rejected,
-            ca,
         };
-        let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Output {
-            path: step.output.clone(),
-            action: "encode manifest.json",
-            source: std::io::Error::other(e),
-        })?;
-        let recipients: Vec<age::x25519::Recipient> = step
-            .recipients
-            .iter()
-            .map(|r| output::parse_recipient(r))
-            .collect::<Result<_, _>>()?;
-        let dir = fsutil::parent_dir(&step.output);
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Output {
-            path: dir.clone(),
-            action: "create directory",
-            source,
-        })?;
-        let name = step
-            .output
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".tar.age"))
-            .expect("the plan names outputs NAME.tar.age");
-        let written = output::write(&dir, name, &manifest_json, &files, &recipients)?;
+        let finished =
+            bundle.finish(|w| write_manifest(w, &head, &issued_entries, &rejected, &ca))?;
+        // Group commit: every certificate_issued entry reaches the disk
+        // before the bundle holding those certificates takes its name.
+        self.transcript.sync()?;
+        let written = finished.place()?;
         self.record(&Event::OutputBundleWritten {
             step: &step.id,
             file: written.path.display().to_string(),
@@ -262,4 +305,199 @@ impl Runner<'_, '_> {
         ));
         Ok(())
     }
+
+    /// Opens the step's output bundle for writing (under a temporary name).
+    fn create_output(&mut self, step: &SignStep) -> Result<OutputWriter, Error> {
+        let recipients: Vec<age::x25519::Recipient> = step
+            .recipients
+            .iter()
+            .map(|r| output::parse_recipient(r))
+            .collect::<Result<_, _>>()?;
+        let dir = fsutil::parent_dir(&step.output);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Output {
+            path: dir.clone(),
+            action: "create directory",
+            source,
+        })?;
+        let name = step
+            .output
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".tar.age"))
+            .expect("the plan names outputs NAME.tar.age");
+        Ok(OutputWriter::create(&dir, name, &recipients)?)
+    }
+
+    /// Records one issued certificate (without waiting for the disk: placing
+    /// the bundle syncs the batch) and adds it to the bundle.
+    fn issued(
+        &mut self,
+        step: &SignStep,
+        prepared: &Prepared,
+        job: &Job<'_>,
+        done: Done,
+        out: &mut Collected,
+    ) -> Result<(), Error> {
+        let Done { issued, pem, sans } = done;
+        let entry = job.entry;
+        let profile = job.approval.profile;
+        let file = format!("certs/{}.crt", entry.id);
+        self.transcript.append_unsynced(&Event::CertificateIssued {
+            step: &step.id,
+            request: Some(&entry.id),
+            profile: Some(profile.name),
+            sans: &sans,
+            file: file.clone(),
+            certificate: &issued,
+        })?;
+        self.certificates += 1;
+        if out.failed {
+            // The bundle is lost already; the certificate is on record.
+            return Ok(());
+        }
+        let listed = IssuedEntry {
+            id: entry.id.clone(),
+            profile: profile.name.to_string(),
+            serial: issued.serial,
+            subject: issued.subject,
+            issuer: issued.issuer,
+            sans,
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            sha256: issued.sha256,
+            file,
+            kubeadm_path: entry.kubeadm_path.clone(),
+            kubeconfig: entry.kubeconfig.clone(),
+        };
+        let added = (|| {
+            if job.approval.approved.ca_path_len.is_some() {
+                let issuer = &prepared.issuers[&profile.issuer];
+                let chain = format!("{pem}{}", issuer.pem);
+                out.bundle
+                    .add(&format!("certs/{}.chain.crt", entry.id), chain.as_bytes())?;
+            }
+            if let Some(path) = &entry.kubeadm_path {
+                out.bundle.add(path, pem.as_bytes())?;
+            }
+            out.bundle.add(&listed.file, pem.as_bytes())?;
+            let json = serde_json::to_string(&listed).map_err(|e| Error::Output {
+                path: step.output.clone(),
+                action: "encode manifest.json",
+                source: std::io::Error::other(e),
+            })?;
+            out.entries.push(json);
+            Ok(())
+        })();
+        out.failed = added.is_err();
+        added
+    }
+
+    /// Issues every job on worker threads and hands each result to `each`
+    /// on this thread, in job order. Returns the first error (by job order);
+    /// after one, workers take no new job, but every certificate already
+    /// signed is still handed to `each`, so the transcript holds all the
+    /// token signed.
+    ///
+    /// Workers: one per core plus one per signing session, so that while
+    /// some wait for the token the others build and check certificates.
+    /// Each signing session is shared, behind a lock, by the workers
+    /// assigned to it.
+    fn run_workers<'j>(
+        &mut self,
+        shared: &Shared<'_>,
+        signers: &BTreeMap<Issuer, TokenSigner<'_>>,
+        sessions: &[Mutex<Session>],
+        jobs: &'j [Job<'j>],
+        mut each: impl FnMut(&mut Self, &Job<'j>, Done) -> Result<(), Error>,
+    ) -> Option<Error> {
+        if jobs.is_empty() {
+            return None;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = (cores + sessions.len()).min(jobs.len());
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::sync_channel::<(usize, Result<Done, Error>)>(workers * 4);
+        let mut first_error: Option<(usize, Error)> = None;
+        std::thread::scope(|s| {
+            for w in 0..workers {
+                let on_session: BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>> = signers
+                    .iter()
+                    .map(|(issuer, signer)| (*issuer, signer.on(&sessions[w % sessions.len()])))
+                    .collect();
+                let (tx, next, stop) = (tx.clone(), &next, &stop);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        let result = issue_one(shared, &on_session, job);
+                        if result.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        if tx.send((i, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            // Results arrive in any order; hand them on in job order.
+            let mut pending: BTreeMap<usize, Result<Done, Error>> = BTreeMap::new();
+            let mut hand_on = |i: usize, result: Result<Done, Error>, this: &mut Self| {
+                let result = result.and_then(|done| each(this, &jobs[i], done));
+                if let Err(e) = result {
+                    stop.store(true, Ordering::Relaxed);
+                    if first_error.as_ref().is_none_or(|(at, _)| i < *at) {
+                        first_error = Some((i, e));
+                    }
+                }
+            };
+            let mut want = 0;
+            for (i, result) in rx {
+                pending.insert(i, result);
+                while let Some(result) = pending.remove(&want) {
+                    hand_on(want, result, self);
+                    want += 1;
+                }
+            }
+            // After a failure the jobs in flight finish past a gap.
+            for (i, result) in pending {
+                hand_on(i, result, self);
+            }
+        });
+        first_error.map(|(_, e)| e)
+    }
+}
+
+/// The fields of manifest.json before its lists.
+#[derive(Serialize)]
+struct ManifestHead<'a> {
+    format: &'static str,
+    ceremony: &'a str,
+    step: &'a str,
+    request_bundle_sha256: &'a str,
+}
+
+/// Writes an output bundle's manifest.json: the head's fields, then
+/// `issued` (entries already encoded, one per line), `rejected` and `ca`.
+fn write_manifest(
+    w: &mut dyn Write,
+    head: &ManifestHead<'_>,
+    issued: &[String],
+    rejected: &[RejectedEntry],
+    ca: &[CaEntry],
+) -> std::io::Result<()> {
+    let head = serde_json::to_string(head).map_err(std::io::Error::other)?;
+    // `{...}` without its closing brace, then the lists.
+    w.write_all(&head.as_bytes()[..head.len() - 1])?;
+    w.write_all(b",\n\"issued\": [")?;
+    for (k, entry) in issued.iter().enumerate() {
+        w.write_all(if k == 0 { b"\n  " } else { b",\n  " })?;
+        w.write_all(entry.as_bytes())?;
+    }
+    w.write_all(b"\n],\n\"rejected\": ")?;
+    serde_json::to_writer(&mut *w, rejected).map_err(std::io::Error::other)?;
+    w.write_all(b",\n\"ca\": ")?;
+    serde_json::to_writer(&mut *w, ca).map_err(std::io::Error::other)?;
+    w.write_all(b"\n}\n")
 }

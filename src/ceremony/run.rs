@@ -29,6 +29,17 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Witness acknowledgements from a file (a rehearsal), instead of the terminal.
     pub answers: Option<std::path::PathBuf>,
+    /// Token sessions signing at once in a batch; `None` for the default,
+    /// [`default_sessions`].
+    pub sessions: Option<usize>,
+}
+
+/// Half the CPU cores, at least one: the signing sessions of a batch when
+/// `--sessions` is not given.
+pub fn default_sessions() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .max(1)
 }
 
 /// Runs (or, with `dry_run`, previews) the ceremony script at `script`.
@@ -48,6 +59,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         certificates: 0,
         crls: 0,
         acks: Acknowledgements::new(opts.answers.as_deref()),
+        sessions: opts.sessions.unwrap_or_else(default_sessions),
     };
     if let Some(seq) = runner.transcript.open_ceremony() {
         runner.say(format_args!(
@@ -252,7 +264,7 @@ fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
                 );
             } else {
                 match sign::prepare(g, SystemTime::now()) {
-                    Ok((_, prepared)) => {
+                    Ok(prepared) => {
                         let _ = writeln!(
                             out,
                             "step {}: {} request(s) in the bundle:",
@@ -261,7 +273,11 @@ fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
                         );
                         for j in &prepared.requests {
                             match &j.verdict {
-                                Ok((profile, _, a)) => {
+                                Ok(sign::Approval {
+                                    profile,
+                                    approved: a,
+                                    ..
+                                }) => {
                                     let sans: Vec<String> = a
                                         .dns
                                         .iter()
@@ -354,10 +370,13 @@ pub(super) struct Runner<'p, 'o> {
     pub(super) certificates: usize,
     pub(super) crls: usize,
     pub(super) acks: Acknowledgements,
+    /// Token sessions signing at once in a batch.
+    pub(super) sessions: usize,
 }
 
 impl Runner<'_, '_> {
-    /// Appends an event to the transcript (fsync'd before this returns).
+    /// Appends an event to the transcript (fsync'd before this returns, and
+    /// with it every entry appended unsynced before).
     pub(super) fn record(&mut self, event: &Event<'_>) -> Result<(), Error> {
         self.transcript.append(event)?;
         Ok(())

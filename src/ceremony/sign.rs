@@ -3,7 +3,7 @@
 //! judge it against its profile. The dry run prints this; the runner signs
 //! exactly the approved requests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use der::{DecodePem, EncodePem};
@@ -16,7 +16,7 @@ use super::script::IssuerSpec;
 use super::Error;
 use crate::bundle::request::{RequestBundle, RequestEntry};
 use crate::profile::{self, Approved, Issuer, Profile, Rejection, RequestParams};
-use crate::x509::{parse_csr, Csr};
+use crate::x509::parse_csr;
 
 /// The format tag of an output bundle's manifest.json.
 pub const OUTPUT_FORMAT: &str = "ceremony-output-bundle/1";
@@ -40,7 +40,19 @@ pub struct Judged {
     /// The manifest entry.
     pub entry: RequestEntry,
     /// The approved contents and profile, or the rule it breaks.
-    pub verdict: Result<(&'static Profile, Csr, Approved), Rejection>,
+    pub verdict: Result<Approval, Rejection>,
+}
+
+/// What signing an approved request needs, and no more: the CSR itself is
+/// dropped once judged, so a batch of 100,000 stays small in memory.
+#[derive(Debug)]
+pub struct Approval {
+    /// The profile it is signed under.
+    pub profile: &'static Profile,
+    /// The CSR's SubjectPublicKeyInfo, DER.
+    pub spki_der: Vec<u8>,
+    /// The certificate's contents.
+    pub approved: Approved,
 }
 
 /// A signing step, checked and judged, ready for the token.
@@ -101,51 +113,83 @@ pub(super) fn load_issuer(role: &str, spec: &IssuerSpec) -> Result<LoadedIssuer,
 
 /// Opens the bundle (digest first), loads the issuers and judges every request.
 /// `now` is the time certificates will start from.
-pub fn prepare(step: &SignStep, now: SystemTime) -> Result<(RequestBundle, Prepared), Error> {
-    let bundle = RequestBundle::open(&step.bundle, &step.bundle_sha256)
+///
+/// Requests are judged on every core at once (verifying a CSR's signature
+/// is most of the work), and all of them before anything is signed, so that
+/// `on_rejection = "stop"` can refuse the step with nothing signed.
+pub fn prepare(step: &SignStep, now: SystemTime) -> Result<Prepared, Error> {
+    let mut bundle = RequestBundle::open(&step.bundle, &step.bundle_sha256)
         .map_err(|e| refused(step, e.to_string()))?;
     let mut issuers = BTreeMap::new();
     for (issuer, spec) in &step.issuers {
         let loaded = load_issuer(issuer.name(), spec).map_err(|e| refused(step, e))?;
         issuers.insert(*issuer, loaded);
     }
+    let verdicts = judge_all(step, &bundle, &issuers, now);
+    let entries = std::mem::take(&mut bundle.manifest.requests);
+    let bundle_sha256 = bundle.sha256.clone();
+    drop(bundle);
+
     let reserved: Vec<&str> = step.issuers.iter().map(|(i, _)| i.kubeadm_path()).collect();
-    let mut kubeadm_paths: Vec<&str> = Vec::new();
-    let mut kubeconfigs: Vec<&str> = Vec::new();
-    let mut requests = Vec::new();
-    for entry in &bundle.manifest.requests {
-        let verdict = judge(step, &bundle, entry, &issuers, now).and_then(|ok| {
+    let mut kubeadm_paths: HashSet<String> = HashSet::new();
+    let mut kubeconfigs: HashSet<String> = HashSet::new();
+    let mut requests = Vec::with_capacity(entries.len());
+    for (entry, verdict) in entries.into_iter().zip(verdicts) {
+        let verdict = verdict.and_then(|ok| {
             if let Some(path) = entry.kubeadm_path.as_deref() {
-                if reserved.contains(&path) || kubeadm_paths.contains(&path) {
+                if reserved.contains(&path) || !kubeadm_paths.insert(path.to_string()) {
                     return Err(profile::Rejection {
                         rule: format!("kubeadm_path {path} is already used in this bundle"),
                         hint: None,
                     });
                 }
-                kubeadm_paths.push(path);
             }
             if let Some(conf) = entry.kubeconfig.as_deref() {
-                if kubeconfigs.contains(&conf) {
+                if !kubeconfigs.insert(conf.to_string()) {
                     return Err(profile::Rejection {
                         rule: format!("kubeconfig {conf} is already used in this bundle"),
                         hint: None,
                     });
                 }
-                kubeconfigs.push(conf);
             }
             Ok(ok)
         });
-        requests.push(Judged {
-            entry: entry.clone(),
-            verdict,
-        });
+        requests.push(Judged { entry, verdict });
     }
-    let prepared = Prepared {
-        bundle_sha256: bundle.sha256.clone(),
+    Ok(Prepared {
+        bundle_sha256,
         issuers,
         requests,
-    };
-    Ok((bundle, prepared))
+    })
+}
+
+/// Judges every request of the bundle, in manifest order, split across the
+/// cores.
+fn judge_all(
+    step: &SignStep,
+    bundle: &RequestBundle,
+    issuers: &BTreeMap<Issuer, LoadedIssuer>,
+    now: SystemTime,
+) -> Vec<Result<Approval, Rejection>> {
+    let entries = &bundle.manifest.requests;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = entries.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|entry| judge(step, bundle, entry, issuers, now))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 fn judge(
@@ -154,14 +198,14 @@ fn judge(
     entry: &RequestEntry,
     issuers: &BTreeMap<Issuer, LoadedIssuer>,
     now: SystemTime,
-) -> Result<(&'static Profile, Csr, Approved), Rejection> {
+) -> Result<Approval, Rejection> {
     let plain = |rule: String| Rejection { rule, hint: None };
     let profile = profile::find(&entry.profile).ok_or_else(|| Rejection {
         rule: format!("unknown profile {:?}", entry.profile),
         hint: Some(format!("profiles: {}", profile::component::names())),
     })?;
-    let csr = parse_csr(&format!("CSR {}", entry.csr), bundle.csr(entry))
-        .map_err(|e| plain(e.to_string()))?;
+    let bytes = csr_bytes(bundle, entry).map_err(plain)?;
+    let csr = parse_csr(&format!("CSR {}", entry.csr), &bytes).map_err(|e| plain(e.to_string()))?;
     if let Some(path) = entry.kubeadm_path.as_deref() {
         profile::check_kubeadm_path(path).map_err(plain)?;
     }
@@ -196,7 +240,16 @@ fn judge(
             profile.issuer.name()
         )));
     }
-    Ok((profile, csr, approved))
+    Ok(Approval {
+        profile,
+        spki_der: csr.spki_der,
+        approved,
+    })
+}
+
+/// The CSR member of `entry`, read from the bundle.
+fn csr_bytes(bundle: &RequestBundle, entry: &RequestEntry) -> Result<Vec<u8>, String> {
+    bundle.csr(entry).map_err(|e| e.to_string())
 }
 
 /// An issued certificate as listed in an output bundle's manifest.json.
@@ -250,23 +303,4 @@ pub struct CaEntry {
     pub subject: String,
     /// Member path.
     pub file: String,
-}
-
-/// An output bundle's manifest.json.
-#[derive(Debug, Serialize)]
-pub struct OutputManifest<'a> {
-    /// [`OUTPUT_FORMAT`].
-    pub format: &'static str,
-    /// Ceremony name.
-    pub ceremony: &'a str,
-    /// Step id.
-    pub step: &'a str,
-    /// The request bundle's SHA-256.
-    pub request_bundle_sha256: &'a str,
-    /// Issued certificates.
-    pub issued: Vec<IssuedEntry>,
-    /// Rejected requests.
-    pub rejected: Vec<RejectedEntry>,
-    /// CA certificates included.
-    pub ca: Vec<CaEntry>,
 }

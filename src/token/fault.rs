@@ -3,18 +3,22 @@
 //!
 //! - `sign-error:N`: the signature after the first N fails as the token's
 //!   `C_Sign` would (`CKR_DEVICE_ERROR`), simulated here;
+//! - `session-closed:N`: the signature after the first N fails as `C_Sign`
+//!   does on a session the token closed (`CKR_SESSION_CLOSED`), simulated;
 //! - `logout:N`: after N signatures the session really logs out (`C_Logout`),
 //!   so the next real `C_Sign` fails with `CKR_USER_NOT_LOGGED_IN`, as when a
 //!   login expires.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Error, Result, Token};
+use cryptoki::session::Session;
+
+use super::{Error, Result};
 
 static SIGNED: AtomicU64 = AtomicU64::new(0);
 
 /// Called before every signature.
-pub(super) fn before_sign(token: &Token) -> Result<()> {
+pub(super) fn before_sign(token: &str, session: &Session) -> Result<()> {
     let Ok(spec) = std::env::var("CEREMONY_FAULT") else {
         return Ok(());
     };
@@ -30,12 +34,17 @@ pub(super) fn before_sign(token: &Token) -> Result<()> {
     }
     match kind {
         "sign-error" => Err(Error::Call {
-            token: token.identity().label.clone(),
+            token: token.to_string(),
             function: "C_Sign".into(),
             rv: "DeviceError (injected by CEREMONY_FAULT)".into(),
         }),
+        "session-closed" => Err(Error::Call {
+            token: token.to_string(),
+            function: "C_Sign".into(),
+            rv: "SessionClosed (injected by CEREMONY_FAULT)".into(),
+        }),
         "logout" => {
-            let _ = token.session().logout();
+            let _ = session.logout();
             Ok(())
         }
         _ => Ok(()),

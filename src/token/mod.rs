@@ -19,7 +19,7 @@ pub use keygen::{
     KeyAlgorithm, KeyAttributes, KeyRecord, ObjectAttributes, PolicyViolation, SignatureHash,
 };
 pub use pin::PinSource;
-pub use signer::{TokenSignature, TokenSigner, TokenVerifyingKey};
+pub use signer::{Sessions, SigningKey, TokenSignature, TokenSigner, TokenVerifyingKey};
 pub use uri::TokenSelector;
 
 use std::path::{Path, PathBuf};
@@ -167,7 +167,8 @@ pub struct TokenIdentity {
 
 /// An open session on one token.
 pub struct Token {
-    _ctx: Pkcs11,
+    ctx: Pkcs11,
+    slot: Slot,
     session: Session,
     identity: TokenIdentity,
 }
@@ -251,7 +252,8 @@ impl Token {
             .open_rw_session(slot)
             .map_err(|e| call_error(&identity.label, e))?;
         Ok(Token {
-            _ctx: ctx,
+            ctx,
+            slot,
             session,
             identity,
         })
@@ -301,6 +303,19 @@ impl Token {
             .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
             .map_err(|e| call_error(&self.identity.label, e))?;
         Ok(!found.is_empty())
+    }
+
+    /// Opens `count` more read-only sessions on the token, for signing in
+    /// parallel. They share this session's login (PKCS#11 logs in a whole
+    /// application, not one session) and end when dropped.
+    pub fn signing_sessions(&self, count: usize) -> Result<Vec<Session>> {
+        (0..count)
+            .map(|_| {
+                self.ctx
+                    .open_ro_session(self.slot)
+                    .map_err(|e| call_error(&self.identity.label, e))
+            })
+            .collect()
     }
 
     pub(crate) fn session(&self) -> &Session {

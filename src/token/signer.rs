@@ -6,8 +6,11 @@
 //! converted to the DER `SEQUENCE { r, s }` X.509 wants. RSA: the token hashes
 //! and pads with `CKM_SHA{256,384,512}_RSA_PKCS`.
 
+use std::sync::{Mutex, PoisonError};
+
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectHandle;
+use cryptoki::session::Session;
 use der::asn1::BitString;
 use der::oid::ObjectIdentifier;
 use sha2::{Digest, Sha256, Sha384};
@@ -42,17 +45,36 @@ impl EncodePublicKey for TokenVerifyingKey {
     }
 }
 
-/// Signs with one private key in the token.
-pub struct TokenSigner<'t> {
-    token: &'t Token,
-    handle: ObjectHandle,
-    label: String,
-    algorithm: KeyAlgorithm,
-    hash: SignatureHash,
+/// Where a signer finds a session to sign on: the token's own session, or
+/// one of the extra sessions of a batch, shared by its worker threads.
+pub trait Sessions {
+    /// Runs `f` on a session (holding it for the call).
+    fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> R;
+}
+
+impl Sessions for Token {
+    fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
+        f(self.session())
+    }
+}
+
+impl Sessions for Mutex<Session> {
+    fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
+        // A poisoned lock means another worker panicked mid-call; the
+        // session itself is still whole, and that panic ends the batch.
+        f(&self.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Signs with one private key in the token, on the token's session or on
+/// a shared one.
+pub struct TokenSigner<'t, S: Sessions = Token> {
+    sessions: &'t S,
+    key: SigningKey,
     public: TokenVerifyingKey,
 }
 
-impl<'t> TokenSigner<'t> {
+impl<'t> TokenSigner<'t, Token> {
     /// A signer for `key`. `hash` applies to RSA keys; ECDSA keys use
     /// SHA-256 (P-256) or SHA-384 (P-384).
     pub fn new(token: &'t Token, key: &KeyRecord, hash: SignatureHash) -> Result<Self> {
@@ -61,18 +83,33 @@ impl<'t> TokenSigner<'t> {
             label: key.label.clone(),
         })?;
         Ok(TokenSigner {
-            token,
-            handle,
-            label: key.label.clone(),
-            algorithm: key.algorithm,
-            hash,
+            sessions: token,
+            key: SigningKey {
+                token: token.identity().label.clone(),
+                handle,
+                label: key.label.clone(),
+                algorithm: key.algorithm,
+                hash,
+            },
             public: TokenVerifyingKey(key.spki_der.clone()),
         })
+    }
+}
+
+impl<S: Sessions> TokenSigner<'_, S> {
+    /// The same key, signing on `session` instead (one of
+    /// [`Token::signing_sessions`], behind a lock its workers share).
+    pub fn on<'s>(&self, session: &'s Mutex<Session>) -> TokenSigner<'s, Mutex<Session>> {
+        TokenSigner {
+            sessions: session,
+            key: self.key.clone(),
+            public: self.public.clone(),
+        }
     }
 
     /// The signature algorithm OID this signer produces.
     pub fn algorithm_oid(&self) -> ObjectIdentifier {
-        match (self.algorithm, self.hash) {
+        match (self.key.algorithm, self.key.hash) {
             (KeyAlgorithm::EcdsaP256, _) => ECDSA_WITH_SHA256,
             (KeyAlgorithm::EcdsaP384, _) => ECDSA_WITH_SHA384,
             (_, SignatureHash::Sha256) => SHA256_WITH_RSA,
@@ -83,16 +120,35 @@ impl<'t> TokenSigner<'t> {
 
     /// Signs `msg` in the token and returns the X.509 encoding of the signature.
     pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        self.sessions
+            .with_session(|session| self.key.sign(session, msg))
+    }
+}
+
+/// A private key's handle and how to sign with it, without the session:
+/// the signing sessions of a batch each sign with the same key.
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    token: String,
+    handle: ObjectHandle,
+    label: String,
+    algorithm: KeyAlgorithm,
+    hash: SignatureHash,
+}
+
+impl SigningKey {
+    /// Signs `msg` on `session` (logged in, on the key's token) and returns
+    /// the X.509 encoding of the signature.
+    pub fn sign(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
         #[cfg(feature = "fault-injection")]
-        super::fault::before_sign(self.token)?;
-        let session = self.token.session();
+        super::fault::before_sign(&self.token, session)?;
         let call = |mech: &Mechanism, data: &[u8]| {
             session
                 .sign(mech, self.handle, data)
-                .map_err(|e| self.token.call_error(e))
+                .map_err(|e| super::call_error(&self.token, e))
         };
         let bad = |reason: String| Error::KeyMaterial {
-            token: self.token.identity().label.clone(),
+            token: self.token.clone(),
             label: self.label.clone(),
             reason,
         };
@@ -121,7 +177,7 @@ impl<'t> TokenSigner<'t> {
     }
 }
 
-impl signature::Keypair for TokenSigner<'_> {
+impl<S: Sessions> signature::Keypair for TokenSigner<'_, S> {
     type VerifyingKey = TokenVerifyingKey;
 
     fn verifying_key(&self) -> TokenVerifyingKey {
@@ -129,9 +185,9 @@ impl signature::Keypair for TokenSigner<'_> {
     }
 }
 
-impl DynSignatureAlgorithmIdentifier for TokenSigner<'_> {
+impl<S: Sessions> DynSignatureAlgorithmIdentifier for TokenSigner<'_, S> {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
-        let parameters = if self.algorithm.is_rsa() {
+        let parameters = if self.key.algorithm.is_rsa() {
             Some(der::Any::null())
         } else {
             None
@@ -143,7 +199,7 @@ impl DynSignatureAlgorithmIdentifier for TokenSigner<'_> {
     }
 }
 
-impl signature::Signer<TokenSignature> for TokenSigner<'_> {
+impl<S: Sessions> signature::Signer<TokenSignature> for TokenSigner<'_, S> {
     fn try_sign(&self, msg: &[u8]) -> signature::Result<TokenSignature> {
         self.sign_raw(msg)
             .map(TokenSignature)

@@ -119,6 +119,19 @@ impl Transcript {
 
     /// Appends one event and fsyncs it. Returns the entry's sequence number.
     pub fn append<E: Serialize>(&mut self, event: &E) -> Result<u64> {
+        let seq = self.append_unsynced(event)?;
+        self.sync()?;
+        Ok(seq)
+    }
+
+    /// Appends one event with one `write`, without waiting for the disk: the
+    /// group commit of a batch. The caller calls [`Transcript::sync`] (or a
+    /// later [`Transcript::append`], whose fsync covers every earlier byte)
+    /// before anything that depends on the entry leaves the process, above
+    /// all before an output bundle holding the certificates is renamed into
+    /// place. A crash before that loses at most entries whose outputs were
+    /// never placed; a kill loses nothing, the kernel has the bytes.
+    pub fn append_unsynced<E: Serialize>(&mut self, event: &E) -> Result<u64> {
         let time = der::DateTime::from_system_time(SystemTime::now())
             .map(|t| t.to_string())
             .unwrap_or_else(|_| "unknown".into());
@@ -138,11 +151,19 @@ impl Transcript {
         self.file
             .write_all(line.as_bytes())
             .map_err(io("append entry"))?;
-        self.file.sync_data().map_err(io("fsync entry"))?;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.head = hash;
         Ok(seq)
+    }
+
+    /// Waits until every appended entry is on disk (`fdatasync`).
+    pub fn sync(&mut self) -> Result<()> {
+        self.file.sync_data().map_err(|source| Error::Io {
+            path: self.path.clone(),
+            action: "fsync entry",
+            source,
+        })
     }
 }
 

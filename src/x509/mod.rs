@@ -18,7 +18,7 @@ pub use verify::verify_signature;
 use std::time::{Duration, SystemTime};
 
 use der::asn1::GeneralizedTime;
-use der::{Decode, Encode, EncodePem};
+use der::{Decode, Encode};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use x509_cert::builder::profile::BuilderProfile;
@@ -29,7 +29,7 @@ use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
 use crate::hex;
-use crate::token::TokenSigner;
+use crate::token::{Sessions, TokenSigner};
 
 /// Errors while building or checking a certificate.
 #[derive(Debug, thiserror::Error)]
@@ -124,9 +124,14 @@ impl Issued {
     /// Summarises a DER certificate.
     pub fn from_der(what: &str, der: Vec<u8>) -> Result<Issued> {
         let cert = Certificate::from_der(&der).map_err(der_err(what))?;
+        Ok(Issued::from_cert(&cert, der))
+    }
+
+    /// Summarises `cert`, whose DER encoding is `der`.
+    fn from_cert(cert: &Certificate, der: Vec<u8>) -> Issued {
         let tbs = cert.tbs_certificate();
         let validity = tbs.validity();
-        Ok(Issued {
+        Issued {
             serial: hex::encode(tbs.serial_number().as_bytes()),
             subject: tbs.subject().to_string(),
             issuer: tbs.issuer().to_string(),
@@ -134,26 +139,25 @@ impl Issued {
             not_after: validity.not_after.to_date_time().to_string(),
             sha256: hex::encode(&Sha256::digest(&der)),
             der,
-        })
+        }
     }
 
     /// The certificate as PEM.
     pub fn pem(&self) -> Result<String> {
-        let cert = Certificate::from_der(&self.der).map_err(der_err(&self.subject))?;
-        cert.to_pem(der::pem::LineEnding::LF)
-            .map_err(der_err(&self.subject))
+        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &self.der)
+            .map_err(|e| der_err(&self.subject)(e.into()))
     }
 }
 
 /// Builds a certificate for `subject_spki` under `profile`, signs it with
 /// `signer`, and verifies the signature in software before returning it.
-pub fn issue<P: BuilderProfile>(
+pub fn issue<P: BuilderProfile, S: Sessions>(
     what: &str,
     profile: P,
     serial: SerialNumber,
     validity: Validity,
     subject_spki: SubjectPublicKeyInfoOwned,
-    signer: &TokenSigner<'_>,
+    signer: &TokenSigner<'_, S>,
 ) -> Result<Issued> {
     let builder =
         CertificateBuilder::new(profile, serial, validity, subject_spki).map_err(|e| {
@@ -183,7 +187,7 @@ pub fn issue<P: BuilderProfile>(
         reason,
     })?;
     let der = cert.to_der().map_err(der_err(what))?;
-    Issued::from_der(what, der)
+    Ok(Issued::from_cert(&cert, der))
 }
 
 /// Decodes a DER SubjectPublicKeyInfo.

@@ -3,6 +3,7 @@
 use super::super::archive::tests::{raw_header, raw_tar};
 use super::*;
 use proptest::prelude::*;
+use std::os::unix::fs::MetadataExt;
 
 /// What `seal` takes.
 type Requests = Vec<(RequestEntry, Vec<u8>)>;
@@ -94,13 +95,27 @@ fn seal_then_open_round_trips() {
     assert_eq!(first.csr_sha256, sha256_hex(b"der-one"));
     assert_eq!(first.dns, node3.dns);
     assert_eq!(first.validity_days, Some(30));
-    assert_eq!(bundle.csr(first), b"der-one");
-    assert_eq!(bundle.csr(&bundle.manifest.requests[1]), b"der-two");
-    assert_eq!(bundle.csr(&entry("other")), b"");
+    assert_eq!(bundle.csr(first).expect("csr"), b"der-one");
+    assert_eq!(
+        bundle.csr(&bundle.manifest.requests[1]).expect("csr"),
+        b"der-two"
+    );
+    let other = RequestEntry {
+        csr: "csr/other.csr".into(),
+        ..entry("other")
+    };
+    let err = bundle.csr(&other).expect_err("not in the bundle");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "bundle {}: member \"csr/other.csr\": not the CSR of any request in this bundle",
+            path.display()
+        )
+    );
     // manifest.json is the first member, and pretty.
     let members = archive::read(&path, &bytes, |_| 1 << 20).expect("tar");
     assert_eq!(members[0].name, MANIFEST);
-    assert!(bytes[members[0].range.clone()].starts_with(b"{\n  \"format\""));
+    assert!(archive::slice(&bytes, &members[0].range).starts_with(b"{\n  \"format\""));
     // Sealing is deterministic: the same requests give the same digest.
     let again = dir.path().join("again.tar");
     let digest2 = seal(
@@ -189,8 +204,115 @@ fn refuses_a_file_over_the_limit_without_reading_it() {
     file.set_len(MAX_REQUEST_BUNDLE_BYTES + 1).expect("sparse");
     let err = RequestBundle::open(&path, &"00".repeat(32)).expect_err("too large");
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    // Refused before the copy is even started: a temporary directory that
+    // does not exist is never noticed.
+    let nowhere = dir.path().join("no-such-dir");
+    let err =
+        RequestBundle::open_with_tmp(&path, &"00".repeat(32), &nowhere).expect_err("too large");
+    assert!(
+        matches!(err, Error::TooLarge { size, .. } if size == MAX_REQUEST_BUNDLE_BYTES + 1),
+        "{err}"
+    );
     let err = RequestBundle::open(dir.path(), &"00".repeat(32)).expect_err("dir");
     assert!(err.to_string().contains("not a regular file"), "{err}");
+}
+
+/// Seals one request, `a`, whose CSR is `der`, at `path`.
+fn seal_one(path: &Path, der: &[u8]) -> String {
+    seal(path, vec![(entry("a"), der.to_vec())]).expect("seal")
+}
+
+#[test]
+fn a_bundle_changed_on_disk_after_open_is_never_read_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let digest = seal_one(&path, b"approved-csr");
+    let bundle = RequestBundle::open(&path, &digest).expect("open");
+    // Another bundle of the same length, with a different CSR, written over
+    // the same file (same inode) after the digest was checked.
+    let other = dir.path().join("other.tar");
+    seal_one(&other, b"swapped!-csr");
+    let swapped = std::fs::read(&other).expect("read");
+    assert_eq!(
+        swapped.len() as u64,
+        std::fs::metadata(&path).expect("stat").len()
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(&swapped))
+        .expect("overwrite in place");
+    assert_eq!(std::fs::read(&path).expect("read"), swapped);
+    let entry = &bundle.manifest.requests[0];
+    assert_eq!(bundle.csr(entry).expect("csr"), b"approved-csr");
+    // Removing the file changes nothing either.
+    std::fs::remove_file(&path).expect("remove");
+    assert_eq!(bundle.csr(entry).expect("csr"), b"approved-csr");
+}
+
+#[test]
+fn the_private_copy_is_not_visible_in_the_temporary_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let digest = seal_one(&path, b"der");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bundle = RequestBundle::open_with_tmp(&path, &digest, tmp.path()).expect("open");
+    assert_eq!(std::fs::read_dir(tmp.path()).expect("ls").count(), 0);
+    assert_eq!(
+        bundle.csr(&bundle.manifest.requests[0]).expect("csr"),
+        b"der"
+    );
+    // A failed open leaves nothing behind either.
+    let err = RequestBundle::open_with_tmp(&path, &"00".repeat(32), tmp.path())
+        .expect_err("wrong digest");
+    assert!(matches!(err, Error::Digest { .. }), "{err}");
+    assert_eq!(std::fs::read_dir(tmp.path()).expect("ls").count(), 0);
+}
+
+#[test]
+fn private_files_have_no_name_and_mode_0600() {
+    use std::io::{Read, Seek};
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // O_TMPFILE where the file system has it, and the fallback on its own.
+    for mut file in [
+        private_file(tmp.path()).expect("private file"),
+        unlinked_file(tmp.path()).expect("unlinked file"),
+    ] {
+        assert_eq!(std::fs::read_dir(tmp.path()).expect("ls").count(), 0);
+        let meta = file.metadata().expect("stat");
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+        assert_eq!(meta.nlink(), 0, "the file must have no name");
+        file.write_all(b"kept").expect("write");
+        file.rewind().expect("rewind");
+        let mut back = String::new();
+        file.read_to_string(&mut back).expect("read");
+        assert_eq!(back, "kept");
+    }
+    let err = private_file(&tmp.path().join("missing")).expect_err("no such directory");
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+}
+
+#[test]
+fn a_bundle_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<RequestBundle>();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let requests = (0..8)
+        .map(|i| (entry(&format!("r{i}")), format!("der-{i}").into_bytes()))
+        .collect();
+    let digest = seal(&path, requests).expect("seal");
+    let bundle = RequestBundle::open(&path, &digest).expect("open");
+    std::thread::scope(|s| {
+        for entry in &bundle.manifest.requests {
+            let bundle = &bundle;
+            s.spawn(move || {
+                let want = format!("der-{}", &entry.id[1..]);
+                assert_eq!(bundle.csr(entry).expect("csr"), want.as_bytes());
+            });
+        }
+    });
 }
 
 #[test]
