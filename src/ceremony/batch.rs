@@ -23,7 +23,7 @@ use crate::bundle::output::{self, OutputWriter};
 use crate::bundle::request::RequestEntry;
 use crate::fsutil;
 use crate::profile::{IssuedProfile, Issuer};
-use crate::token::{Token, TokenSigner};
+use crate::token::{Sessions, Token, TokenSigner};
 use crate::x509::{self, Issued};
 
 /// notBefore is set this far before now, as kubeadm does.
@@ -101,12 +101,20 @@ struct Shared<'a> {
     now: SystemTime,
 }
 
-/// Builds, signs (through `signers`) and verifies one certificate.
-fn issue_one(
-    shared: &Shared<'_>,
+/// Requests a worker takes at a time: it builds them all, signs them all
+/// holding its session once, then checks them all, and hands them on in one
+/// message, so locks and wake-ups are per chunk, not per certificate.
+const CHUNK: usize = 32;
+
+/// A job's certificate, built and waiting for the token.
+type Pending = x509::Unsigned<IssuedProfile>;
+
+/// Builds one certificate's TBSCertificate.
+fn build_one<'a>(
+    shared: &Shared<'a>,
     signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
-    job: &Job<'_>,
-) -> Result<Done, Error> {
+    job: &Job<'a>,
+) -> Result<Pending, Error> {
     let Approval {
         profile, approved, ..
     } = job.approval;
@@ -121,14 +129,25 @@ fn issue_one(
     let builder_profile =
         IssuedProfile::new(approved, &issuer.cert, &shared.step.policy.intermediate)?;
     let spki = x509::spki_from_der(&what, &job.approval.spki_der)?;
-    let issued = x509::issue(
+    Ok(x509::Unsigned::new(
         &what,
         builder_profile,
         x509::serial_from_random(&job.serial),
         validity,
         spki,
         &signers[&profile.issuer],
-    )?;
+    )?)
+}
+
+/// Completes and checks one signed certificate.
+fn finish_one(
+    signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
+    job: &Job<'_>,
+    pending: Pending,
+    signature: Vec<u8>,
+) -> Result<Done, Error> {
+    let approved = &job.approval.approved;
+    let issued = pending.finish(signature, &signers[&job.approval.profile.issuer])?;
     let pem = issued.pem()?;
     let sans = approved
         .dns
@@ -137,6 +156,68 @@ fn issue_one(
         .chain(approved.ips.iter().map(|i| format!("IP:{i}")))
         .collect();
     Ok(Done { issued, pem, sans })
+}
+
+/// Builds, signs and checks a chunk of jobs. After the first failure the
+/// rest of the chunk is not signed (and `stop` tells the other workers).
+fn issue_chunk(
+    shared: &Shared<'_>,
+    signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
+    session: &Mutex<Session>,
+    jobs: &[Job<'_>],
+    stop: &AtomicBool,
+) -> Vec<Result<Done, Error>> {
+    let mut built = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match build_one(shared, signers, job) {
+            Ok(pending) => built.push(pending),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return finish_chunk(signers, jobs, built, Vec::new(), Some(e));
+            }
+        }
+    }
+    let mut failed = None;
+    let signatures = session.with_session(|s| {
+        let mut signatures = Vec::with_capacity(built.len());
+        for (job, pending) in jobs.iter().zip(&built) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match signers[&job.approval.profile.issuer].sign_on(s, pending.tbs()) {
+                Ok(sig) => signatures.push(sig),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    failed = Some(Error::from(x509::Error::Sign {
+                        what: format!("request {}", job.entry.id),
+                        reason: e.to_string(),
+                    }));
+                    break;
+                }
+            }
+        }
+        signatures
+    });
+    finish_chunk(signers, jobs, built, signatures, failed)
+}
+
+/// The results of a chunk: each signed certificate completed and checked,
+/// then `failed` (the job after the last signed one), if any.
+fn finish_chunk(
+    signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
+    jobs: &[Job<'_>],
+    built: Vec<Pending>,
+    signatures: Vec<Vec<u8>>,
+    failed: Option<Error>,
+) -> Vec<Result<Done, Error>> {
+    let mut results: Vec<Result<Done, Error>> = jobs
+        .iter()
+        .zip(built)
+        .zip(signatures)
+        .map(|((job, pending), sig)| finish_one(signers, job, pending, sig))
+        .collect();
+    results.extend(failed.map(Err));
+    results
 }
 
 /// Serials for `count` certificates from the token's RNG, fetched in a few
@@ -399,12 +480,12 @@ impl Runner<'_, '_> {
     /// token signed.
     ///
     /// Workers: one per core plus one per signing session, so that while
-    /// some wait for the token the others build and check certificates.
-    /// Each signing session is shared, behind a lock, by the workers
-    /// assigned to it.
+    /// some sign the others build and check certificates. Each signing
+    /// session is shared, behind a lock, by the workers assigned to it;
+    /// they take [`CHUNK`] jobs at a time.
     fn run_workers<'j>(
         &mut self,
-        shared: &Shared<'_>,
+        shared: &Shared<'j>,
         signers: &BTreeMap<Issuer, TokenSigner<'_>>,
         sessions: &[Mutex<Session>],
         jobs: &'j [Job<'j>],
@@ -414,55 +495,60 @@ impl Runner<'_, '_> {
             return None;
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = (cores + sessions.len()).min(jobs.len());
+        let workers = (cores + sessions.len()).min(jobs.len().div_ceil(CHUNK));
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let (tx, rx) = mpsc::sync_channel::<(usize, Result<Done, Error>)>(workers * 4);
+        let (tx, rx) = mpsc::sync_channel::<(usize, Vec<Result<Done, Error>>)>(workers * 2);
         let mut first_error: Option<(usize, Error)> = None;
         std::thread::scope(|s| {
             for w in 0..workers {
+                let session = &sessions[w % sessions.len()];
                 let on_session: BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>> = signers
                     .iter()
-                    .map(|(issuer, signer)| (*issuer, signer.on(&sessions[w % sessions.len()])))
+                    .map(|(issuer, signer)| (*issuer, signer.on(session)))
                     .collect();
                 let (tx, next, stop) = (tx.clone(), &next, &stop);
                 s.spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break };
-                        let result = issue_one(shared, &on_session, job);
-                        if result.is_err() {
-                            stop.store(true, Ordering::Relaxed);
+                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        let Some(chunk) = jobs.get(start..(start + CHUNK).min(jobs.len())) else {
+                            break;
+                        };
+                        if chunk.is_empty() {
+                            break;
                         }
-                        if tx.send((i, result)).is_err() {
+                        let results = issue_chunk(shared, &on_session, session, chunk, stop);
+                        if tx.send((start, results)).is_err() {
                             break;
                         }
                     }
                 });
             }
             drop(tx);
-            // Results arrive in any order; hand them on in job order.
-            let mut pending: BTreeMap<usize, Result<Done, Error>> = BTreeMap::new();
-            let mut hand_on = |i: usize, result: Result<Done, Error>, this: &mut Self| {
-                let result = result.and_then(|done| each(this, &jobs[i], done));
-                if let Err(e) = result {
-                    stop.store(true, Ordering::Relaxed);
-                    if first_error.as_ref().is_none_or(|(at, _)| i < *at) {
-                        first_error = Some((i, e));
+            // Chunks arrive in any order; hand their results on in job order.
+            let mut pending: BTreeMap<usize, Vec<Result<Done, Error>>> = BTreeMap::new();
+            let mut hand_on = |start: usize, results: Vec<Result<Done, Error>>, this: &mut Self| {
+                for (k, result) in results.into_iter().enumerate() {
+                    let i = start + k;
+                    if let Err(e) = result.and_then(|done| each(this, &jobs[i], done)) {
+                        stop.store(true, Ordering::Relaxed);
+                        if first_error.as_ref().is_none_or(|(at, _)| i < *at) {
+                            first_error = Some((i, e));
+                        }
                     }
                 }
             };
             let mut want = 0;
-            for (i, result) in rx {
-                pending.insert(i, result);
-                while let Some(result) = pending.remove(&want) {
-                    hand_on(want, result, self);
-                    want += 1;
+            for (start, results) in rx {
+                pending.insert(start, results);
+                while let Some(results) = pending.remove(&want) {
+                    hand_on(want, results, self);
+                    want += CHUNK;
                 }
             }
-            // After a failure the jobs in flight finish past a gap.
-            for (i, result) in pending {
-                hand_on(i, result, self);
+            // After a failure the chunks in flight finish past a gap.
+            for (start, results) in pending {
+                hand_on(start, results, self);
             }
         });
         first_error.map(|(_, e)| e)

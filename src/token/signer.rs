@@ -123,6 +123,12 @@ impl<S: Sessions> TokenSigner<'_, S> {
         self.sessions
             .with_session(|session| self.key.sign(session, msg))
     }
+
+    /// Signs `msg` on `session`, which the caller holds (a batch signs many
+    /// under one lock); otherwise as [`TokenSigner::sign_raw`].
+    pub fn sign_on(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
+        self.key.sign(session, msg)
+    }
 }
 
 /// A private key's handle and how to sign with it, without the session:

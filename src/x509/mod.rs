@@ -7,12 +7,14 @@
 
 mod crl;
 mod csr;
+mod name;
 mod verify;
 
 pub use crl::{issue_crl, serial_hex, CrlContents, IssuedCrl, Revocation};
 pub use csr::{
     describe_general_name, holds_private_key, parse_csr, Csr, CsrError, KeyKind, MAX_CSR_BYTES,
 };
+pub use name::name_string;
 pub use verify::verify_signature;
 
 use std::time::{Duration, SystemTime};
@@ -133,8 +135,8 @@ impl Issued {
         let validity = tbs.validity();
         Issued {
             serial: hex::encode(tbs.serial_number().as_bytes()),
-            subject: tbs.subject().to_string(),
-            issuer: tbs.issuer().to_string(),
+            subject: name_string(tbs.subject()),
+            issuer: name_string(tbs.issuer()),
             not_before: validity.not_before.to_date_time().to_string(),
             not_after: validity.not_after.to_date_time().to_string(),
             sha256: hex::encode(&Sha256::digest(&der)),
@@ -159,35 +161,84 @@ pub fn issue<P: BuilderProfile, S: Sessions>(
     subject_spki: SubjectPublicKeyInfoOwned,
     signer: &TokenSigner<'_, S>,
 ) -> Result<Issued> {
-    let builder =
-        CertificateBuilder::new(profile, serial, validity, subject_spki).map_err(|e| {
-            Error::Sign {
+    let unsigned = Unsigned::new(what, profile, serial, validity, subject_spki, signer)?;
+    let signature = signer.sign_raw(unsigned.tbs()).map_err(|e| Error::Sign {
+        what: what.to_string(),
+        reason: e.to_string(),
+    })?;
+    unsigned.finish(signature, signer)
+}
+
+/// A certificate built and encoded, waiting for the token's signature: the
+/// two halves of [`issue`], for a batch that signs many under one lock.
+pub struct Unsigned<P: BuilderProfile> {
+    what: String,
+    builder: CertificateBuilder<P>,
+    tbs: Vec<u8>,
+}
+
+impl<P: BuilderProfile> Unsigned<P> {
+    /// Builds the TBSCertificate for `subject_spki` under `profile`, to be
+    /// signed by `signer`'s key.
+    pub fn new<S: Sessions>(
+        what: &str,
+        profile: P,
+        serial: SerialNumber,
+        validity: Validity,
+        subject_spki: SubjectPublicKeyInfoOwned,
+        signer: &TokenSigner<'_, S>,
+    ) -> Result<Self> {
+        let sign_err = |reason: String| Error::Sign {
+            what: what.to_string(),
+            reason,
+        };
+        let mut builder = CertificateBuilder::new(profile, serial, validity, subject_spki)
+            .map_err(|e| sign_err(e.to_string()))?;
+        let tbs = builder
+            .finalize(signer)
+            .map_err(|e| sign_err(e.to_string()))?;
+        Ok(Unsigned {
+            what: what.to_string(),
+            builder,
+            tbs,
+        })
+    }
+
+    /// The DER TBSCertificate, the bytes the token signs.
+    pub fn tbs(&self) -> &[u8] {
+        &self.tbs
+    }
+
+    /// Completes the certificate with the token's `signature` (X.509
+    /// encoding) and verifies it in software against `signer`'s public key.
+    pub fn finish<S: Sessions>(
+        self,
+        signature: Vec<u8>,
+        signer: &TokenSigner<'_, S>,
+    ) -> Result<Issued> {
+        let what = self.what.as_str();
+        let bits = der::asn1::BitString::from_bytes(&signature).map_err(der_err(what))?;
+        let cert = self
+            .builder
+            .assemble(bits, signer)
+            .map_err(|e| Error::Sign {
                 what: what.to_string(),
                 reason: e.to_string(),
-            }
+            })?;
+        let signer_spki = signature::Keypair::verifying_key(signer).0;
+        verify_signature(
+            &signer_spki,
+            cert.signature_algorithm(),
+            &self.tbs,
+            &signature,
+        )
+        .map_err(|reason| Error::BadSignature {
+            what: what.to_string(),
+            reason,
         })?;
-    let cert = builder.build(signer).map_err(|e| Error::Sign {
-        what: what.to_string(),
-        reason: match e {
-            x509_cert::builder::Error::Signature(s) => std::error::Error::source(&s)
-                .map_or_else(|| s.to_string(), |inner| inner.to_string()),
-            other => other.to_string(),
-        },
-    })?;
-    let tbs_der = cert.tbs_certificate().to_der().map_err(der_err(what))?;
-    let signer_spki = signature::Keypair::verifying_key(signer).0;
-    verify_signature(
-        &signer_spki,
-        cert.signature_algorithm(),
-        &tbs_der,
-        cert.signature().raw_bytes(),
-    )
-    .map_err(|reason| Error::BadSignature {
-        what: what.to_string(),
-        reason,
-    })?;
-    let der = cert.to_der().map_err(der_err(what))?;
-    Ok(Issued::from_cert(&cert, der))
+        let der = cert.to_der().map_err(der_err(what))?;
+        Ok(Issued::from_cert(&cert, der))
+    }
 }
 
 /// Decodes a DER SubjectPublicKeyInfo.
