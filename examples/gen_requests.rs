@@ -12,69 +12,16 @@
 //! (SHA-256), so the output is reproducible, and they are never written:
 //! these keys are for benchmarks only and must never back a real certificate.
 
-use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Instant;
 
-use der::asn1::Ia5String;
-use der::EncodePem;
-use sha2::{Digest, Sha256};
-use x509_cert::builder::{Builder, RequestBuilder};
-use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::SubjectAltName;
-use x509_cert::name::Name;
+#[path = "../tests/common/csrgen.rs"]
+mod csrgen;
+use csrgen::{csr, manifest, node};
 
 fn usage() -> ! {
     eprintln!("usage: gen_requests N DIR [--seed SEED]");
     std::process::exit(2);
-}
-
-/// The P-256 key for request `index`: SHA-256(seed, index, counter) until it
-/// is a valid scalar (the first try succeeds but for ~2^-32 of indices).
-fn key(seed: &str, index: usize) -> p256::ecdsa::SigningKey {
-    (0u32..)
-        .find_map(|counter| {
-            let digest = Sha256::new()
-                .chain_update(seed.as_bytes())
-                .chain_update((index as u64).to_be_bytes())
-                .chain_update(counter.to_be_bytes())
-                .finalize();
-            p256::ecdsa::SigningKey::from_slice(&digest).ok()
-        })
-        .expect("some counter gives a valid scalar")
-}
-
-/// The node name for request `index` (0-based), zero-padded to `width`.
-fn node(index: usize, width: usize) -> String {
-    format!("n{:0width$}", index + 1)
-}
-
-/// A distinct IPv4 address in 10.0.0.0/8 for request `index`.
-fn ip(index: usize) -> Ipv4Addr {
-    let n = (index as u32 + 1) & 0x00ff_ffff;
-    Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8)
-}
-
-/// The PEM CSR for one node: CN=system:node:NODE, O=system:nodes, SANs DNS:NODE and IP.
-fn csr(seed: &str, index: usize, node: &str) -> Result<String, String> {
-    let signing_key = key(seed, index);
-    let subject = Name::from_str(&format!("CN=system:node:{node},O=system:nodes"))
-        .map_err(|e| format!("subject: {e}"))?;
-    let mut builder = RequestBuilder::new(subject).map_err(|e| format!("builder: {e}"))?;
-    let dns = Ia5String::new(node).map_err(|e| format!("dns: {e}"))?;
-    builder
-        .add_extension(&SubjectAltName(vec![
-            GeneralName::DnsName(dns),
-            GeneralName::from(IpAddr::V4(ip(index))),
-        ]))
-        .map_err(|e| format!("SAN: {e}"))?;
-    let req = builder
-        .build::<_, p256::ecdsa::DerSignature>(&signing_key)
-        .map_err(|e| format!("sign: {e}"))?;
-    req.to_pem(der::pem::LineEnding::LF)
-        .map_err(|e| format!("PEM: {e}"))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -126,16 +73,11 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
-    let mut toml =
-        format!("# {n} kubelet-serving requests for the benchmark (softhsm/bench.sh).\n");
-    for index in 0..n {
-        let node = node(index, width);
-        let _ = write!(
-            toml,
-            "\n[[request]]\nid = \"{node}\"\nprofile = \"kubelet-serving\"\ncsr = \"csr/{node}.csr\"\nnode = \"{node}\"\ndns = [\"{node}\"]\nips = [\"{}\"]\n",
-            ip(index)
-        );
-    }
+    let toml = manifest(
+        n,
+        width,
+        &format!("{n} kubelet-serving requests for the benchmark (softhsm/bench.sh)."),
+    );
     if let Err(e) = write(&dir.join("requests.toml"), toml.as_bytes()) {
         eprintln!("error: {e}");
         std::process::exit(1);

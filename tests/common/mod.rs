@@ -2,6 +2,8 @@
 //! the real `ceremony` binary, and outside tools (openssl, pkcs11-tool).
 #![allow(dead_code)]
 
+pub mod csrgen;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

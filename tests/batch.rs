@@ -1,0 +1,155 @@
+//! A batch larger than one worker's chunk, on two signing sessions: the
+//! workers' results come back in request order, every certificate is in the
+//! transcript and the bundle exactly once and verifies with openssl, and a
+//! token fault in the middle of the batch leaves every signed certificate
+//! on record and no bundle.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{age_identity, csrgen, ok, openssl, root_init, seal, sign_script, text, Env};
+
+/// More than a few chunks of 32, so several workers take part.
+const N: usize = 150;
+
+/// A token with the roots, N kubelet-serving requests sealed into
+/// `many.tar`, and `many.toml` signing them; returns the script's path.
+fn batch(env: &Env) -> String {
+    root_init(env);
+    std::fs::create_dir_all(env.path("many/csr")).expect("mkdir");
+    for index in 0..N {
+        let node = csrgen::node(index, 5);
+        let pem = csrgen::csr("suite", index, &node).expect("csr");
+        env.write(&format!("many/csr/{node}.csr"), &pem);
+    }
+    env.write(
+        "many/requests.toml",
+        &csrgen::manifest(N, 5, "the batch test"),
+    );
+    let sha = seal(env, "many/requests.toml", "many.tar");
+    let recipient = age_identity(env, "requester.agekey");
+    let script = sign_script("many.tar", &sha, "many", &recipient, "");
+    env.write("many.toml", &script);
+    "many.toml".into()
+}
+
+/// The request ids of the certificate_issued entries, in transcript order.
+fn issued_ids(env: &Env) -> Vec<String> {
+    env.events("transcript.jsonl")
+        .iter()
+        .filter(|e| e["type"] == "certificate_issued")
+        .filter_map(|e| e["request"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_batch_on_two_sessions_is_recorded_and_bundled_in_request_order() {
+    let env = Env::new();
+    let script = batch(&env);
+    ok(&env.run(&["run", &script, "--pin-file", "user.pin", "--sessions", "2"]));
+
+    let expected: Vec<String> = (0..N).map(|i| csrgen::node(i, 5)).collect();
+    assert_eq!(issued_ids(&env), expected);
+    ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+
+    ok(&env.run(&[
+        "bundle",
+        "open",
+        "bundles/many.tar.age",
+        "--identity",
+        "requester.agekey",
+        "--out",
+        "opened",
+    ]));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path("opened/manifest.json")).expect("manifest"))
+            .expect("manifest.json is JSON");
+    let listed: Vec<&str> = manifest["issued"]
+        .as_array()
+        .expect("issued")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(listed, expected);
+    let serials: HashSet<&str> = manifest["issued"]
+        .as_array()
+        .expect("issued")
+        .iter()
+        .map(|e| e["serial"].as_str().expect("serial"))
+        .collect();
+    assert_eq!(serials.len(), N, "serials are unique");
+
+    // Every certificate chains to the cluster root, for a TLS server, and
+    // carries the node's SANs.
+    let mut args = vec![
+        "verify".to_string(),
+        "-x509_strict".into(),
+        "-purpose".into(),
+        "sslserver".into(),
+        "-CAfile".into(),
+        "opened/pki/ca.crt".into(),
+    ];
+    args.extend(expected.iter().map(|id| format!("opened/certs/{id}.crt")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = openssl(env.dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).matches(": OK").count(), N);
+    let last = &expected[N - 1];
+    let out = openssl(
+        env.dir.path(),
+        &[
+            "x509",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+            "-in",
+            &format!("opened/certs/{last}.crt"),
+        ],
+    );
+    let sans = text(&out.stdout);
+    assert!(
+        sans.contains(&format!("DNS:{last}")) && sans.contains("IP Address:10.0.0.150"),
+        "{sans}"
+    );
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_fault_mid_batch_keeps_every_signed_certificate_on_record() {
+    let env = Env::new();
+    let script = batch(&env);
+    let out = env
+        .ceremony()
+        .env("CEREMONY_FAULT", "sign-error:70")
+        .args(["run", &script, "--pin-file", "user.pin", "--sessions", "2"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("C_Sign failed: DeviceError (injected by CEREMONY_FAULT)"),
+        "{}",
+        text(&out.stderr)
+    );
+    // 70 signatures were made before the fault (other workers may have
+    // made more before they stopped); each is recorded once, in order.
+    let ids = issued_ids(&env);
+    assert!(ids.len() >= 70 && ids.len() < N, "{} recorded", ids.len());
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "recorded once each, in request order");
+    let events = env.events("transcript.jsonl");
+    assert!(events.iter().any(|e| e["type"] == "step_failed"));
+    assert!(!env.path("bundles/many.tar.age").exists());
+    assert!(!env.path("bundles/many.tar.age.sha256").exists());
+    let leftovers: Vec<String> = std::fs::read_dir(env.path("bundles"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+}
