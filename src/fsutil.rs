@@ -86,6 +86,50 @@ pub fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// A new file in `dir`, open for reading and writing, that no other process
+/// can open: it has no name.
+pub fn private_file(dir: &Path) -> io::Result<File> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        // Not every file system supports O_TMPFILE; fall back to a named file.
+        if let Ok(fd) = rustix::fs::open(dir, flags, Mode::RUSR | Mode::WUSR) {
+            return Ok(File::from(fd));
+        }
+    }
+    unlinked_file(dir)
+}
+
+/// A new file in `dir` created under a random name, mode 0600, never over an
+/// existing name or through a link, and unlinked at once.
+pub fn unlinked_file(dir: &Path) -> io::Result<File> {
+    use std::hash::{BuildHasher, RandomState};
+    for attempt in 0..16u32 {
+        // RandomState is seeded from the operating system's random source.
+        let nonce = RandomState::new().hash_one((std::process::id(), attempt));
+        let name = dir.join(format!("{TMP_PREFIX}private.{nonce:016x}"));
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&name)
+        {
+            Ok(file) => {
+                std::fs::remove_file(&name)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temporary file name after 16 attempts",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

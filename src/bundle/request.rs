@@ -25,10 +25,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -384,7 +383,8 @@ fn copy_private(path: &Path, limit: u64, tmp_dir: &Path) -> Result<(FileSource, 
         return Err(too_large(size));
     }
     let tmp_err = |action| io_err(tmp_dir, action);
-    let mut copy = private_file(tmp_dir).map_err(tmp_err("create a private temporary file"))?;
+    let mut copy =
+        crate::fsutil::private_file(tmp_dir).map_err(tmp_err("create a private temporary file"))?;
     let mut hasher = sha2::Sha256::new();
     let mut chunk = vec![0u8; COPY_CHUNK];
     let mut copied = 0u64;
@@ -406,53 +406,6 @@ fn copy_private(path: &Path, limit: u64, tmp_dir: &Path) -> Result<(FileSource, 
     }
     let copy = FileSource::new(copy).map_err(tmp_err("read the private copy"))?;
     Ok((copy, crate::hex::encode(&hasher.finalize())))
-}
-
-/// A new file in `dir`, open for reading and writing, that no other process
-/// can open: it has no name.
-fn private_file(dir: &Path) -> io::Result<File> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        use rustix::fs::{Mode, OFlags};
-        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-        // Not every file system supports O_TMPFILE; fall back to a named file.
-        if let Ok(fd) = rustix::fs::open(dir, flags, Mode::RUSR | Mode::WUSR) {
-            return Ok(File::from(fd));
-        }
-    }
-    unlinked_file(dir)
-}
-
-/// A new file in `dir` created under a random name, mode 0600, never over an
-/// existing name or through a link, and unlinked at once.
-fn unlinked_file(dir: &Path) -> io::Result<File> {
-    use std::hash::{BuildHasher, RandomState};
-    for attempt in 0..16u32 {
-        // RandomState is seeded from the operating system's random source.
-        let nonce = RandomState::new().hash_one((std::process::id(), attempt));
-        let name = dir.join(format!(
-            "{}request-bundle.{nonce:016x}",
-            crate::fsutil::TMP_PREFIX
-        ));
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&name)
-        {
-            Ok(file) => {
-                std::fs::remove_file(&name)?;
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "no free temporary file name after 16 attempts",
-    ))
 }
 
 /// Checks a request id against `[a-z0-9][a-z0-9.-]{0,62}`; returns the rule broken.

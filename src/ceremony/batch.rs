@@ -3,7 +3,9 @@
 //! requests, verify every signature, and write one encrypted output bundle.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -88,10 +90,65 @@ struct Done {
 /// The output bundle being written, and the manifest entries of what it holds.
 struct Collected {
     bundle: OutputWriter,
-    /// manifest.json's `issued` entries, already encoded (a few hundred bytes each).
-    entries: Vec<String>,
+    /// manifest.json's `issued` entries.
+    entries: Spool,
     /// A certificate could not be added: the bundle is lost.
     failed: bool,
+}
+
+/// manifest.json's `issued` entries, one JSON line each, kept in a private
+/// temporary file instead of memory until the manifest is written last
+/// (a few hundred bytes a certificate: 50 MB for a batch of 100,000).
+struct Spool {
+    file: std::io::BufWriter<File>,
+    count: usize,
+}
+
+impl Spool {
+    fn new(output: &Path) -> Result<Spool, Error> {
+        let dir = fsutil::parent_dir(output);
+        let file = fsutil::private_file(&dir).map_err(|source| Error::Output {
+            path: dir,
+            action: "create a private temporary file",
+            source,
+        })?;
+        Ok(Spool {
+            file: std::io::BufWriter::new(file),
+            count: 0,
+        })
+    }
+
+    fn push(&mut self, line: &str) -> std::io::Result<()> {
+        self.file.write_all(line.as_bytes())?;
+        self.file.write_all(b"\n")?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Flushes the lines to the file, for [`Spool::copy_to`].
+    fn into_file(self) -> std::io::Result<(File, usize)> {
+        let count = self.count;
+        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        Ok((file, count))
+    }
+}
+
+/// Writes the spooled lines of `file` to `w`, as `issued`'s elements.
+fn copy_entries(file: &File, w: &mut dyn Write) -> std::io::Result<()> {
+    use std::io::{BufRead, Seek};
+    let mut reader = std::io::BufReader::new(file);
+    reader.seek(std::io::SeekFrom::Start(0))?;
+    let mut line = Vec::with_capacity(1024);
+    let mut first = true;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        w.write_all(if first { b"\n  " } else { b",\n  " })?;
+        w.write_all(line.strip_suffix(b"\n").unwrap_or(&line))?;
+        first = false;
+    }
 }
 
 /// What the workers of a batch share, read-only.
@@ -249,14 +306,14 @@ impl Runner<'_, '_> {
             step: &step.id,
             bundle: step.bundle.display().to_string(),
             sha256: &prepared.bundle_sha256,
-            requests: prepared.requests.len(),
+            requests: prepared.entries.len(),
         })?;
         self.say(format_args!(
             "step {}: request bundle {} verified (sha256 {}, {} requests)",
             step.id,
             step.bundle.display(),
             prepared.bundle_sha256,
-            prepared.requests.len()
+            prepared.entries.len()
         ));
 
         let mut signers = BTreeMap::new();
@@ -295,11 +352,7 @@ impl Runner<'_, '_> {
         // The bundle is written as certificates are issued; creating it
         // first means a name already taken fails the step before any signature.
         let bundle = self.create_output(step)?;
-        let approved: Vec<_> = prepared
-            .requests
-            .iter()
-            .filter_map(|j| j.verdict.as_ref().ok().map(|a| (&j.entry, a)))
-            .collect();
+        let approved: Vec<_> = prepared.approved().collect();
         let serials = serials(token, approved.len())?;
         let jobs: Vec<Job<'_>> = approved
             .into_iter()
@@ -322,7 +375,7 @@ impl Runner<'_, '_> {
         };
         let mut out = Collected {
             bundle,
-            entries: Vec::with_capacity(jobs.len()),
+            entries: Spool::new(&step.output)?,
             failed: false,
         };
         let mut progress = Progress::new(jobs.len());
@@ -341,9 +394,15 @@ impl Runner<'_, '_> {
 
         let Collected {
             mut bundle,
-            entries: issued_entries,
+            entries,
             ..
         } = out;
+        let spool_err = |source| Error::Output {
+            path: step.output.clone(),
+            action: "spool manifest.json",
+            source,
+        };
+        let (spool, issued_count) = entries.into_file().map_err(spool_err)?;
         let mut ca = Vec::new();
         for (issuer, loaded) in &prepared.issuers {
             bundle.add(issuer.kubeadm_path(), loaded.pem.as_bytes())?;
@@ -353,7 +412,6 @@ impl Runner<'_, '_> {
                 file: issuer.kubeadm_path().to_string(),
             });
         }
-        let issued_count = issued_entries.len();
         let rejected_count = rejected.len();
         let head = ManifestHead {
             format: OUTPUT_FORMAT,
@@ -361,8 +419,7 @@ impl Runner<'_, '_> {
             step: &step.id,
             request_bundle_sha256: &prepared.bundle_sha256,
         };
-        let finished =
-            bundle.finish(|w| write_manifest(w, &head, &issued_entries, &rejected, &ca))?;
+        let finished = bundle.finish(|w| write_manifest(w, &head, &spool, &rejected, &ca))?;
         // Group commit: every certificate_issued entry reaches the disk
         // before the bundle holding those certificates takes its name.
         self.transcript.sync()?;
@@ -466,8 +523,11 @@ impl Runner<'_, '_> {
                 action: "encode manifest.json",
                 source: std::io::Error::other(e),
             })?;
-            out.entries.push(json);
-            Ok(())
+            out.entries.push(&json).map_err(|source| Error::Output {
+                path: step.output.clone(),
+                action: "spool manifest.json",
+                source,
+            })
         })();
         out.failed = added.is_err();
         added
@@ -565,11 +625,12 @@ struct ManifestHead<'a> {
 }
 
 /// Writes an output bundle's manifest.json: the head's fields, then
-/// `issued` (entries already encoded, one per line), `rejected` and `ca`.
+/// `issued` (entries already encoded, one per line of the spool file),
+/// `rejected` and `ca`.
 fn write_manifest(
     w: &mut dyn Write,
     head: &ManifestHead<'_>,
-    issued: &[String],
+    issued: &File,
     rejected: &[RejectedEntry],
     ca: &[CaEntry],
 ) -> std::io::Result<()> {
@@ -577,10 +638,7 @@ fn write_manifest(
     // `{...}` without its closing brace, then the lists.
     w.write_all(&head.as_bytes()[..head.len() - 1])?;
     w.write_all(b",\n\"issued\": [")?;
-    for (k, entry) in issued.iter().enumerate() {
-        w.write_all(if k == 0 { b"\n  " } else { b",\n  " })?;
-        w.write_all(entry.as_bytes())?;
-    }
+    copy_entries(issued, w)?;
     w.write_all(b"\n],\n\"rejected\": ")?;
     serde_json::to_writer(&mut *w, rejected).map_err(std::io::Error::other)?;
     w.write_all(b",\n\"ca\": ")?;

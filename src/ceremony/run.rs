@@ -269,10 +269,10 @@ fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
                             out,
                             "step {}: {} request(s) in the bundle:",
                             g.id,
-                            prepared.requests.len()
+                            prepared.entries.len()
                         );
-                        for j in &prepared.requests {
-                            match &j.verdict {
+                        for (entry, verdict) in prepared.requests() {
+                            match verdict {
                                 Ok(sign::Approval {
                                     profile,
                                     approved: a,
@@ -287,7 +287,7 @@ fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
                                     let _ = writeln!(
                                         out,
                                         "  sign    {} ({}): CN={}{}, by the {} CA, {} days{}{}",
-                                        j.entry.id,
+                                        entry.id,
                                         profile.name,
                                         a.cn,
                                         a.orgs
@@ -312,12 +312,12 @@ fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
                                     let _ = writeln!(
                                         out,
                                         "  REJECT  {} ({}): {}",
-                                        j.entry.id, j.entry.profile, r.rule
+                                        entry.id, entry.profile, r.rule
                                     );
                                     if g.on_rejection == OnRejection::Stop {
                                         reasons.push(format!(
                                             "step {}: request {}: {}",
-                                            g.id, j.entry.id, r.rule
+                                            g.id, entry.id, r.rule
                                         ));
                                     }
                                 }

@@ -34,15 +34,6 @@ pub struct LoadedIssuer {
     pub not_after: SystemTime,
 }
 
-/// One request with its verdict.
-#[derive(Debug)]
-pub struct Judged {
-    /// The manifest entry.
-    pub entry: RequestEntry,
-    /// The approved contents and profile, or the rule it breaks.
-    pub verdict: Result<Approval, Rejection>,
-}
-
 /// What signing an approved request needs, and no more: the CSR itself is
 /// dropped once judged, so a batch of 100,000 stays small in memory.
 #[derive(Debug)]
@@ -63,16 +54,29 @@ pub struct Prepared {
     /// The CAs, by role.
     pub issuers: BTreeMap<Issuer, LoadedIssuer>,
     /// Every request, in manifest order.
-    pub requests: Vec<Judged>,
+    pub entries: Vec<RequestEntry>,
+    /// The verdict on each of `entries`, at the same index: the approved
+    /// contents and profile, or the rule it breaks. (Two vectors, not one of
+    /// pairs, so that none is rebuilt in memory once judged.)
+    pub verdicts: Vec<Result<Approval, Rejection>>,
 }
 
 impl Prepared {
+    /// Every request with its verdict, in manifest order.
+    pub fn requests(&self) -> impl Iterator<Item = (&RequestEntry, &Result<Approval, Rejection>)> {
+        self.entries.iter().zip(&self.verdicts)
+    }
+
+    /// The approved requests, in manifest order.
+    pub fn approved(&self) -> impl Iterator<Item = (&RequestEntry, &Approval)> {
+        self.requests()
+            .filter_map(|(entry, verdict)| verdict.as_ref().ok().map(|a| (entry, a)))
+    }
+
     /// The rejected requests.
     pub fn rejected(&self) -> impl Iterator<Item = (&RequestEntry, &Rejection)> {
-        self.requests.iter().filter_map(|j| match &j.verdict {
-            Err(r) => Some((&j.entry, r)),
-            Ok(_) => None,
-        })
+        self.requests()
+            .filter_map(|(entry, verdict)| verdict.as_ref().err().map(|r| (entry, r)))
     }
 }
 
@@ -125,41 +129,38 @@ pub fn prepare(step: &SignStep, now: SystemTime) -> Result<Prepared, Error> {
         let loaded = load_issuer(issuer.name(), spec).map_err(|e| refused(step, e))?;
         issuers.insert(*issuer, loaded);
     }
-    let verdicts = judge_all(step, &bundle, &issuers, now);
+    let mut verdicts = judge_all(step, &bundle, &issuers, now);
     let entries = std::mem::take(&mut bundle.manifest.requests);
     let bundle_sha256 = bundle.sha256.clone();
     drop(bundle);
 
     let reserved: Vec<&str> = step.issuers.iter().map(|(i, _)| i.kubeadm_path()).collect();
-    let mut kubeadm_paths: HashSet<String> = HashSet::new();
-    let mut kubeconfigs: HashSet<String> = HashSet::new();
-    let mut requests = Vec::with_capacity(entries.len());
-    for (entry, verdict) in entries.into_iter().zip(verdicts) {
-        let verdict = verdict.and_then(|ok| {
-            if let Some(path) = entry.kubeadm_path.as_deref() {
-                if reserved.contains(&path) || !kubeadm_paths.insert(path.to_string()) {
-                    return Err(profile::Rejection {
-                        rule: format!("kubeadm_path {path} is already used in this bundle"),
-                        hint: None,
-                    });
-                }
+    let mut kubeadm_paths: HashSet<&str> = HashSet::new();
+    let mut kubeconfigs: HashSet<&str> = HashSet::new();
+    for (entry, verdict) in entries.iter().zip(verdicts.iter_mut()) {
+        if verdict.is_err() {
+            continue;
+        }
+        let used = |rule: String| Err(profile::Rejection { rule, hint: None });
+        if let Some(path) = entry.kubeadm_path.as_deref() {
+            if reserved.contains(&path) || !kubeadm_paths.insert(path) {
+                *verdict = used(format!(
+                    "kubeadm_path {path} is already used in this bundle"
+                ));
+                continue;
             }
-            if let Some(conf) = entry.kubeconfig.as_deref() {
-                if !kubeconfigs.insert(conf.to_string()) {
-                    return Err(profile::Rejection {
-                        rule: format!("kubeconfig {conf} is already used in this bundle"),
-                        hint: None,
-                    });
-                }
+        }
+        if let Some(conf) = entry.kubeconfig.as_deref() {
+            if !kubeconfigs.insert(conf) {
+                *verdict = used(format!("kubeconfig {conf} is already used in this bundle"));
             }
-            Ok(ok)
-        });
-        requests.push(Judged { entry, verdict });
+        }
     }
     Ok(Prepared {
         bundle_sha256,
         issuers,
-        requests,
+        entries,
+        verdicts,
     })
 }
 
@@ -185,10 +186,12 @@ fn judge_all(
                 })
             })
             .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+        // Moved part by part into one vector sized once.
+        let mut verdicts = Vec::with_capacity(entries.len());
+        for part in parts {
+            verdicts.extend(part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        verdicts
     })
 }
 
