@@ -667,3 +667,61 @@ fn an_output_bundle_with_an_extra_age_stanza_or_cut_short_is_refused_and_nothing
         assert!(!s.env.path(name).exists(), "{name}: something was written");
     }
 }
+
+/// A tar of `(name, declared size, body)` members: the header states the
+/// declared size, whatever the body holds (so an oversized member costs
+/// only its header), then the end-of-archive marker.
+fn raw_bundle(members: &[(&str, u64, &[u8])]) -> Vec<u8> {
+    let mut tar = Vec::new();
+    for (name, size, body) in members {
+        let mut header = tar::Header::new_old();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(*size);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.extend_from_slice(header.as_bytes());
+        tar.extend_from_slice(body);
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
+    }
+    tar.resize(tar.len() + 1024, 0);
+    tar
+}
+
+#[test]
+fn oversized_members_and_too_many_members_are_refused_before_reading_them() {
+    let s = setup();
+    let bundle = s.env.path("requests/b.tar");
+    // A manifest whose header claims one byte over 128 MiB: refused on the
+    // header, before a body that is not even there.
+    let manifest_limit = 128u64 << 20;
+    let tar = raw_bundle(&[("manifest.json", manifest_limit + 1, b"")]);
+    std::fs::write(&bundle, &tar).expect("write");
+    s.assert_refused(
+        &hex(&Sha256::digest(&tar)),
+        "",
+        &format!(
+            "member \"manifest.json\": size {} bytes is over the limit of {manifest_limit} bytes",
+            manifest_limit + 1
+        ),
+    );
+    // A CSR member one byte over 64 KiB, body and all.
+    let big = vec![b'x'; 65_537];
+    let tar = raw_bundle(&[
+        ("manifest.json", 2, b"{}"),
+        ("csr/big.csr", big.len() as u64, &big),
+    ]);
+    std::fs::write(&bundle, &tar).expect("write");
+    s.assert_refused(
+        &hex(&Sha256::digest(&tar)),
+        "",
+        "member \"csr/big.csr\": size 65537 bytes is over the limit of 65536 bytes",
+    );
+    // 250,001 members (128 MB of headers): refused at the one over the limit.
+    let names: Vec<String> = (0..=250_000).map(|i| format!("csr/{i}.csr")).collect();
+    let members: Vec<(&str, u64, &[u8])> =
+        names.iter().map(|n| (n.as_str(), 0, &b""[..])).collect();
+    let tar = raw_bundle(&members);
+    std::fs::write(&bundle, &tar).expect("write");
+    s.assert_refused(&hex(&Sha256::digest(&tar)), "", "more than 250000 members");
+}
