@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use cryptoki::session::Session;
@@ -25,7 +25,7 @@ use crate::bundle::output::{self, OutputWriter};
 use crate::bundle::request::RequestEntry;
 use crate::fsutil;
 use crate::profile::{IssuedProfile, Issuer};
-use crate::token::{Sessions, Token, TokenSigner};
+use crate::token::{Token, TokenKey, TokenSigner};
 use crate::x509::{self, Issued};
 
 /// notBefore is set this far before now, as kubeadm does.
@@ -158,19 +158,53 @@ struct Shared<'a> {
     now: SystemTime,
 }
 
-/// Requests a worker takes at a time: it builds them all, signs them all
-/// holding its session once, then checks them all, and hands them on in one
-/// message, so locks and wake-ups are per chunk, not per certificate.
+/// Requests a worker takes at a time: it builds them all, has its signing
+/// thread sign them all, then checks them all and hands them on in one
+/// message, so wake-ups are per chunk, not per certificate.
 const CHUNK: usize = 32;
 
 /// A job's certificate, built and waiting for the token.
 type Pending = x509::Unsigned<IssuedProfile>;
 
+/// TBSCertificates for a signing thread to sign, in order, with the key of
+/// each one's issuer, and where to send the signatures.
+struct SignRequest {
+    tbs: Vec<(Issuer, Vec<u8>)>,
+    reply: mpsc::SyncSender<Vec<Result<Vec<u8>, crate::token::Error>>>,
+}
+
+/// A signing thread: signs every request on `session` until the channel
+/// closes. After a failure (or once `stop` is set) it signs nothing more;
+/// a reply then ends with the failure, or stops short.
+fn sign_requests_on(
+    session: &Session,
+    keys: &BTreeMap<Issuer, TokenKey>,
+    requests: mpsc::Receiver<SignRequest>,
+    stop: &AtomicBool,
+) {
+    for request in requests {
+        let mut signatures = Vec::with_capacity(request.tbs.len());
+        for (issuer, tbs) in &request.tbs {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let signature = keys[issuer].sign_on(session, tbs);
+            let failed = signature.is_err();
+            signatures.push(signature);
+            if failed {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        let _ = request.reply.send(signatures);
+    }
+}
+
 /// Builds one certificate's TBSCertificate.
-fn build_one<'a>(
-    shared: &Shared<'a>,
-    signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
-    job: &Job<'a>,
+fn build_one(
+    shared: &Shared<'_>,
+    keys: &BTreeMap<Issuer, TokenKey>,
+    job: &Job<'_>,
 ) -> Result<Pending, Error> {
     let Approval {
         profile, approved, ..
@@ -192,19 +226,19 @@ fn build_one<'a>(
         x509::serial_from_random(&job.serial),
         validity,
         spki,
-        &signers[&profile.issuer],
+        &keys[&profile.issuer],
     )?)
 }
 
 /// Completes and checks one signed certificate.
 fn finish_one(
-    signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
+    keys: &BTreeMap<Issuer, TokenKey>,
     job: &Job<'_>,
     pending: Pending,
     signature: Vec<u8>,
 ) -> Result<Done, Error> {
     let approved = &job.approval.approved;
-    let issued = pending.finish(signature, &signers[&job.approval.profile.issuer])?;
+    let issued = pending.finish(signature, &keys[&job.approval.profile.issuer])?;
     let pem = issued.pem()?;
     let sans = approved
         .dns
@@ -215,66 +249,75 @@ fn finish_one(
     Ok(Done { issued, pem, sans })
 }
 
-/// Builds, signs and checks a chunk of jobs. After the first failure the
-/// rest of the chunk is not signed (and `stop` tells the other workers).
+/// The results of a chunk, each at its offset in the chunk.
+type ChunkResults = Vec<(usize, Result<Done, Error>)>;
+
+/// Builds a chunk of jobs, has `signer` sign them, and checks them. The
+/// results stop at the first failure (which `stop` tells everyone); a
+/// failure to build one means none of the chunk is signed.
 fn issue_chunk(
     shared: &Shared<'_>,
-    signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
-    session: &Mutex<Session>,
+    keys: &BTreeMap<Issuer, TokenKey>,
+    signer: &mpsc::SyncSender<SignRequest>,
     jobs: &[Job<'_>],
     stop: &AtomicBool,
-) -> Vec<Result<Done, Error>> {
+) -> ChunkResults {
     let mut built = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match build_one(shared, signers, job) {
+    for (k, job) in jobs.iter().enumerate() {
+        match build_one(shared, keys, job) {
             Ok(pending) => built.push(pending),
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);
-                return finish_chunk(signers, jobs, built, Vec::new(), Some(e));
+                return vec![(k, Err(e))];
             }
         }
     }
-    let mut failed = None;
-    let signatures = session.with_session(|s| {
-        let mut signatures = Vec::with_capacity(built.len());
-        for (job, pending) in jobs.iter().zip(&built) {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            match signers[&job.approval.profile.issuer].sign_on(s, pending.tbs()) {
-                Ok(sig) => signatures.push(sig),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    failed = Some(Error::from(x509::Error::Sign {
-                        what: format!("request {}", job.entry.id),
-                        reason: e.to_string(),
-                    }));
-                    break;
-                }
-            }
+    let tbs = jobs
+        .iter()
+        .zip(&built)
+        .map(|(job, pending)| (job.approval.profile.issuer, pending.tbs().to_vec()))
+        .collect();
+    let (reply, signatures) = mpsc::sync_channel(1);
+    let signatures = signer
+        .send(SignRequest { tbs, reply })
+        .ok()
+        .and_then(|()| signatures.recv().ok());
+    let Some(signatures) = signatures else {
+        // Only a signing thread that panicked hangs up; that panic ends the run.
+        stop.store(true, Ordering::Relaxed);
+        return vec![(
+            0,
+            Err(Error::from(x509::Error::Sign {
+                what: format!("request {}", jobs[0].entry.id),
+                reason: "the signing thread ended".into(),
+            })),
+        )];
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    for (k, ((job, pending), signature)) in jobs.iter().zip(built).zip(signatures).enumerate() {
+        let result = match signature {
+            Ok(signature) => finish_one(keys, job, pending, signature),
+            Err(e) => Err(Error::from(x509::Error::Sign {
+                what: format!("request {}", job.entry.id),
+                reason: e.to_string(),
+            })),
+        };
+        let failed = result.is_err();
+        results.push((k, result));
+        if failed {
+            stop.store(true, Ordering::Relaxed);
+            break;
         }
-        signatures
-    });
-    finish_chunk(signers, jobs, built, signatures, failed)
+    }
+    results
 }
 
-/// The results of a chunk: each signed certificate completed and checked,
-/// then `failed` (the job after the last signed one), if any.
-fn finish_chunk(
-    signers: &BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>>,
-    jobs: &[Job<'_>],
-    built: Vec<Pending>,
-    signatures: Vec<Vec<u8>>,
-    failed: Option<Error>,
-) -> Vec<Result<Done, Error>> {
-    let mut results: Vec<Result<Done, Error>> = jobs
-        .iter()
-        .zip(built)
-        .zip(signatures)
-        .map(|((job, pending), sig)| finish_one(signers, job, pending, sig))
-        .collect();
-    results.extend(failed.map(Err));
-    results
+/// Lowers the calling thread's scheduling priority a little, so that when
+/// the cores are busy the signing threads (and the token) come first.
+fn yield_to_signing() {
+    if let Ok(nice) = rustix::process::getpriority_process(None) {
+        let _ = rustix::process::setpriority_process(None, (nice + 5).min(19));
+    }
 }
 
 /// Serials for `count` certificates from the token's RNG, fetched in a few
@@ -363,10 +406,10 @@ impl Runner<'_, '_> {
                 serial,
             })
             .collect();
-        let sessions: Vec<Mutex<Session>> = token
-            .signing_sessions(self.sessions)?
-            .into_iter()
-            .map(Mutex::new)
+        let sessions = token.signing_sessions(self.sessions)?;
+        let keys: BTreeMap<Issuer, TokenKey> = signers
+            .iter()
+            .map(|(issuer, signer)| (*issuer, signer.key().clone()))
             .collect();
         let shared = Shared {
             step,
@@ -379,18 +422,16 @@ impl Runner<'_, '_> {
             failed: false,
         };
         let mut progress = Progress::new(jobs.len());
-        let first_error =
-            self.run_workers(&shared, &signers, &sessions, &jobs, |runner, job, done| {
-                runner.issued(step, &prepared, job, done, &mut out)?;
-                progress.tick();
-                Ok(())
-            });
+        let first_error = self.run_workers(&shared, &keys, sessions, &jobs, |runner, job, done| {
+            runner.issued(step, &prepared, job, done, &mut out)?;
+            progress.tick();
+            Ok(())
+        });
         if let Some(e) = first_error {
             // The entries of every certificate signed are in the transcript;
             // the bundle (its temporary file) goes with `out`.
             return Err(e);
         }
-        drop(sessions);
 
         let Collected {
             mut bundle,
@@ -533,21 +574,20 @@ impl Runner<'_, '_> {
         added
     }
 
-    /// Issues every job on worker threads and hands each result to `each`
-    /// on this thread, in job order. Returns the first error (by job order);
-    /// after one, workers take no new job, but every certificate already
-    /// signed is still handed to `each`, so the transcript holds all the
-    /// token signed.
+    /// Issues every job and hands each result to `each` on this thread, in
+    /// job order. Returns the first error (by job order); after one, no new
+    /// job starts, but every certificate already signed is still handed to
+    /// `each`, so the transcript holds all the token signed.
     ///
-    /// Workers: one per core plus one per signing session, so that while
-    /// some sign the others build and check certificates. Each signing
-    /// session is shared, behind a lock, by the workers assigned to it;
-    /// they take [`CHUNK`] jobs at a time.
+    /// Each session gets a signing thread that does nothing but sign. Worker
+    /// threads (one per core plus one per session, at a slightly lower
+    /// priority than the signing threads) take [`CHUNK`] jobs at a time,
+    /// build them, pass them to a signing thread, and check the signatures.
     fn run_workers<'j>(
         &mut self,
         shared: &Shared<'j>,
-        signers: &BTreeMap<Issuer, TokenSigner<'_>>,
-        sessions: &[Mutex<Session>],
+        keys: &BTreeMap<Issuer, TokenKey>,
+        sessions: Vec<Session>,
         jobs: &'j [Job<'j>],
         mut each: impl FnMut(&mut Self, &Job<'j>, Done) -> Result<(), Error>,
     ) -> Option<Error> {
@@ -558,37 +598,43 @@ impl Runner<'_, '_> {
         let workers = (cores + sessions.len()).min(jobs.len().div_ceil(CHUNK));
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let (tx, rx) = mpsc::sync_channel::<(usize, Vec<Result<Done, Error>>)>(workers * 2);
+        let (tx, rx) = mpsc::sync_channel::<(usize, ChunkResults)>(workers * 2);
         let mut first_error: Option<(usize, Error)> = None;
         std::thread::scope(|s| {
+            let signers: Vec<mpsc::SyncSender<SignRequest>> = sessions
+                .into_iter()
+                .map(|session| {
+                    let (to_signer, requests) = mpsc::sync_channel::<SignRequest>(workers);
+                    let stop = &stop;
+                    s.spawn(move || sign_requests_on(&session, keys, requests, stop));
+                    to_signer
+                })
+                .collect();
             for w in 0..workers {
-                let session = &sessions[w % sessions.len()];
-                let on_session: BTreeMap<Issuer, TokenSigner<'_, Mutex<Session>>> = signers
-                    .iter()
-                    .map(|(issuer, signer)| (*issuer, signer.on(session)))
-                    .collect();
+                let signer = signers[w % signers.len()].clone();
                 let (tx, next, stop) = (tx.clone(), &next, &stop);
                 s.spawn(move || {
+                    yield_to_signing();
                     while !stop.load(Ordering::Relaxed) {
                         let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                        let Some(chunk) = jobs.get(start..(start + CHUNK).min(jobs.len())) else {
+                        let end = (start + CHUNK).min(jobs.len());
+                        let Some(chunk) = jobs.get(start..end).filter(|c| !c.is_empty()) else {
                             break;
                         };
-                        if chunk.is_empty() {
-                            break;
-                        }
-                        let results = issue_chunk(shared, &on_session, session, chunk, stop);
+                        let results = issue_chunk(shared, keys, &signer, chunk, stop);
                         if tx.send((start, results)).is_err() {
                             break;
                         }
                     }
                 });
             }
+            // The signing threads end when the last worker drops its sender.
+            drop(signers);
             drop(tx);
             // Chunks arrive in any order; hand their results on in job order.
-            let mut pending: BTreeMap<usize, Vec<Result<Done, Error>>> = BTreeMap::new();
-            let mut hand_on = |start: usize, results: Vec<Result<Done, Error>>, this: &mut Self| {
-                for (k, result) in results.into_iter().enumerate() {
+            let mut pending: BTreeMap<usize, ChunkResults> = BTreeMap::new();
+            let mut hand_on = |start: usize, results: ChunkResults, this: &mut Self| {
+                for (k, result) in results {
                     let i = start + k;
                     if let Err(e) = result.and_then(|done| each(this, &jobs[i], done)) {
                         stop.store(true, Ordering::Relaxed);

@@ -6,8 +6,6 @@
 //! converted to the DER `SEQUENCE { r, s }` X.509 wants. RSA: the token hashes
 //! and pads with `CKM_SHA{256,384,512}_RSA_PKCS`.
 
-use std::sync::{Mutex, PoisonError};
-
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
@@ -45,69 +43,17 @@ impl EncodePublicKey for TokenVerifyingKey {
     }
 }
 
-/// Where a signer finds a session to sign on: the token's own session, or
-/// one of the extra sessions of a batch, shared by its worker threads.
-pub trait Sessions {
-    /// Runs `f` on a session (holding it for the call).
-    fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> R;
-}
-
-impl Sessions for Token {
-    fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
-        f(self.session())
-    }
-}
-
-impl Sessions for Mutex<Session> {
-    fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
-        // A poisoned lock means another worker panicked mid-call; the
-        // session itself is still whole, and that panic ends the batch.
-        f(&self.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-/// Signs with one private key in the token, on the token's session or on
-/// a shared one.
-pub struct TokenSigner<'t, S: Sessions = Token> {
-    sessions: &'t S,
+/// A key in the token as a certificate builder needs it: its public half
+/// and signature algorithm, and how to sign with it on a session the caller
+/// holds. It holds no session, so the threads of a batch can share it.
+#[derive(Debug, Clone)]
+pub struct TokenKey {
     key: SigningKey,
     public: TokenVerifyingKey,
 }
 
-impl<'t> TokenSigner<'t, Token> {
-    /// A signer for `key`. `hash` applies to RSA keys; ECDSA keys use
-    /// SHA-256 (P-256) or SHA-384 (P-384).
-    pub fn new(token: &'t Token, key: &KeyRecord, hash: SignatureHash) -> Result<Self> {
-        let handle = key.private_handle.ok_or_else(|| Error::KeyNotFound {
-            token: token.identity().label.clone(),
-            label: key.label.clone(),
-        })?;
-        Ok(TokenSigner {
-            sessions: token,
-            key: SigningKey {
-                token: token.identity().label.clone(),
-                handle,
-                label: key.label.clone(),
-                algorithm: key.algorithm,
-                hash,
-            },
-            public: TokenVerifyingKey(key.spki_der.clone()),
-        })
-    }
-}
-
-impl<S: Sessions> TokenSigner<'_, S> {
-    /// The same key, signing on `session` instead (one of
-    /// [`Token::signing_sessions`], behind a lock its workers share).
-    pub fn on<'s>(&self, session: &'s Mutex<Session>) -> TokenSigner<'s, Mutex<Session>> {
-        TokenSigner {
-            sessions: session,
-            key: self.key.clone(),
-            public: self.public.clone(),
-        }
-    }
-
-    /// The signature algorithm OID this signer produces.
+impl TokenKey {
+    /// The signature algorithm OID this key's signatures carry.
     pub fn algorithm_oid(&self) -> ObjectIdentifier {
         match (self.key.algorithm, self.key.hash) {
             (KeyAlgorithm::EcdsaP256, _) => ECDSA_WITH_SHA256,
@@ -118,16 +64,56 @@ impl<S: Sessions> TokenSigner<'_, S> {
         }
     }
 
-    /// Signs `msg` in the token and returns the X.509 encoding of the signature.
-    pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
-        self.sessions
-            .with_session(|session| self.key.sign(session, msg))
-    }
-
-    /// Signs `msg` on `session`, which the caller holds (a batch signs many
-    /// under one lock); otherwise as [`TokenSigner::sign_raw`].
+    /// Signs `msg` on `session` (logged in, on the key's token) and returns
+    /// the X.509 encoding of the signature.
     pub fn sign_on(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
         self.key.sign(session, msg)
+    }
+}
+
+/// Signs with one private key on the token's own session.
+pub struct TokenSigner<'t> {
+    token: &'t Token,
+    key: TokenKey,
+}
+
+impl<'t> TokenSigner<'t> {
+    /// A signer for `key`. `hash` applies to RSA keys; ECDSA keys use
+    /// SHA-256 (P-256) or SHA-384 (P-384).
+    pub fn new(token: &'t Token, key: &KeyRecord, hash: SignatureHash) -> Result<Self> {
+        let handle = key.private_handle.ok_or_else(|| Error::KeyNotFound {
+            token: token.identity().label.clone(),
+            label: key.label.clone(),
+        })?;
+        Ok(TokenSigner {
+            token,
+            key: TokenKey {
+                key: SigningKey {
+                    token: token.identity().label.clone(),
+                    handle,
+                    label: key.label.clone(),
+                    algorithm: key.algorithm,
+                    hash,
+                },
+                public: TokenVerifyingKey(key.spki_der.clone()),
+            },
+        })
+    }
+
+    /// The key, without the session: for the signing threads of a batch,
+    /// each with a session of its own ([`Token::signing_sessions`]).
+    pub fn key(&self) -> &TokenKey {
+        &self.key
+    }
+
+    /// The signature algorithm OID this signer produces.
+    pub fn algorithm_oid(&self) -> ObjectIdentifier {
+        self.key.algorithm_oid()
+    }
+
+    /// Signs `msg` in the token and returns the X.509 encoding of the signature.
+    pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        self.key.sign_on(self.token.session(), msg)
     }
 }
 
@@ -183,7 +169,7 @@ impl SigningKey {
     }
 }
 
-impl<S: Sessions> signature::Keypair for TokenSigner<'_, S> {
+impl signature::Keypair for TokenKey {
     type VerifyingKey = TokenVerifyingKey;
 
     fn verifying_key(&self) -> TokenVerifyingKey {
@@ -191,7 +177,7 @@ impl<S: Sessions> signature::Keypair for TokenSigner<'_, S> {
     }
 }
 
-impl<S: Sessions> DynSignatureAlgorithmIdentifier for TokenSigner<'_, S> {
+impl DynSignatureAlgorithmIdentifier for TokenKey {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
         let parameters = if self.key.algorithm.is_rsa() {
             Some(der::Any::null())
@@ -205,7 +191,21 @@ impl<S: Sessions> DynSignatureAlgorithmIdentifier for TokenSigner<'_, S> {
     }
 }
 
-impl<S: Sessions> signature::Signer<TokenSignature> for TokenSigner<'_, S> {
+impl signature::Keypair for TokenSigner<'_> {
+    type VerifyingKey = TokenVerifyingKey;
+
+    fn verifying_key(&self) -> TokenVerifyingKey {
+        self.key.verifying_key()
+    }
+}
+
+impl DynSignatureAlgorithmIdentifier for TokenSigner<'_> {
+    fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
+        self.key.signature_algorithm_identifier()
+    }
+}
+
+impl signature::Signer<TokenSignature> for TokenSigner<'_> {
     fn try_sign(&self, msg: &[u8]) -> signature::Result<TokenSignature> {
         self.sign_raw(msg)
             .map(TokenSignature)

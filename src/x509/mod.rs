@@ -31,7 +31,7 @@ use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
 use crate::hex;
-use crate::token::{Sessions, TokenSigner};
+use crate::token::{TokenSigner, TokenVerifyingKey};
 
 /// Errors while building or checking a certificate.
 #[derive(Debug, thiserror::Error)]
@@ -153,13 +153,13 @@ impl Issued {
 
 /// Builds a certificate for `subject_spki` under `profile`, signs it with
 /// `signer`, and verifies the signature in software before returning it.
-pub fn issue<P: BuilderProfile, S: Sessions>(
+pub fn issue<P: BuilderProfile>(
     what: &str,
     profile: P,
     serial: SerialNumber,
     validity: Validity,
     subject_spki: SubjectPublicKeyInfoOwned,
-    signer: &TokenSigner<'_, S>,
+    signer: &TokenSigner<'_>,
 ) -> Result<Issued> {
     let unsigned = Unsigned::new(what, profile, serial, validity, subject_spki, signer)?;
     let signature = signer.sign_raw(unsigned.tbs()).map_err(|e| Error::Sign {
@@ -167,6 +167,19 @@ pub fn issue<P: BuilderProfile, S: Sessions>(
         reason: e.to_string(),
     })?;
     unsigned.finish(signature, signer)
+}
+
+/// What [`Unsigned`] needs of the signing key: its public half and its
+/// signature algorithm ([`TokenSigner`], or a [`crate::token::TokenKey`]
+/// shared by the threads of a batch).
+pub trait SignerKey:
+    signature::Keypair<VerifyingKey = TokenVerifyingKey> + spki::DynSignatureAlgorithmIdentifier
+{
+}
+
+impl<K> SignerKey for K where
+    K: signature::Keypair<VerifyingKey = TokenVerifyingKey> + spki::DynSignatureAlgorithmIdentifier
+{
 }
 
 /// A certificate built and encoded, waiting for the token's signature: the
@@ -180,13 +193,13 @@ pub struct Unsigned<P: BuilderProfile> {
 impl<P: BuilderProfile> Unsigned<P> {
     /// Builds the TBSCertificate for `subject_spki` under `profile`, to be
     /// signed by `signer`'s key.
-    pub fn new<S: Sessions>(
+    pub fn new<K: SignerKey>(
         what: &str,
         profile: P,
         serial: SerialNumber,
         validity: Validity,
         subject_spki: SubjectPublicKeyInfoOwned,
-        signer: &TokenSigner<'_, S>,
+        signer: &K,
     ) -> Result<Self> {
         let sign_err = |reason: String| Error::Sign {
             what: what.to_string(),
@@ -211,11 +224,7 @@ impl<P: BuilderProfile> Unsigned<P> {
 
     /// Completes the certificate with the token's `signature` (X.509
     /// encoding) and verifies it in software against `signer`'s public key.
-    pub fn finish<S: Sessions>(
-        self,
-        signature: Vec<u8>,
-        signer: &TokenSigner<'_, S>,
-    ) -> Result<Issued> {
+    pub fn finish<K: SignerKey>(self, signature: Vec<u8>, signer: &K) -> Result<Issued> {
         let what = self.what.as_str();
         let bits = der::asn1::BitString::from_bytes(&signature).map_err(der_err(what))?;
         let cert = self
