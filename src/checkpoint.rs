@@ -252,11 +252,11 @@ pub fn verify(
                 head_at_checkpoint = Some(v.hash.to_string());
             }
         }
-        if v.event.get("type").and_then(|t| t.as_str()) != Some("checkpoint") {
+        if v.kind != "checkpoint" {
             return Ok(());
         }
         embedded += 1;
-        let cp: Checkpoint = serde_json::from_value(strip_type(v.event))
+        let cp: Checkpoint = serde_json::from_value(strip_type(&v.event()?))
             .map_err(|e| format!("checkpoint entry is malformed: {e}"))?;
         if cp.entries != v.seq || cp.head != v.prev {
             return Err("checkpoint entry does not cover exactly the entries before it".into());

@@ -41,6 +41,9 @@ fn check(data: &[u8]) {
     let mut hashes = Vec::new();
     let summary = transcript::verify_reader_with(name, data, |v| {
         hashes.push(v.hash.to_string());
+        // The event is parsed only on demand; a verified entry's always parses.
+        let event = v.event().expect("a verified entry's event parses");
+        assert_eq!(event["type"].as_str(), Some(v.kind));
         Ok(())
     });
     let plain = transcript::verify_reader(name, data);

@@ -191,8 +191,8 @@ pub fn checkpoint_now(
 ) -> Result<crate::checkpoint::Checkpoint, Error> {
     let mut last_origin = None;
     crate::transcript::verify_file_with(path, |v| {
-        if v.event["type"] == "checkpoint" {
-            last_origin = v.event["origin"].as_str().map(str::to_string);
+        if v.kind == "checkpoint" {
+            last_origin = v.event()?["origin"].as_str().map(str::to_string);
         }
         Ok(())
     })?;

@@ -1,5 +1,6 @@
 //! Verifying a transcript in one streaming pass, in constant memory.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -7,7 +8,10 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{split_line, Body, Error, Result, GENESIS, MAX_LINE};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{split_line, Error, Result, GENESIS, MAX_LINE};
 use crate::hex;
 
 /// What an intact transcript holds.
@@ -46,8 +50,39 @@ pub struct Visited<'a> {
     pub prev: &'a str,
     /// This entry's hash.
     pub hash: &'a str,
-    /// The event.
-    pub event: &'a serde_json::Value,
+    /// The event's `type`.
+    pub kind: &'a str,
+    /// The event as written.
+    raw: &'a RawValue,
+}
+
+impl Visited<'_> {
+    /// The event, parsed (only when a visitor asks: most look at `kind`
+    /// alone, and a million entries verify twice as fast unparsed).
+    pub fn event(&self) -> std::result::Result<serde_json::Value, String> {
+        serde_json::from_str(self.raw.get()).map_err(|e| format!("event: {e}"))
+    }
+}
+
+/// The hashed part of an entry, with the event left unparsed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBody<'a> {
+    seq: u64,
+    #[allow(dead_code)]
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+    #[serde(borrow)]
+    prev: Cow<'a, str>,
+    #[serde(borrow)]
+    event: &'a RawValue,
+}
+
+/// The one field of an event every entry is checked for.
+#[derive(Deserialize)]
+struct Kind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
 }
 
 /// Verifies the transcript at `path`, handing every entry that passed the
@@ -139,12 +174,15 @@ pub fn verify_reader_with<R: BufRead>(
                 continue;
             }
         };
-        let (body, stated) = parsed;
-        let event_type = body.event["type"].as_str().unwrap_or_default().to_string();
+        let (body, stated, event_type) = parsed;
+        let raw: RawBody<'_> = serde_json::from_str(&body)
+            .map_err(|e| invalid(expected, line_no, format!("not a transcript entry: {e}")))?;
         if let Some(p) = pending.take() {
             let names_it = event_type == "crash_remnant"
-                && body.event["torn_sha256"].as_str() == Some(p.sha256.as_str())
-                && body.event["torn_bytes"].as_u64() == Some(p.len as u64);
+                && serde_json::from_str::<serde_json::Value>(raw.event.get()).is_ok_and(|e| {
+                    e["torn_sha256"].as_str() == Some(p.sha256.as_str())
+                        && e["torn_bytes"].as_u64() == Some(p.len as u64)
+                });
             if !names_it {
                 return Err(invalid(p.entry, p.line, p.reason));
             }
@@ -158,7 +196,8 @@ pub fn verify_reader_with<R: BufRead>(
             seq: expected,
             prev: &head,
             hash: &stated,
-            event: &body.event,
+            kind: &event_type,
+            raw: raw.event,
         })
         .map_err(|r| invalid(expected, line_no, r))?;
         last_event = Some(event_type);
@@ -176,20 +215,31 @@ pub fn verify_reader_with<R: BufRead>(
     })
 }
 
-/// Checks one line (without its newline) as entry `expected` after `head`.
+/// The `type` of an event, if it has a string one.
+fn kind_of(event: &RawValue) -> Option<String> {
+    // An object, not an array that serde would also read into `Kind`.
+    if !event.get().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Kind<'_>>(event.get())
+        .ok()
+        .map(|k| k.kind.into_owned())
+}
+
+/// Checks one line (without its newline) as entry `expected` after `head`;
+/// returns the hashed body, the stated hash and the event's type.
 fn parse_entry(
     buf: &[u8],
     expected: u64,
     head: &str,
-) -> std::result::Result<(Body<serde_json::Value>, String), String> {
+) -> std::result::Result<(String, String, String), String> {
     let line = std::str::from_utf8(buf).map_err(|_| "not valid UTF-8".to_string())?;
     let (body, stated) = split_line(line)
         .ok_or_else(|| "not a transcript entry (no trailing \"hash\" member)".to_string())?;
-    let body_hash = hex::encode(&Sha256::digest(body.as_bytes()));
-    if body_hash != stated {
+    if !hex_is(stated, &Sha256::digest(body.as_bytes())) {
         return Err("content does not match its hash: the entry was changed".into());
     }
-    let parsed: Body<serde_json::Value> =
+    let parsed: RawBody<'_> =
         serde_json::from_str(&body).map_err(|e| format!("not a transcript entry: {e}"))?;
     if parsed.seq != expected {
         return Err(format!(
@@ -203,10 +253,19 @@ fn parse_entry(
                 .into(),
         );
     }
-    if !parsed.event.get("type").is_some_and(|t| t.is_string()) {
+    let Some(kind) = kind_of(parsed.event) else {
         return Err("the event has no type".into());
-    }
-    Ok((parsed, stated.to_string()))
+    };
+    Ok((body, stated.to_string(), kind))
+}
+
+/// True when `text` is the lowercase hex of `bytes` (what `hex::encode` gives).
+fn hex_is(text: &str, bytes: &[u8]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    text.len() == bytes.len() * 2
+        && text.as_bytes().chunks_exact(2).zip(bytes).all(|(pair, b)| {
+            pair[0] == DIGITS[usize::from(b >> 4)] && pair[1] == DIGITS[usize::from(b & 15)]
+        })
 }
 
 #[cfg(test)]
@@ -234,6 +293,47 @@ mod tests {
 
     fn reason(lines: &[String]) -> String {
         check(lines).expect_err("must fail").to_string()
+    }
+
+    #[test]
+    fn hex_is_matches_lowercase_hex_only() {
+        let digest = Sha256::digest(b"x");
+        let text = hex::encode(&digest);
+        assert!(hex_is(&text, &digest));
+        assert!(!hex_is(&text.to_ascii_uppercase(), &digest));
+        assert!(!hex_is(&text[..62], &digest));
+        let mut other = text.clone().into_bytes();
+        other[63] = if other[63] == b'0' { b'1' } else { b'0' };
+        assert!(!hex_is(
+            std::str::from_utf8(&other).expect("ascii"),
+            &digest
+        ));
+    }
+
+    #[test]
+    fn an_event_that_is_not_an_object_has_no_type() {
+        let event = serde_json::json!(["note", 1]);
+        let (line, _) = render_line(0, "2026-01-01T00:00:00Z", GENESIS, &event).expect("render");
+        assert!(reason(&[line]).contains("the event has no type"));
+    }
+
+    #[test]
+    fn visitors_see_the_type_and_can_parse_the_event() {
+        let mut seen = Vec::new();
+        let text = transcript(3).concat();
+        verify_reader_with(Path::new("t"), text.as_bytes(), |v| {
+            seen.push((v.kind.to_string(), v.event()?["n"].as_u64()));
+            Ok(())
+        })
+        .expect("intact");
+        assert_eq!(
+            seen,
+            vec![
+                ("note".to_string(), Some(0)),
+                ("note".to_string(), Some(1)),
+                ("note".to_string(), Some(2))
+            ]
+        );
     }
 
     #[test]
