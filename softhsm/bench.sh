@@ -323,7 +323,7 @@ TOML
 done
 
 echo
-echo "== token: one session vs two (the tool uses one today)"
+echo "== token: one session vs two (this run gave the tool $sessions)"
 token_rate 1
 token_rate 2
 

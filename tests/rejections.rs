@@ -629,7 +629,8 @@ fn hostile_tar_members_are_refused_recorded_and_nothing_is_signed() {
 }
 
 #[test]
-fn an_output_bundle_with_an_extra_age_stanza_or_cut_short_is_refused_and_nothing_is_written() {
+fn an_output_bundle_with_an_extra_age_stanza_cut_short_or_for_another_identity_is_refused_and_nothing_is_written(
+) {
     let s = setup();
     common::openssl_csr(&s.env, "sch", "ec:P-256", "/CN=system:kube-scheduler", &[]);
     let sha = s.seal(&request("sch", "scheduler", "extra/sch.csr", ""));
@@ -666,6 +667,26 @@ fn an_output_bundle_with_an_extra_age_stanza_or_cut_short_is_refused_and_nothing
         );
         assert!(!s.env.path(name).exists(), "{name}: something was written");
     }
+    // The intact bundle, opened with an identity it was not encrypted to.
+    std::fs::write(s.env.path("bundles/out.tar.age"), &good).expect("write");
+    common::age_identity(&s.env, "stranger.agekey");
+    let out = s.env.run(&[
+        "bundle",
+        "open",
+        "bundles/out.tar.age",
+        "--identity",
+        "stranger.agekey",
+        "--out",
+        "stranger",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("bundles/out.tar.age: no identity in stranger.agekey can decrypt it"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!s.env.path("stranger").exists(), "something was written");
 }
 
 /// A tar of `(name, declared size, body)` members: the header states the
