@@ -267,14 +267,10 @@ fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Reads a whole regular file, refusing one over `limit` before reading it.
-fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let too_large = |size| Error::TooLarge {
-        path: path.to_path_buf(),
-        size,
-        limit,
-    };
+/// Opens a regular file for reading, refusing one over `limit` (on its size
+/// now; the caller reads at most `limit + 1` bytes and refuses more, in
+/// case it grows). Returns the file and its size.
+fn open_limited(path: &std::path::Path, limit: u64) -> Result<(std::fs::File, u64)> {
     // Checked before opening too, so a fifo or device is refused, not waited on.
     let meta = std::fs::metadata(path).map_err(io_err(path, "read"))?;
     if !meta.is_file() {
@@ -286,14 +282,29 @@ fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(io_err(path, "open"))?;
     let size = file.metadata().map_err(io_err(path, "read"))?.len();
     if size > limit {
-        return Err(too_large(size));
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit,
+        });
     }
+    Ok((file, size))
+}
+
+/// Reads a whole regular file, refusing one over `limit` before reading it.
+fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let (file, size) = open_limited(path, limit)?;
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(io_err(path, "read"))?;
     if bytes.len() as u64 > limit {
-        return Err(too_large(bytes.len() as u64));
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            limit,
+        });
     }
     Ok(bytes)
 }

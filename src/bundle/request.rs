@@ -25,7 +25,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -369,19 +368,7 @@ fn copy_private(path: &Path, limit: u64, tmp_dir: &Path) -> Result<(FileSource, 
         size,
         limit,
     };
-    // Checked before opening too, so a fifo or device is refused, not waited on.
-    let meta = std::fs::metadata(path).map_err(io_err(path, "read"))?;
-    if !meta.is_file() {
-        return Err(Error::Invalid {
-            path: path.to_path_buf(),
-            rule: "not a regular file".into(),
-        });
-    }
-    let file = File::open(path).map_err(io_err(path, "open"))?;
-    let size = file.metadata().map_err(io_err(path, "read"))?.len();
-    if size > limit {
-        return Err(too_large(size));
-    }
+    let (file, _) = super::open_limited(path, limit)?;
     let tmp_err = |action| io_err(tmp_dir, action);
     let mut copy =
         crate::fsutil::private_file(tmp_dir).map_err(tmp_err("create a private temporary file"))?;
