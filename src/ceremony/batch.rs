@@ -2,31 +2,33 @@
 //! key against its certificate, record every rejection, sign the approved
 //! requests, verify every signature, and write one encrypted output bundle.
 
+mod manifest;
+mod pipeline;
+
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use cryptoki::session::Session;
-use serde::Serialize;
+
+use manifest::{write_manifest, ManifestHead, Spool};
+use pipeline::{
+    issue_chunk, sign_requests_on, yield_to_signing, ChunkResults, Done, Job, Shared, SignRequest,
+    CHUNK,
+};
 
 use super::events::Event;
 use super::plan::SignStep;
 use super::run::Runner;
 use super::script::OnRejection;
-use super::sign::{
-    self, Approval, CaEntry, IssuedEntry, LoadedIssuer, Prepared, RejectedEntry, OUTPUT_FORMAT,
-};
+use super::sign::{self, CaEntry, IssuedEntry, Prepared, RejectedEntry, OUTPUT_FORMAT};
 use super::Error;
 use crate::bundle::output::{self, OutputWriter};
-use crate::bundle::request::RequestEntry;
 use crate::fsutil;
-use crate::profile::{IssuedProfile, Issuer};
+use crate::profile::Issuer;
 use crate::token::{Token, TokenKey, TokenSigner};
-use crate::x509::{self, Issued};
 
 /// notBefore is set this far before now, as kubeadm does.
 const BACKDATE: Duration = Duration::from_secs(5 * 60);
@@ -73,20 +75,6 @@ impl Progress {
     }
 }
 
-/// One approved request, ready for a worker.
-struct Job<'a> {
-    entry: &'a RequestEntry,
-    approval: &'a Approval,
-    serial: [u8; 16],
-}
-
-/// A request signed and checked by a worker, in the order it was taken.
-struct Done {
-    issued: Issued,
-    pem: String,
-    sans: Vec<String>,
-}
-
 /// The output bundle being written, and the manifest entries of what it holds.
 struct Collected {
     bundle: OutputWriter,
@@ -94,230 +82,6 @@ struct Collected {
     entries: Spool,
     /// A certificate could not be added: the bundle is lost.
     failed: bool,
-}
-
-/// manifest.json's `issued` entries, one JSON line each, kept in a private
-/// temporary file instead of memory until the manifest is written last
-/// (a few hundred bytes a certificate: 50 MB for a batch of 100,000).
-struct Spool {
-    file: std::io::BufWriter<File>,
-    count: usize,
-}
-
-impl Spool {
-    fn new(output: &Path) -> Result<Spool, Error> {
-        let dir = fsutil::parent_dir(output);
-        let file = fsutil::private_file(&dir).map_err(|source| Error::Output {
-            path: dir,
-            action: "create a private temporary file",
-            source,
-        })?;
-        Ok(Spool {
-            file: std::io::BufWriter::new(file),
-            count: 0,
-        })
-    }
-
-    fn push(&mut self, line: &str) -> std::io::Result<()> {
-        self.file.write_all(line.as_bytes())?;
-        self.file.write_all(b"\n")?;
-        self.count += 1;
-        Ok(())
-    }
-
-    /// Flushes the lines to the file, for [`Spool::copy_to`].
-    fn into_file(self) -> std::io::Result<(File, usize)> {
-        let count = self.count;
-        let file = self.file.into_inner().map_err(|e| e.into_error())?;
-        Ok((file, count))
-    }
-}
-
-/// Writes the spooled lines of `file` to `w`, as `issued`'s elements.
-fn copy_entries(file: &File, w: &mut dyn Write) -> std::io::Result<()> {
-    use std::io::{BufRead, Seek};
-    let mut reader = std::io::BufReader::new(file);
-    reader.seek(std::io::SeekFrom::Start(0))?;
-    let mut line = Vec::with_capacity(1024);
-    let mut first = true;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        w.write_all(if first { b"\n  " } else { b",\n  " })?;
-        w.write_all(line.strip_suffix(b"\n").unwrap_or(&line))?;
-        first = false;
-    }
-}
-
-/// What the workers of a batch share, read-only.
-struct Shared<'a> {
-    step: &'a SignStep,
-    issuers: &'a BTreeMap<Issuer, LoadedIssuer>,
-    now: SystemTime,
-}
-
-/// Requests a worker takes at a time: it builds them all, has its signing
-/// thread sign them all, then checks them all and hands them on in one
-/// message, so wake-ups are per chunk, not per certificate.
-const CHUNK: usize = 32;
-
-/// A job's certificate, built and waiting for the token.
-type Pending = x509::Unsigned<IssuedProfile>;
-
-/// TBSCertificates for a signing thread to sign, in order, with the key of
-/// each one's issuer, and where to send the signatures.
-struct SignRequest {
-    tbs: Vec<(Issuer, Vec<u8>)>,
-    reply: mpsc::SyncSender<Vec<Result<Vec<u8>, crate::token::Error>>>,
-}
-
-/// A signing thread: signs every request on `session` until the channel
-/// closes. After a failure (or once `stop` is set) it signs nothing more;
-/// a reply then ends with the failure, or stops short.
-fn sign_requests_on(
-    session: &Session,
-    keys: &BTreeMap<Issuer, TokenKey>,
-    requests: mpsc::Receiver<SignRequest>,
-    stop: &AtomicBool,
-) {
-    for request in requests {
-        let mut signatures = Vec::with_capacity(request.tbs.len());
-        for (issuer, tbs) in &request.tbs {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let signature = keys[issuer].sign_on(session, tbs);
-            let failed = signature.is_err();
-            signatures.push(signature);
-            if failed {
-                stop.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-        let _ = request.reply.send(signatures);
-    }
-}
-
-/// Builds one certificate's TBSCertificate.
-fn build_one(
-    shared: &Shared<'_>,
-    keys: &BTreeMap<Issuer, TokenKey>,
-    job: &Job<'_>,
-) -> Result<Pending, Error> {
-    let Approval {
-        profile, approved, ..
-    } = job.approval;
-    let what = format!("request {}", job.entry.id);
-    let validity = x509::validity(
-        &what,
-        shared.now,
-        BACKDATE,
-        Duration::from_secs(u64::from(approved.days) * 86_400),
-    )?;
-    let issuer = &shared.issuers[&profile.issuer];
-    let builder_profile =
-        IssuedProfile::new(approved, &issuer.cert, &shared.step.policy.intermediate)?;
-    let spki = x509::spki_from_der(&what, &job.approval.spki_der)?;
-    Ok(x509::Unsigned::new(
-        &what,
-        builder_profile,
-        x509::serial_from_random(&job.serial),
-        validity,
-        spki,
-        &keys[&profile.issuer],
-    )?)
-}
-
-/// Completes and checks one signed certificate.
-fn finish_one(
-    keys: &BTreeMap<Issuer, TokenKey>,
-    job: &Job<'_>,
-    pending: Pending,
-    signature: Vec<u8>,
-) -> Result<Done, Error> {
-    let approved = &job.approval.approved;
-    let issued = pending.finish(signature, &keys[&job.approval.profile.issuer])?;
-    let pem = issued.pem()?;
-    let sans = approved
-        .dns
-        .iter()
-        .map(|d| format!("DNS:{d}"))
-        .chain(approved.ips.iter().map(|i| format!("IP:{i}")))
-        .collect();
-    Ok(Done { issued, pem, sans })
-}
-
-/// The results of a chunk, each at its offset in the chunk.
-type ChunkResults = Vec<(usize, Result<Done, Error>)>;
-
-/// Builds a chunk of jobs, has `signer` sign them, and checks them. The
-/// results stop at the first failure (which `stop` tells everyone); a
-/// failure to build one means none of the chunk is signed.
-fn issue_chunk(
-    shared: &Shared<'_>,
-    keys: &BTreeMap<Issuer, TokenKey>,
-    signer: &mpsc::SyncSender<SignRequest>,
-    jobs: &[Job<'_>],
-    stop: &AtomicBool,
-) -> ChunkResults {
-    let mut built = Vec::with_capacity(jobs.len());
-    for (k, job) in jobs.iter().enumerate() {
-        match build_one(shared, keys, job) {
-            Ok(pending) => built.push(pending),
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                return vec![(k, Err(e))];
-            }
-        }
-    }
-    let tbs = jobs
-        .iter()
-        .zip(&built)
-        .map(|(job, pending)| (job.approval.profile.issuer, pending.tbs().to_vec()))
-        .collect();
-    let (reply, signatures) = mpsc::sync_channel(1);
-    let signatures = signer
-        .send(SignRequest { tbs, reply })
-        .ok()
-        .and_then(|()| signatures.recv().ok());
-    let Some(signatures) = signatures else {
-        // Only a signing thread that panicked hangs up; that panic ends the run.
-        stop.store(true, Ordering::Relaxed);
-        return vec![(
-            0,
-            Err(Error::from(x509::Error::Sign {
-                what: format!("request {}", jobs[0].entry.id),
-                reason: "the signing thread ended".into(),
-            })),
-        )];
-    };
-    let mut results = Vec::with_capacity(jobs.len());
-    for (k, ((job, pending), signature)) in jobs.iter().zip(built).zip(signatures).enumerate() {
-        let result = match signature {
-            Ok(signature) => finish_one(keys, job, pending, signature),
-            Err(e) => Err(Error::from(x509::Error::Sign {
-                what: format!("request {}", job.entry.id),
-                reason: e.to_string(),
-            })),
-        };
-        let failed = result.is_err();
-        results.push((k, result));
-        if failed {
-            stop.store(true, Ordering::Relaxed);
-            break;
-        }
-    }
-    results
-}
-
-/// Lowers the calling thread's scheduling priority a little, so that when
-/// the cores are busy the signing threads (and the token) come first.
-fn yield_to_signing() {
-    if let Ok(nice) = rustix::process::getpriority_process(None) {
-        let _ = rustix::process::setpriority_process(None, (nice + 5).min(19));
-    }
 }
 
 /// Serials for `count` certificates from the token's RNG, fetched in a few
@@ -659,35 +423,4 @@ impl Runner<'_, '_> {
         });
         first_error.map(|(_, e)| e)
     }
-}
-
-/// The fields of manifest.json before its lists.
-#[derive(Serialize)]
-struct ManifestHead<'a> {
-    format: &'static str,
-    ceremony: &'a str,
-    step: &'a str,
-    request_bundle_sha256: &'a str,
-}
-
-/// Writes an output bundle's manifest.json: the head's fields, then
-/// `issued` (entries already encoded, one per line of the spool file),
-/// `rejected` and `ca`.
-fn write_manifest(
-    w: &mut dyn Write,
-    head: &ManifestHead<'_>,
-    issued: &File,
-    rejected: &[RejectedEntry],
-    ca: &[CaEntry],
-) -> std::io::Result<()> {
-    let head = serde_json::to_string(head).map_err(std::io::Error::other)?;
-    // `{...}` without its closing brace, then the lists.
-    w.write_all(&head.as_bytes()[..head.len() - 1])?;
-    w.write_all(b",\n\"issued\": [")?;
-    copy_entries(issued, w)?;
-    w.write_all(b"\n],\n\"rejected\": ")?;
-    serde_json::to_writer(&mut *w, rejected).map_err(std::io::Error::other)?;
-    w.write_all(b",\n\"ca\": ")?;
-    serde_json::to_writer(&mut *w, ca).map_err(std::io::Error::other)?;
-    w.write_all(b"\n}\n")
 }

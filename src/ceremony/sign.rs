@@ -207,7 +207,7 @@ fn judge(
         rule: format!("unknown profile {:?}", entry.profile),
         hint: Some(format!("profiles: {}", profile::component::names())),
     })?;
-    let bytes = csr_bytes(bundle, entry).map_err(plain)?;
+    let bytes = bundle.csr(entry).map_err(|e| plain(e.to_string()))?;
     let csr = parse_csr(&format!("CSR {}", entry.csr), &bytes).map_err(|e| plain(e.to_string()))?;
     if let Some(path) = entry.kubeadm_path.as_deref() {
         profile::check_kubeadm_path(path).map_err(plain)?;
@@ -248,11 +248,6 @@ fn judge(
         spki_der: csr.spki_der,
         approved,
     })
-}
-
-/// The CSR member of `entry`, read from the bundle.
-fn csr_bytes(bundle: &RequestBundle, entry: &RequestEntry) -> Result<Vec<u8>, String> {
-    bundle.csr(entry).map_err(|e| e.to_string())
 }
 
 /// An issued certificate as listed in an output bundle's manifest.json.

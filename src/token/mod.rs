@@ -19,7 +19,7 @@ pub use keygen::{
     KeyAlgorithm, KeyAttributes, KeyRecord, ObjectAttributes, PolicyViolation, SignatureHash,
 };
 pub use pin::PinSource;
-pub use signer::{SigningKey, TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
+pub use signer::{TokenKey, TokenSigner, TokenVerifyingKey};
 pub use uri::TokenSelector;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
-//! A CA key in the token as a RustCrypto signer, so the x509-cert builder
-//! signs through the token without knowing it is one.
+//! A CA key in the token as the x509-cert builder sees it (its public half
+//! and signature algorithm), and signing with it: on the token's own session
+//! ([`TokenSigner`]) or on a session a batch's signing thread holds
+//! ([`TokenKey::sign_on`]).
 //!
 //! ECDSA: the message is hashed here and the digest signed with raw
 //! `CKM_ECDSA` (SoftHSM 2.6 has no `CKM_ECDSA_SHA256`); the token's r||s is
@@ -9,29 +11,15 @@
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
-use der::asn1::BitString;
 use der::oid::ObjectIdentifier;
 use sha2::{Digest, Sha256, Sha384};
-use spki::{
-    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
-    SignatureBitStringEncoding,
-};
+use spki::{AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey};
 
 use crate::oid::{
     ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, SHA256_WITH_RSA, SHA384_WITH_RSA, SHA512_WITH_RSA,
 };
 
 use super::{Error, KeyAlgorithm, KeyRecord, Result, SignatureHash, Token};
-
-/// A signature made by the token, already in its X.509 encoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenSignature(pub Vec<u8>);
-
-impl SignatureBitStringEncoding for TokenSignature {
-    fn to_bitstring(&self) -> der::Result<BitString> {
-        BitString::from_bytes(&self.0)
-    }
-}
 
 /// The public half of a token key, as DER SubjectPublicKeyInfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,14 +36,19 @@ impl EncodePublicKey for TokenVerifyingKey {
 /// holds. It holds no session, so the threads of a batch can share it.
 #[derive(Debug, Clone)]
 pub struct TokenKey {
-    key: SigningKey,
+    /// The token's label, for errors.
+    token: String,
+    handle: ObjectHandle,
+    label: String,
+    algorithm: KeyAlgorithm,
+    hash: SignatureHash,
     public: TokenVerifyingKey,
 }
 
 impl TokenKey {
     /// The signature algorithm OID this key's signatures carry.
     pub fn algorithm_oid(&self) -> ObjectIdentifier {
-        match (self.key.algorithm, self.key.hash) {
+        match (self.algorithm, self.hash) {
             (KeyAlgorithm::EcdsaP256, _) => ECDSA_WITH_SHA256,
             (KeyAlgorithm::EcdsaP384, _) => ECDSA_WITH_SHA384,
             (_, SignatureHash::Sha256) => SHA256_WITH_RSA,
@@ -67,71 +60,6 @@ impl TokenKey {
     /// Signs `msg` on `session` (logged in, on the key's token) and returns
     /// the X.509 encoding of the signature.
     pub fn sign_on(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
-        self.key.sign(session, msg)
-    }
-}
-
-/// Signs with one private key on the token's own session.
-pub struct TokenSigner<'t> {
-    token: &'t Token,
-    key: TokenKey,
-}
-
-impl<'t> TokenSigner<'t> {
-    /// A signer for `key`. `hash` applies to RSA keys; ECDSA keys use
-    /// SHA-256 (P-256) or SHA-384 (P-384).
-    pub fn new(token: &'t Token, key: &KeyRecord, hash: SignatureHash) -> Result<Self> {
-        let handle = key.private_handle.ok_or_else(|| Error::KeyNotFound {
-            token: token.identity().label.clone(),
-            label: key.label.clone(),
-        })?;
-        Ok(TokenSigner {
-            token,
-            key: TokenKey {
-                key: SigningKey {
-                    token: token.identity().label.clone(),
-                    handle,
-                    label: key.label.clone(),
-                    algorithm: key.algorithm,
-                    hash,
-                },
-                public: TokenVerifyingKey(key.spki_der.clone()),
-            },
-        })
-    }
-
-    /// The key, without the session: for the signing threads of a batch,
-    /// each with a session of its own ([`Token::signing_sessions`]).
-    pub fn key(&self) -> &TokenKey {
-        &self.key
-    }
-
-    /// The signature algorithm OID this signer produces.
-    pub fn algorithm_oid(&self) -> ObjectIdentifier {
-        self.key.algorithm_oid()
-    }
-
-    /// Signs `msg` in the token and returns the X.509 encoding of the signature.
-    pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
-        self.key.sign_on(self.token.session(), msg)
-    }
-}
-
-/// A private key's handle and how to sign with it, without the session:
-/// the signing sessions of a batch each sign with the same key.
-#[derive(Debug, Clone)]
-pub struct SigningKey {
-    token: String,
-    handle: ObjectHandle,
-    label: String,
-    algorithm: KeyAlgorithm,
-    hash: SignatureHash,
-}
-
-impl SigningKey {
-    /// Signs `msg` on `session` (logged in, on the key's token) and returns
-    /// the X.509 encoding of the signature.
-    pub fn sign(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
         #[cfg(feature = "fault-injection")]
         super::fault::before_sign(&self.token, session)?;
         let call = |mech: &Mechanism, data: &[u8]| {
@@ -169,6 +97,50 @@ impl SigningKey {
     }
 }
 
+/// Signs with one private key on the token's own session.
+pub struct TokenSigner<'t> {
+    token: &'t Token,
+    key: TokenKey,
+}
+
+impl<'t> TokenSigner<'t> {
+    /// A signer for `key`. `hash` applies to RSA keys; ECDSA keys use
+    /// SHA-256 (P-256) or SHA-384 (P-384).
+    pub fn new(token: &'t Token, key: &KeyRecord, hash: SignatureHash) -> Result<Self> {
+        let handle = key.private_handle.ok_or_else(|| Error::KeyNotFound {
+            token: token.identity().label.clone(),
+            label: key.label.clone(),
+        })?;
+        Ok(TokenSigner {
+            token,
+            key: TokenKey {
+                token: token.identity().label.clone(),
+                handle,
+                label: key.label.clone(),
+                algorithm: key.algorithm,
+                hash,
+                public: TokenVerifyingKey(key.spki_der.clone()),
+            },
+        })
+    }
+
+    /// The key, without the session: for the signing threads of a batch,
+    /// each with a session of its own ([`Token::signing_sessions`]).
+    pub fn key(&self) -> &TokenKey {
+        &self.key
+    }
+
+    /// The signature algorithm OID this signer produces.
+    pub fn algorithm_oid(&self) -> ObjectIdentifier {
+        self.key.algorithm_oid()
+    }
+
+    /// Signs `msg` in the token and returns the X.509 encoding of the signature.
+    pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        self.key.sign_on(self.token.session(), msg)
+    }
+}
+
 impl signature::Keypair for TokenKey {
     type VerifyingKey = TokenVerifyingKey;
 
@@ -179,7 +151,7 @@ impl signature::Keypair for TokenKey {
 
 impl DynSignatureAlgorithmIdentifier for TokenKey {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
-        let parameters = if self.key.algorithm.is_rsa() {
+        let parameters = if self.algorithm.is_rsa() {
             Some(der::Any::null())
         } else {
             None
@@ -202,13 +174,5 @@ impl signature::Keypair for TokenSigner<'_> {
 impl DynSignatureAlgorithmIdentifier for TokenSigner<'_> {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
         self.key.signature_algorithm_identifier()
-    }
-}
-
-impl signature::Signer<TokenSignature> for TokenSigner<'_> {
-    fn try_sign(&self, msg: &[u8]) -> signature::Result<TokenSignature> {
-        self.sign_raw(msg)
-            .map(TokenSignature)
-            .map_err(|e| signature::Error::from_source(Box::new(e)))
     }
 }

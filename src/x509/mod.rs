@@ -183,7 +183,8 @@ impl<K> SignerKey for K where
 }
 
 /// A certificate built and encoded, waiting for the token's signature: the
-/// two halves of [`issue`], for a batch that signs many under one lock.
+/// two halves of [`issue`], for a batch whose signing threads sign what
+/// worker threads build and check.
 pub struct Unsigned<P: BuilderProfile> {
     what: String,
     builder: CertificateBuilder<P>,
