@@ -54,6 +54,20 @@ fn check_outputs(env: &Env, round: usize) -> bool {
     true
 }
 
+/// Copies a directory tree (SoftHSM's token directory: files and subdirectories).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 #[test]
 fn sigkill_at_many_points_leaves_nothing_half_done() {
     let env = Env::new();
@@ -69,6 +83,12 @@ fn sigkill_at_many_points_leaves_nothing_half_done() {
         .replace("/usr/lib/softhsm/libsofthsm2.so", &common::module());
     let script = env.write("sign.toml", &script);
     let script = script.to_str().expect("utf-8");
+    // SoftHSM's file store rewrites token.object in place at every login,
+    // so a SIGKILL in that moment can leave the token itself unreadable
+    // (SoftHSM's own hazard, not the tool's; see SECURITY.md). A signing
+    // ceremony changes nothing in the token, so its directory is put back
+    // after every kill: this test is about what the tool leaves behind.
+    copy_dir(&env.path("tokens"), &env.path("tokens.saved"));
 
     let mut finished = 0;
     for (round, delay_ms) in [
@@ -87,6 +107,8 @@ fn sigkill_at_many_points_leaves_nothing_half_done() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        std::fs::remove_dir_all(env.path("tokens")).expect("rm tokens");
+        copy_dir(&env.path("tokens.saved"), &env.path("tokens"));
         if check_outputs(&env, round) {
             finished += 1;
         }
