@@ -344,9 +344,12 @@ impl Runner<'_, '_> {
     /// `each`, so the transcript holds all the token signed.
     ///
     /// Each session gets a signing thread that does nothing but sign. Worker
-    /// threads (one per core plus one per session, at a slightly lower
+    /// threads (two per core plus one per session, at a slightly lower
     /// priority than the signing threads) take [`CHUNK`] jobs at a time,
     /// build them, pass them to a signing thread, and check the signatures.
+    /// A worker waits while its chunk is signed, so there are more workers
+    /// than cores: enough chunks are queued that a signing thread seldom
+    /// waits for one.
     fn run_workers<'j>(
         &mut self,
         shared: &Shared<'j>,
@@ -359,7 +362,7 @@ impl Runner<'_, '_> {
             return None;
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = (cores + sessions.len()).min(jobs.len().div_ceil(CHUNK));
+        let workers = (2 * cores + sessions.len()).min(jobs.len().div_ceil(CHUNK));
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::sync_channel::<(usize, ChunkResults)>(workers * 2);

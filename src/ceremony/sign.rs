@@ -4,6 +4,7 @@
 //! exactly the approved requests.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use der::{DecodePem, EncodePem};
@@ -172,27 +173,51 @@ fn judge_all(
     issuers: &BTreeMap<Issuer, LoadedIssuer>,
     now: SystemTime,
 ) -> Vec<Result<Approval, Rejection>> {
+    /// Requests a thread takes at a time: small enough that the threads
+    /// finish together even when one core is slower or shared.
+    const TAKE: usize = 64;
     let entries = &bundle.manifest.requests;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = entries.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|entry| judge(step, bundle, entry, issuers, now))
-                        .collect::<Vec<_>>()
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(entries.len().div_ceil(TAKE))
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let mut parts: Vec<(usize, Vec<Result<Approval, Rejection>>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let start = next.fetch_add(TAKE, Ordering::Relaxed);
+                        let Some(part) = entries.get(start..(start + TAKE).min(entries.len()))
+                        else {
+                            break;
+                        };
+                        if part.is_empty() {
+                            break;
+                        }
+                        let verdicts = part
+                            .iter()
+                            .map(|entry| judge(step, bundle, entry, issuers, now))
+                            .collect();
+                        done.push((start, verdicts));
+                    }
+                    done
                 })
             })
             .collect();
-        // Moved part by part into one vector sized once.
-        let mut verdicts = Vec::with_capacity(entries.len());
-        for part in parts {
-            verdicts.extend(part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        }
-        verdicts
-    })
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    // Moved part by part, in manifest order, into one vector sized once.
+    parts.sort_unstable_by_key(|(start, _)| *start);
+    let mut verdicts = Vec::with_capacity(entries.len());
+    for (_, part) in parts {
+        verdicts.extend(part);
+    }
+    verdicts
 }
 
 fn judge(

@@ -20,7 +20,7 @@ pub use verify::verify_signature;
 use std::time::{Duration, SystemTime};
 
 use der::asn1::GeneralizedTime;
-use der::{Decode, Encode};
+use der::{Decode, Encode, Header, Length, Tag};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use x509_cert::builder::profile::BuilderProfile;
@@ -246,9 +246,24 @@ impl<P: BuilderProfile> Unsigned<P> {
             what: what.to_string(),
             reason,
         })?;
-        let der = cert.to_der().map_err(der_err(what))?;
+        let der = certificate_der(&self.tbs, &cert).map_err(der_err(what))?;
         Ok(Issued::from_cert(&cert, der))
     }
+}
+
+/// The DER of `cert`, whose TBSCertificate is already encoded as `tbs`:
+/// the same bytes as `cert.to_der()`, without encoding the TBSCertificate
+/// a second time (most of the work of a batch certificate's encoding).
+fn certificate_der(tbs: &[u8], cert: &Certificate) -> der::Result<Vec<u8>> {
+    let algorithm = cert.signature_algorithm().to_der()?;
+    let signature = cert.signature().to_der()?;
+    let body = Length::try_from(tbs.len() + algorithm.len() + signature.len())?;
+    let mut der = Vec::with_capacity(usize::try_from(body)? + 8);
+    Header::new(Tag::Sequence, body).encode_to_vec(&mut der)?;
+    der.extend_from_slice(tbs);
+    der.extend_from_slice(&algorithm);
+    der.extend_from_slice(&signature);
+    Ok(der)
 }
 
 /// Decodes a DER SubjectPublicKeyInfo.
@@ -270,6 +285,34 @@ mod tests {
             assert!(s.as_bytes()[0] & 0x80 == 0);
             assert!(s.as_bytes()[0] != 0);
         }
+    }
+
+    #[test]
+    fn certificate_der_matches_the_encoder() {
+        use spki::EncodePublicKey;
+        use x509_cert::builder::Builder;
+        let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).expect("valid scalar");
+        let spki_der = key.verifying_key().to_public_key_der().expect("spki");
+        let profile = crate::profile::RootProfile::new("CN=encoding-check", None).expect("root");
+        let cert = CertificateBuilder::new(
+            profile,
+            SerialNumber::new(&[0x42; 16]).expect("serial"),
+            validity(
+                "t",
+                SystemTime::now(),
+                Duration::from_secs(60),
+                Duration::from_secs(86_400),
+            )
+            .expect("validity"),
+            spki_from_der("t", spki_der.as_bytes()).expect("spki"),
+        )
+        .expect("builder")
+        .build::<_, p256::ecdsa::DerSignature>(&key)
+        .expect("self-signed");
+        let tbs = cert.tbs_certificate().to_der().expect("tbs");
+        let expected = cert.to_der().expect("der");
+        assert!(expected.len() > 256, "long-form lengths are exercised");
+        assert_eq!(certificate_der(&tbs, &cert).expect("der"), expected);
     }
 
     #[test]
