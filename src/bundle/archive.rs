@@ -99,6 +99,33 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// Reads the file from the start, as a stream.
+    pub(super) fn reader(&self) -> FileSourceReader<'_> {
+        FileSourceReader {
+            source: self,
+            pos: 0,
+        }
+    }
+}
+
+/// A [`FileSource`] read from start to end with `pread`, so the source
+/// itself stays shareable.
+pub(super) struct FileSourceReader<'a> {
+    source: &'a FileSource,
+    pos: u64,
+}
+
+impl io::Read for FileSourceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.source.len.saturating_sub(self.pos);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = FileExt::read_at(&self.source.file, &mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 impl Source for FileSource {
     fn size(&self) -> u64 {
         self.len
@@ -111,6 +138,7 @@ impl Source for FileSource {
 
 /// The bytes of `range` (a member's range) within `tar`, the in-memory
 /// archive it was read from.
+#[cfg(test)]
 pub(super) fn slice<'a>(tar: &'a [u8], range: &Range<u64>) -> &'a [u8] {
     let at = |offset: u64| usize::try_from(offset).expect("an offset within a slice fits usize");
     &tar[at(range.start)..at(range.end)]

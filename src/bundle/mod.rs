@@ -291,22 +291,51 @@ fn open_limited(path: &std::path::Path, limit: u64) -> Result<(std::fs::File, u6
     Ok((file, size))
 }
 
-/// Reads a whole regular file, refusing one over `limit` before reading it.
-fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let (file, size) = open_limited(path, limit)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_err(path, "read"))?;
-    if bytes.len() as u64 > limit {
-        return Err(Error::TooLarge {
-            path: path.to_path_buf(),
-            size: bytes.len() as u64,
-            limit,
-        });
+/// How much of a bundle is read at a time while it is copied and hashed.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Copies the regular file at `path` into a private temporary file in
+/// `tmp_dir`, hashing it on the way, and returns the copy and the SHA-256
+/// (lowercase hex) of what was copied. A file over `limit` is refused before
+/// anything is read, and one that grows past it while being read is cut off.
+/// Whatever happens to `path` afterwards, the copy is what was hashed.
+fn copy_private(
+    path: &std::path::Path,
+    limit: u64,
+    tmp_dir: &std::path::Path,
+) -> Result<(archive::FileSource, String)> {
+    use sha2::Digest;
+    use std::io::{Read, Write};
+    let too_large = |size| Error::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit,
+    };
+    let (file, _) = open_limited(path, limit)?;
+    let tmp_err = |action| io_err(tmp_dir, action);
+    let mut copy =
+        crate::fsutil::private_file(tmp_dir).map_err(tmp_err("create a private temporary file"))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut chunk = vec![0u8; COPY_CHUNK];
+    let mut copied = 0u64;
+    let mut source = file.take(limit + 1);
+    loop {
+        let n = match source.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(path, "read")(e)),
+        };
+        copied += n as u64;
+        if copied > limit {
+            return Err(too_large(copied));
+        }
+        hasher.update(&chunk[..n]);
+        copy.write_all(&chunk[..n])
+            .map_err(tmp_err("write the private copy"))?;
     }
-    Ok(bytes)
+    let copy = archive::FileSource::new(copy).map_err(tmp_err("read the private copy"))?;
+    Ok((copy, crate::hex::encode(&hasher.finalize())))
 }
 
 /// Lowercase hex SHA-256 of `bytes`.

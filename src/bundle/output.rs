@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::archive::{self, Member};
+use super::archive::{self, FileSource, Member, Source};
 use super::unpack;
 use super::{
     io_err, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result, MANIFEST,
@@ -484,11 +484,26 @@ pub fn write(
 /// directory (missing parents of `out` are created), renamed to `out` at
 /// the end, so a failure leaves nothing. Files are 0644, directories 0755.
 pub fn open(bundle: &Path, identity_file: &Path, out: &Path) -> Result<Vec<String>> {
+    open_with_tmp(bundle, identity_file, out, &std::env::temp_dir())
+}
+
+/// [`open`], with the private copies made in `tmp_dir`.
+///
+/// The bundle is copied into a private file while it is hashed, and only
+/// that copy is decrypted, into a second private file: memory stays small
+/// whatever the bundle's size, and a bundle changed on disk after its
+/// checksum was checked is never read.
+fn open_with_tmp(
+    bundle: &Path,
+    identity_file: &Path,
+    out: &Path,
+    tmp_dir: &Path,
+) -> Result<Vec<String>> {
     let out_exists = unpack::check_out(out)?;
-    let encrypted = super::read_limited(bundle, MAX_ENCRYPTED_BYTES)?;
-    check_checksum_file(bundle, &encrypted)?;
+    let (encrypted, sha256) = super::copy_private(bundle, MAX_ENCRYPTED_BYTES, tmp_dir)?;
+    check_checksum_file(bundle, &sha256)?;
     let identities = read_identities(identity_file)?;
-    let tar = decrypt(bundle, identity_file, &encrypted, &identities)?;
+    let tar = decrypt(bundle, identity_file, &encrypted, &identities, tmp_dir)?;
     drop(encrypted);
     let members = archive::read(bundle, &tar, |name| {
         if name == MANIFEST || name == SUMS {
@@ -605,8 +620,8 @@ impl<W: Write> Write for Digesting<W> {
 }
 
 /// If `BUNDLE.sha256` exists, checks it is one `sha256sum` line naming the
-/// bundle with the digest of `encrypted`.
-fn check_checksum_file(bundle: &Path, encrypted: &[u8]) -> Result<()> {
+/// bundle with its digest, `actual` (lowercase hex).
+fn check_checksum_file(bundle: &Path, actual: &str) -> Result<()> {
     let path = checksum_path(bundle);
     let file = match File::open(&path) {
         Ok(file) => file,
@@ -638,7 +653,6 @@ fn check_checksum_file(bundle: &Path, encrypted: &[u8]) -> Result<()> {
     if listed != expected_name {
         return Err(fail(format!("names {listed:?}, not {expected_name:?}")));
     }
-    let actual = sha256_hex(encrypted);
     if digest.to_ascii_lowercase() != actual {
         return Err(fail(format!(
             "SHA-256 mismatch for {expected_name}: expected {digest}, actual {actual}"
@@ -680,30 +694,42 @@ fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Syn
     Ok(identities)
 }
 
-/// Decrypts the bundle, refusing a plaintext over [`MAX_OUTPUT_BUNDLE_BYTES`].
+/// How much plaintext is written at a time while a bundle is decrypted.
+const DECRYPT_CHUNK: usize = 1 << 20;
+
+/// Decrypts the bundle's private copy into a private file in `tmp_dir`,
+/// refusing a plaintext over [`MAX_OUTPUT_BUNDLE_BYTES`].
 fn decrypt(
     bundle: &Path,
     identity_file: &Path,
-    encrypted: &[u8],
+    encrypted: &FileSource,
     identities: &[Box<dyn age::Identity + Send + Sync>],
-) -> Result<Vec<u8>> {
+    tmp_dir: &Path,
+) -> Result<FileSource> {
     let fail = |reason: String| Error::Decrypt {
         path: bundle.to_path_buf(),
         reason,
     };
-    if encrypted.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----") {
+    const ARMOR: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
+    let mut start = [0u8; ARMOR.len()];
+    let armored = encrypted.size() >= ARMOR.len() as u64
+        && encrypted.read_exact_at(&mut start, 0).is_ok()
+        && start == ARMOR;
+    if armored {
         return Err(Error::Invalid {
             path: bundle.to_path_buf(),
             rule: "is an armored (PEM) age file; output bundles are binary .tar.age files".into(),
         });
     }
-    let decryptor = age::Decryptor::new_buffered(encrypted).map_err(|e| fail(describe(e)))?;
+    let decryptor =
+        age::Decryptor::new_buffered(BufReader::with_capacity(DECRYPT_CHUNK, encrypted.reader()))
+            .map_err(|e| fail(describe(e)))?;
     if decryptor.is_scrypt() {
         return Err(fail(
             "encrypted to a passphrase, not to age recipients".into(),
         ));
     }
-    let reader = decryptor
+    let mut reader = decryptor
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => Error::NoMatchingIdentity {
@@ -712,18 +738,34 @@ fn decrypt(
             },
             other => fail(describe(other)),
         })?;
-    let mut plain = Vec::new();
-    reader
-        .take(MAX_OUTPUT_BUNDLE_BYTES + 1)
-        .read_to_end(&mut plain)
-        .map_err(|e| fail(format!("the ciphertext is truncated or modified ({e})")))?;
-    if plain.len() as u64 > MAX_OUTPUT_BUNDLE_BYTES {
-        return Err(Error::Archive {
-            path: bundle.to_path_buf(),
-            rule: format!("decrypted tar is over the limit of {MAX_OUTPUT_BUNDLE_BYTES} bytes"),
-        });
+    let tmp_err = |action| io_err(tmp_dir, action);
+    let mut plain =
+        fsutil::private_file(tmp_dir).map_err(tmp_err("create a private temporary file"))?;
+    let mut chunk = vec![0u8; DECRYPT_CHUNK];
+    let mut written = 0u64;
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(fail(format!(
+                    "the ciphertext is truncated or modified ({e})"
+                )))
+            }
+        };
+        written += n as u64;
+        if written > MAX_OUTPUT_BUNDLE_BYTES {
+            return Err(Error::Archive {
+                path: bundle.to_path_buf(),
+                rule: format!("decrypted tar is over the limit of {MAX_OUTPUT_BUNDLE_BYTES} bytes"),
+            });
+        }
+        plain
+            .write_all(&chunk[..n])
+            .map_err(tmp_err("write the decrypted tar"))?;
     }
-    Ok(plain)
+    FileSource::new(plain).map_err(tmp_err("read the decrypted tar"))
 }
 
 /// Says what an age decryption error means for a bundle.
@@ -741,7 +783,7 @@ fn describe(e: age::DecryptError) -> String {
 }
 
 /// Checks `SHA256SUMS` against every other member.
-fn check_sums(bundle: &Path, tar: &[u8], members: &[Member]) -> Result<()> {
+fn check_sums(bundle: &Path, tar: &FileSource, members: &[Member]) -> Result<()> {
     let fail = |rule: String| Error::Checksums {
         path: bundle.to_path_buf(),
         rule,
@@ -753,8 +795,9 @@ fn check_sums(bundle: &Path, tar: &[u8], members: &[Member]) -> Result<()> {
     let range = by_name
         .get(SUMS)
         .ok_or_else(|| fail("missing from the bundle".into()))?;
-    let text =
-        std::str::from_utf8(archive::slice(tar, range)).map_err(|_| fail("not UTF-8".into()))?;
+    let read = |range: &Range<u64>| tar.read_range(range).map_err(io_err(bundle, "read"));
+    let sums = read(range)?;
+    let text = std::str::from_utf8(&sums).map_err(|_| fail("not UTF-8".into()))?;
     let Some(body) = text.strip_suffix('\n') else {
         return Err(fail(
             "empty, or the last line does not end in a newline".into(),
@@ -779,7 +822,7 @@ fn check_sums(bundle: &Path, tar: &[u8], members: &[Member]) -> Result<()> {
                 "line {n} lists {name:?} again (first on line {first})"
             )));
         }
-        let actual = sha256_hex(archive::slice(tar, range));
+        let actual = sha256_hex(&read(range)?);
         if digest.to_ascii_lowercase() != actual {
             return Err(fail(format!(
                 "SHA-256 mismatch for {name:?} (line {n}): expected {digest}, actual {actual}"

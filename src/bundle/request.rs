@@ -25,12 +25,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use super::archive::FileSource;
 use super::{
@@ -43,9 +41,6 @@ pub const FORMAT: &str = "ceremony-request-bundle/1";
 
 /// The longest request id.
 const MAX_ID_LEN: usize = 63;
-
-/// How much of a bundle is read at a time while it is copied and hashed.
-const COPY_CHUNK: usize = 1 << 20;
 
 /// A request bundle's `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,7 +222,7 @@ impl RequestBundle {
             });
         }
         let expected = expected_sha256.to_ascii_lowercase();
-        let (copy, actual) = copy_private(path, MAX_REQUEST_BUNDLE_BYTES, tmp_dir)?;
+        let (copy, actual) = super::copy_private(path, MAX_REQUEST_BUNDLE_BYTES, tmp_dir)?;
         if actual != expected {
             return Err(Error::Digest {
                 path: path.to_path_buf(),
@@ -356,43 +351,6 @@ impl RequestBundle {
             .read_range(range)
             .map_err(io_err(&self.path, "read"))
     }
-}
-
-/// Copies the regular file at `path` into a private temporary file in
-/// `tmp_dir`, hashing it on the way, and returns the copy and the SHA-256
-/// (lowercase hex) of what was copied. A file over `limit` is refused before
-/// anything is read, and one that grows past it while being read is cut off.
-fn copy_private(path: &Path, limit: u64, tmp_dir: &Path) -> Result<(FileSource, String)> {
-    let too_large = |size| Error::TooLarge {
-        path: path.to_path_buf(),
-        size,
-        limit,
-    };
-    let (file, _) = super::open_limited(path, limit)?;
-    let tmp_err = |action| io_err(tmp_dir, action);
-    let mut copy =
-        crate::fsutil::private_file(tmp_dir).map_err(tmp_err("create a private temporary file"))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut chunk = vec![0u8; COPY_CHUNK];
-    let mut copied = 0u64;
-    let mut source = file.take(limit + 1);
-    loop {
-        let n = match source.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err(path, "read")(e)),
-        };
-        copied += n as u64;
-        if copied > limit {
-            return Err(too_large(copied));
-        }
-        hasher.update(&chunk[..n]);
-        copy.write_all(&chunk[..n])
-            .map_err(tmp_err("write the private copy"))?;
-    }
-    let copy = FileSource::new(copy).map_err(tmp_err("read the private copy"))?;
-    Ok((copy, crate::hex::encode(&hasher.finalize())))
 }
 
 /// Checks a request id against `[a-z0-9][a-z0-9.-]{0,62}`; returns the rule broken.

@@ -159,9 +159,7 @@ fn the_tar_inside_is_laid_out_as_documented() {
         &[alice.identity.to_public()],
     )
     .expect("write");
-    let ids = read_identities(&alice.file).expect("identities");
-    let encrypted = fs::read(&written.path).expect("read");
-    let tar = decrypt(&written.path, &alice.file, &encrypted, &ids).expect("decrypt");
+    let tar = tar_of(&written.path, &alice);
     let members = archive::read(&written.path, &tar, |_| 1 << 20).expect("tar");
     let names: Vec<_> = members.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(
@@ -541,8 +539,13 @@ fn identity_files_and_recipients_are_checked() {
 /// The tar inside a bundle, decrypted with `keys`.
 fn tar_of(bundle: &Path, keys: &Keys) -> Vec<u8> {
     let ids = read_identities(&keys.file).expect("identities");
-    let encrypted = fs::read(bundle).expect("read");
-    decrypt(bundle, &keys.file, &encrypted, &ids).expect("decrypt")
+    let tmp = std::env::temp_dir();
+    let (encrypted, _) =
+        super::super::copy_private(bundle, MAX_ENCRYPTED_BYTES, &tmp).expect("copy");
+    let plain = decrypt(bundle, &keys.file, &encrypted, &ids, &tmp).expect("decrypt");
+    let mut tar = Vec::new();
+    plain.reader().read_to_end(&mut tar).expect("read");
+    tar
 }
 
 /// The temporary name a writer for bundle `name` uses.
@@ -895,4 +898,31 @@ fn open_takes_members_and_sums_lines_in_any_order() {
         assert_eq!(fs::read(out.join("certs/b.crt")).expect("read"), b"B");
         fs::remove_file(path).expect("rm");
     }
+}
+
+#[test]
+fn open_works_from_private_copies_and_leaves_none_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let alice = keys(dir.path(), "alice.key");
+    let bob = keys(dir.path(), "bob.key");
+    let written = write(
+        dir.path(),
+        "b",
+        b"{}",
+        &files(),
+        &[alice.identity.to_public()],
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let names = open_with_tmp(&written.path, &alice.file, &out, tmp.path()).expect("open");
+    assert_eq!(names.len(), files().len() + 2);
+    assert!(ls(tmp.path()).is_empty(), "{:?}", ls(tmp.path()));
+    // A failure after the copy (no identity matches) leaves nothing either.
+    let refused = dir.path().join("refused");
+    let err =
+        open_with_tmp(&written.path, &bob.file, &refused, tmp.path()).expect_err("wrong identity");
+    assert!(matches!(err, Error::NoMatchingIdentity { .. }), "{err}");
+    assert!(ls(tmp.path()).is_empty(), "{:?}", ls(tmp.path()));
+    assert!(!refused.exists());
 }

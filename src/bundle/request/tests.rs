@@ -4,6 +4,7 @@ use super::super::archive::tests::{raw_header, raw_tar};
 use super::*;
 use crate::fsutil::{private_file, unlinked_file};
 use proptest::prelude::*;
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 
 /// What `seal` takes.
