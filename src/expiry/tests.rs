@@ -2,9 +2,13 @@
 //! certificates and kubeconfigs, the table and JSON renderings, and what is
 //! refused or redacted.
 
+use super::parse::redact_quoted;
+use super::render::printable;
 use super::*;
+use base64ct::Encoding;
+use std::fs;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// 2025-06-01T00:00:00Z.
 const JUNE_2025: u64 = 1_748_736_000;
