@@ -2,7 +2,10 @@
 //! requests pass, each rule rejects with its own message, and every profile
 //! is found by name and by kubeadm file.
 
+use super::check::check_key;
 use super::*;
+use crate::oid::{KP_CLIENT_AUTH, KP_SERVER_AUTH};
+use crate::x509::{Csr, KeyKind};
 use std::str::FromStr;
 
 fn csr(subject: &str, key: KeyKind) -> Csr {
