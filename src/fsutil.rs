@@ -32,6 +32,21 @@ fn write_then(
     mode: u32,
     place: impl FnOnce(&Path, &Path) -> io::Result<()>,
 ) -> io::Result<()> {
+    let (mut file, tmp) = create_beside(path, mode)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    tmp.place_with(path, place)
+}
+
+/// Creates a new file, open for writing with `mode`, under a temporary name
+/// beside `path` (`.ceremony-tmp.NAME.PID`), for an output written as a
+/// stream. The directory must not be writable by every user. A name that
+/// is already taken is an `AlreadyExists` error and is left alone.
+///
+/// The returned [`TempName`] removes the file when dropped, unless
+/// [`TempName::place_new`] has moved it to `path`. The caller syncs the
+/// file before placing it.
+pub fn create_beside(path: &Path, mode: u32) -> io::Result<(File, TempName)> {
     let dir = parent_dir(path);
     crate::safety::check_not_world_writable(&dir)
         .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))?;
@@ -43,22 +58,61 @@ fn write_then(
         name.to_string_lossy(),
         std::process::id()
     ));
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(&tmp)?;
-    // From here on the temporary file is ours: remove it on any failure.
-    let result = (|| {
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        place(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    // From here on the temporary file is ours: dropping the name removes it.
+    Ok((
+        file,
+        TempName {
+            path: tmp,
+            placed: false,
+        },
+    ))
+}
+
+/// A file this process created under a temporary name (see
+/// [`create_beside`]); removed when dropped unless it was moved into place.
+#[derive(Debug)]
+pub struct TempName {
+    /// The temporary name.
+    path: PathBuf,
+    /// Set once the file has been renamed away.
+    placed: bool,
+}
+
+impl TempName {
+    /// The temporary name.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
-    result?;
-    sync_dir(&dir)
+
+    /// Renames the file to `path`, failing with `AlreadyExists` if `path`
+    /// exists (the file is then removed), and fsyncs the directory.
+    pub fn place_new(self, path: &Path) -> io::Result<()> {
+        self.place_with(path, rename_noreplace)
+    }
+
+    /// Moves the file to `path` with `place`, then fsyncs the directory.
+    fn place_with(
+        mut self,
+        path: &Path,
+        place: impl FnOnce(&Path, &Path) -> io::Result<()>,
+    ) -> io::Result<()> {
+        place(&self.path, path)?;
+        self.placed = true;
+        sync_dir(&parent_dir(path))
+    }
+}
+
+impl Drop for TempName {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Renames `from` to `to`, failing with `AlreadyExists` if `to` exists.
