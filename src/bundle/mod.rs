@@ -22,7 +22,10 @@ pub mod request;
 mod archive;
 mod unpack;
 
+use std::io::{self, Write};
 use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
 
 /// The largest request bundle file accepted: 1 GiB.
 pub const MAX_REQUEST_BUNDLE_BYTES: u64 = 1 << 30;
@@ -347,4 +350,57 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// True for exactly 64 hex digits (either case).
 fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Passes bytes on to `inner`, counting and hashing them; refuses (and
+/// sets `over`) rather than pass on more than `limit` bytes in all.
+struct Digesting<W> {
+    /// Where the bytes go.
+    inner: W,
+    /// The SHA-256 of the bytes passed on.
+    sha256: Sha256,
+    /// The number of bytes passed on.
+    len: u64,
+    /// The most bytes passed on.
+    limit: u64,
+    /// Set when a write would have passed `limit`.
+    over: bool,
+}
+
+impl<W> Digesting<W> {
+    /// Wraps `inner`, passing on at most `limit` bytes.
+    fn new(inner: W, limit: u64) -> Self {
+        Digesting {
+            inner,
+            sha256: Sha256::new(),
+            len: 0,
+            limit,
+            over: false,
+        }
+    }
+
+    /// The SHA-256 of the bytes passed on so far.
+    fn digest(&self) -> [u8; 32] {
+        self.sha256.clone().finalize().into()
+    }
+}
+
+impl<W: Write> Write for Digesting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.limit - self.len {
+            self.over = true;
+            return Err(io::Error::other(format!(
+                "more than the {} bytes expected",
+                self.limit
+            )));
+        }
+        let n = self.inner.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }

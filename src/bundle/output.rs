@@ -24,13 +24,13 @@ use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use super::archive::{self, FileSource, Member, Source};
 use super::unpack;
 use super::{
-    io_err, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result, MANIFEST,
-    MAX_MANIFEST_BYTES, MAX_MEMBERS, MAX_OUTPUT_BUNDLE_BYTES, MAX_OUTPUT_MEMBER_BYTES,
+    io_err, is_sha256_hex, refuse_existing, sha256_hex, write_new, Digesting, Error, Result,
+    MANIFEST, MAX_MANIFEST_BYTES, MAX_MEMBERS, MAX_OUTPUT_BUNDLE_BYTES, MAX_OUTPUT_MEMBER_BYTES,
     MAX_PATH_LEN,
 };
 use crate::fsutil;
@@ -564,58 +564,6 @@ impl Drop for Temp {
         if !self.keep {
             let _ = fs::remove_file(&self.path);
         }
-    }
-}
-
-/// Passes bytes on to `inner`, counting and hashing them; refuses (and
-/// sets `over`) rather than pass on more than `limit` bytes in all.
-struct Digesting<W> {
-    /// Where the bytes go.
-    inner: W,
-    /// The SHA-256 of the bytes passed on.
-    sha256: Sha256,
-    /// The number of bytes passed on.
-    len: u64,
-    /// The most bytes passed on.
-    limit: u64,
-    /// Set when a write would have passed `limit`.
-    over: bool,
-}
-
-impl<W> Digesting<W> {
-    fn new(inner: W, limit: u64) -> Self {
-        Digesting {
-            inner,
-            sha256: Sha256::new(),
-            len: 0,
-            limit,
-            over: false,
-        }
-    }
-
-    /// The SHA-256 of the bytes passed on so far.
-    fn digest(&self) -> [u8; 32] {
-        self.sha256.clone().finalize().into()
-    }
-}
-
-impl<W: Write> Write for Digesting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() as u64 > self.limit - self.len {
-            self.over = true;
-            return Err(io::Error::other(format!(
-                "more than the {} bytes expected",
-                self.limit
-            )));
-        }
-        let n = self.inner.write(buf)?;
-        self.sha256.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
