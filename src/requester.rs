@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::bundle::request::{self, RequestEntry};
+use crate::bundle::request::{RequestEntry, RequestWriter};
 use crate::profile::{self, StepPolicy};
 use crate::x509::{self, parse_csr};
 
@@ -102,17 +102,24 @@ pub fn seal(manifest: &Path, out: &Path) -> Result<Sealed, Error> {
     let text = std::fs::read_to_string(manifest).map_err(|e| bad(e.to_string()))?;
     let parsed: Manifest =
         toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
+    drop(text);
     if parsed.requests.is_empty() {
         return Err(bad("lists no [[request]]".into()));
     }
     // CSR paths are relative to the manifest; keep them as written when the
     // manifest is in the current directory, so messages name them as given.
     let base = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
-    seal_requests(
-        &base,
-        parsed.requests.into_iter().map(|r| (r, None)).collect(),
-        out,
-    )
+    let requests = parsed.requests.into_iter().map(|r| {
+        let path = base.join(&r.csr);
+        let bytes = read_csr_file(&r.id, &path)?;
+        let csr =
+            parse_csr(&format!("CSR {}", path.display()), &bytes).map_err(|e| Error::Request {
+                id: r.id.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok((r, csr))
+    });
+    seal_requests(requests, out)
 }
 
 /// Seals every CSR in a tree left by `kubeadm certs generate-csr
@@ -160,8 +167,7 @@ pub fn seal_kubeadm(dir: &Path, maps: &[(String, String)], out: &Path) -> Result
                 .into(),
         ));
     }
-    let mut requests = Vec::with_capacity(found.len());
-    for rel in found {
+    let requests = found.into_iter().map(|rel| {
         let mapped = maps
             .iter()
             .find(|(f, _)| *f == rel)
@@ -186,9 +192,9 @@ pub fn seal_kubeadm(dir: &Path, maps: &[(String, String)], out: &Path) -> Result
                 id: rel.clone(),
                 reason: e.to_string(),
             })?;
-        requests.push((kubeadm_request(&rel, profile, &csr), Some(csr)));
-    }
-    seal_requests(dir, requests, out)
+        Ok((kubeadm_request(&rel, profile, &csr), csr))
+    });
+    seal_requests(requests, out)
 }
 
 /// The manifest entry for one kubeadm CSR: id from the file name, node name
@@ -257,32 +263,27 @@ fn read_csr_file(id: &str, path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| refuse(e.to_string()))
 }
 
-/// Reads, checks and seals `requests` (CSR paths relative to `base`).
-/// A CSR already read and parsed (kubeadm mode) is passed along with its request.
+/// Checks `requests` and seals them into a new bundle at `out`, one at a
+/// time: each CSR is read and parsed when its request is taken from the
+/// iterator and written to the bundle before the next, so only the
+/// manifest entries stay in memory. The output is refused first if it
+/// exists; any failure leaves nothing behind.
 fn seal_requests(
-    base: &Path,
-    requests: Vec<(ManifestRequest, Option<x509::Csr>)>,
+    requests: impl Iterator<Item = Result<(ManifestRequest, x509::Csr), Error>>,
     out: &Path,
 ) -> Result<Sealed, Error> {
-    let mut sealed = Vec::with_capacity(requests.len());
+    let mut writer = RequestWriter::create(out)?;
+    let mut sealed = 0;
     let mut warnings = Vec::new();
     let policy = StepPolicy {
         allow_break_glass: true,
         ..StepPolicy::default()
     };
-    for (r, parsed_csr) in requests {
+    for request in requests {
+        let (r, csr) = request?;
         let refuse = |reason: String| Error::Request {
             id: r.id.clone(),
             reason,
-        };
-        let path = base.join(&r.csr);
-        let csr = match parsed_csr {
-            Some(csr) => csr,
-            None => {
-                let bytes = read_csr_file(&r.id, &path)?;
-                parse_csr(&format!("CSR {}", path.display()), &bytes)
-                    .map_err(|e| refuse(e.to_string()))?
-            }
         };
         match profile::find(&r.profile) {
             None => {
@@ -329,12 +330,12 @@ fn seal_requests(
             kubeadm_path: r.kubeadm_path,
             kubeconfig: r.kubeconfig,
         };
-        sealed.push((entry, csr.der));
+        writer.add(entry, &csr.der)?;
+        sealed += 1;
     }
-    let requests = sealed.len();
-    let sha256 = request::seal(out, sealed)?;
+    let sha256 = writer.finish()?;
     Ok(Sealed {
-        requests,
+        requests: sealed,
         sha256,
         warnings,
     })

@@ -164,11 +164,22 @@ fn seal_sign_and_open_a_kubeadm_tree() {
         );
     }
     let manifest: serde_json::Value = {
+        // manifest.json is the last member, after the CSRs.
         let mut archive = tar::Archive::new(tar.as_slice());
-        let mut entries = archive.entries().expect("entries");
-        let mut first = entries.next().expect("manifest").expect("entry");
+        let mut names = Vec::new();
         let mut json = String::new();
-        std::io::Read::read_to_string(&mut first, &mut json).expect("read");
+        for entry in archive.entries().expect("entries") {
+            let mut entry = entry.expect("entry");
+            let name = entry.path().expect("path").to_string_lossy().into_owned();
+            if name == "manifest.json" {
+                std::io::Read::read_to_string(&mut entry, &mut json).expect("read");
+            }
+            names.push(name);
+        }
+        assert_eq!(names.last().map(String::as_str), Some("manifest.json"));
+        assert!(names[..names.len() - 1]
+            .iter()
+            .all(|n| n.starts_with("csr/")));
         serde_json::from_str(&json).expect("json")
     };
     let profiles: BTreeMap<String, String> = manifest["requests"]

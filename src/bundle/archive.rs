@@ -253,7 +253,10 @@ pub(super) fn read<S: Source + ?Sized>(
 
 /// Builds a tar of `members`, in order, with deterministic headers (ustar,
 /// regular file, mode 0644, uid/gid 0, no user or group name, mtime 0).
-/// Names are checked by the same rules as [`read`].
+/// Names are checked by the same rules as [`read`]. Only tests build a tar
+/// in memory; the bundle writers stream theirs with [`header`], [`padding`]
+/// and [`END`], byte for byte the same.
+#[cfg(test)]
 pub(super) fn write(path: &Path, members: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     if members.len() > MAX_MEMBERS {
         return Err(Error::Archive {
@@ -284,7 +287,7 @@ pub(super) fn write(path: &Path, members: &[(&str, &[u8])]) -> Result<Vec<u8>> {
 }
 
 /// The deterministic header of one regular file of `size` bytes (ustar,
-/// mode 0644, uid/gid 0, no user or group name, mtime 0), as [`write`] makes
+/// mode 0644, uid/gid 0, no user or group name, mtime 0), as `write` makes
 /// it. The name is not checked against the rules here; returns the reason
 /// when it does not fit a ustar header.
 pub(super) fn header(name: &str, size: u64) -> std::result::Result<tar::Header, String> {
@@ -315,7 +318,7 @@ pub(super) fn member_len(size: u64) -> u64 {
     BLOCK as u64 + size.div_ceil(BLOCK as u64) * BLOCK as u64
 }
 
-/// The end-of-archive marker [`write`] ends with: two zero blocks.
+/// The end-of-archive marker `write` ends with: two zero blocks.
 pub(super) const END: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
 /// Checks a member name against the path rules; returns the rule broken.

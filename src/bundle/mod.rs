@@ -1,9 +1,9 @@
 //! Request bundles (in) and output bundles (out).
 //!
-//! A request bundle is a plain tar sealed by the requester: `manifest.json`
-//! followed by one DER CSR per request under `csr/`. It is pinned by the
-//! SHA-256 of the whole file, which travels out of band into the approved
-//! ceremony script ([`request`]).
+//! A request bundle is a plain tar sealed by the requester: one DER CSR per
+//! request under `csr/`, then `manifest.json`. It is pinned by the SHA-256
+//! of the whole file, which travels out of band into the approved ceremony
+//! script ([`request`]).
 //!
 //! An output bundle is a tar holding `SHA256SUMS`, `manifest.json` and the
 //! issued certificates, encrypted with age to the requester's recipients and
@@ -76,7 +76,8 @@ pub enum Error {
     TooLarge {
         /// The bundle.
         path: PathBuf,
-        /// Its size (or a lower bound when it grew while being read).
+        /// Its size (or a lower bound when it grew while being read, or
+        /// when sealing stopped at the request that took it over).
         size: u64,
         /// The limit.
         limit: u64,
@@ -353,7 +354,8 @@ fn is_sha256_hex(s: &str) -> bool {
 }
 
 /// Passes bytes on to `inner`, counting and hashing them; refuses (and
-/// sets `over`) rather than pass on more than `limit` bytes in all.
+/// sets `over`) rather than pass on more than `limit` bytes in all. Both
+/// bundle writers hash what they write with it.
 struct Digesting<W> {
     /// Where the bytes go.
     inner: W,

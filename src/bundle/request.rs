@@ -1,13 +1,21 @@
 //! Request bundles: the requester seals CSRs and a manifest into a tar, and
 //! the ceremony opens it against the SHA-256 pinned in the approved script.
 //!
-//! Layout: `manifest.json` (a [`RequestManifest`]) first, then each CSR's DER
-//! bytes as `csr/<id>.csr`. Every member but the manifest belongs to exactly
-//! one request, and the manifest pins each CSR's SHA-256.
+//! Layout: each CSR's DER bytes as `csr/<id>.csr`, in request order, then
+//! `manifest.json` (a [`RequestManifest`]) last. Every member but the
+//! manifest belongs to exactly one request, and the manifest pins each CSR's
+//! SHA-256. Bundles sealed before sealing streamed hold `manifest.json`
+//! first; reading finds members by name, in any order.
 //!
 //! This module owns the request-bundle format. It never parses a byte of a
 //! bundle before the whole file matches the pinned digest, and it does not
 //! judge a CSR: that is for `x509` and `profile`.
+//!
+//! Sealing streams ([`RequestWriter`]): each CSR is checked, hashed and
+//! appended to the tar in a temporary file beside the bundle as it comes,
+//! so only the manifest entries are held in memory, and the file is renamed
+//! into place once `manifest.json` is written. A failure leaves neither the
+//! bundle nor the temporary file.
 //!
 //! A bundle is never held in memory whole (one can be over 100 MB). Opening
 //! copies it, in 1 MiB chunks, into a private temporary file while hashing
@@ -25,16 +33,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use super::archive::FileSource;
 use super::{
-    archive, io_err, is_sha256_hex, refuse_existing, sha256_hex, write_new, Error, Result,
-    MANIFEST, MAX_CSR_BYTES, MAX_MANIFEST_BYTES, MAX_REQUEST_BUNDLE_BYTES,
+    archive, io_err, is_sha256_hex, refuse_existing, sha256_hex, Digesting, Error, Result,
+    MANIFEST, MAX_CSR_BYTES, MAX_MANIFEST_BYTES, MAX_MEMBERS, MAX_REQUEST_BUNDLE_BYTES,
 };
+use crate::fsutil;
 
 /// The `format` of a request bundle's manifest.
 pub const FORMAT: &str = "ceremony-request-bundle/1";
@@ -92,85 +104,251 @@ pub struct RequestEntry {
     pub kubeconfig: Option<String>,
 }
 
-/// Writes a new request bundle at `path` and returns its SHA-256 (hex).
+/// Writes a new request bundle at `path` from `requests` and returns its
+/// SHA-256 (hex): a [`RequestWriter`] given each request in turn.
 ///
-/// The bundle is a tar whose first member is `manifest.json` (pretty JSON of
-/// the manifest with [`FORMAT`], `csr` and `csr_sha256` filled in), followed
-/// by each CSR's DER bytes as `csr/<id>.csr`. Duplicate ids, ids outside the
-/// pattern, empty or oversized CSRs and an existing `path` are refused; the
-/// file is written under a temporary name and renamed into place, so a
-/// failure leaves nothing.
-pub fn seal(path: &Path, requests: Vec<(RequestEntry, Vec<u8>)>) -> Result<String> {
-    refuse_existing(path)?;
-    if requests.is_empty() {
-        return Err(Error::Invalid {
-            path: path.to_path_buf(),
-            rule: "no requests to seal".into(),
-        });
+/// Duplicate ids, ids outside the pattern, empty or oversized CSRs, no
+/// requests at all and an existing `path` are refused; the file is written
+/// under a temporary name and renamed into place, so a failure leaves nothing.
+pub fn seal(
+    path: &Path,
+    requests: impl IntoIterator<Item = (RequestEntry, Vec<u8>)>,
+) -> Result<String> {
+    let mut writer = RequestWriter::create(path)?;
+    for (entry, der) in requests {
+        writer.add(entry, &der)?;
     }
-    let mut ids = HashSet::new();
-    let mut entries = Vec::with_capacity(requests.len());
-    let mut csrs = Vec::with_capacity(requests.len());
-    for (mut entry, der) in requests {
-        let fail = |rule: String| Error::Request {
+    writer.finish()
+}
+
+/// Streams a new request bundle: each CSR is checked, hashed and appended
+/// to the tar as it is added, in a temporary file beside the bundle, and
+/// only the manifest entries stay in memory. [`RequestWriter::finish`]
+/// appends `manifest.json` last and renames the file into place.
+///
+/// A request refused by [`RequestWriter::add`] is not written and the
+/// writer stays usable; after a failed write to the file it refuses
+/// everything. Dropping it before `finish` removes the temporary file.
+pub struct RequestWriter {
+    /// The bundle, named in errors.
+    path: PathBuf,
+    /// The tar, hashed on its way into the temporary file.
+    out: BufWriter<Digesting<File>>,
+    /// The temporary file's name. Declared after `out`, so the file is
+    /// closed before it is removed.
+    tmp: fsutil::TempName,
+    /// The ids so far, to refuse duplicates.
+    ids: HashSet<String>,
+    /// The manifest entries so far, with `csr` and `csr_sha256` filled in.
+    entries: Vec<RequestEntry>,
+    /// The bytes of tar written so far.
+    tar_len: u64,
+    /// Set while a CSR is being written; still set after a failed write.
+    broken: bool,
+}
+
+impl fmt::Debug for RequestWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestWriter")
+            .field("path", &self.path)
+            .field("requests", &self.entries.len())
+            .field("tar_len", &self.tar_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestWriter {
+    /// Refuses an existing `path`, then creates the temporary file (0644)
+    /// beside it.
+    pub fn create(path: &Path) -> Result<RequestWriter> {
+        refuse_existing(path)?;
+        // Not ours when the name is taken (a leftover of this process id,
+        // or a squatter): it is left alone.
+        let (file, tmp) = fsutil::create_beside(path, 0o644).map_err(io_err(path, "write"))?;
+        Ok(RequestWriter {
             path: path.to_path_buf(),
+            out: BufWriter::new(Digesting::new(file, u64::MAX)),
+            tmp,
+            ids: HashSet::new(),
+            entries: Vec::new(),
+            tar_len: 0,
+            broken: false,
+        })
+    }
+
+    /// Checks one request and appends its CSR to the tar as `csr/<id>.csr`.
+    ///
+    /// Refuses an id outside `[a-z0-9][a-z0-9.-]{0,62}` or seen before, an
+    /// empty CSR or one over [`MAX_CSR_BYTES`], and a request that would
+    /// take the tar over [`MAX_MEMBERS`] (counting `manifest.json`) or over
+    /// [`MAX_REQUEST_BUNDLE_BYTES`] (counting the end-of-archive marker;
+    /// the manifest's own size is checked by [`RequestWriter::finish`]). A
+    /// refused request is not written. `entry.csr` and `entry.csr_sha256`
+    /// are filled in here.
+    pub fn add(&mut self, mut entry: RequestEntry, der: &[u8]) -> Result<()> {
+        self.check_usable()?;
+        let fail = |rule: String| Error::Request {
+            path: self.path.clone(),
             id: entry.id.clone(),
             rule,
         };
         check_id(&entry.id).map_err(fail)?;
-        if !ids.insert(entry.id.clone()) {
+        if self.ids.contains(&entry.id) {
             return Err(fail("duplicate id".into()));
         }
         if der.is_empty() {
             return Err(fail("CSR is empty".into()));
         }
-        if der.len() as u64 > MAX_CSR_BYTES {
+        let size = der.len() as u64;
+        if size > MAX_CSR_BYTES {
             return Err(fail(format!(
-                "CSR is {} bytes, over the limit of {MAX_CSR_BYTES} bytes",
-                der.len()
+                "CSR is {size} bytes, over the limit of {MAX_CSR_BYTES} bytes"
             )));
         }
-        entry.csr = format!("csr/{}.csr", entry.id);
-        entry.csr_sha256 = sha256_hex(&der);
-        entries.push(entry);
-        csrs.push(der);
+        // This CSR and manifest.json.
+        if self.entries.len() + 2 > MAX_MEMBERS {
+            return Err(Error::Archive {
+                path: self.path.clone(),
+                rule: format!("more than {MAX_MEMBERS} members"),
+            });
+        }
+        let at_least = self.tar_len + archive::member_len(size) + archive::END.len() as u64;
+        if at_least > MAX_REQUEST_BUNDLE_BYTES {
+            return Err(Error::TooLarge {
+                path: self.path.clone(),
+                size: at_least,
+                limit: MAX_REQUEST_BUNDLE_BYTES,
+            });
+        }
+        let name = format!("csr/{}.csr", entry.id);
+        let member_err = |rule: String| Error::Member {
+            path: self.path.clone(),
+            member: name.clone(),
+            rule,
+        };
+        archive::check_name(&name).map_err(member_err)?;
+        let header = archive::header(&name, size).map_err(member_err)?;
+
+        self.broken = true;
+        self.out
+            .write_all(header.as_bytes())
+            .and_then(|()| self.out.write_all(der))
+            .and_then(|()| self.out.write_all(archive::padding(size)))
+            .map_err(io_err(&self.path, "write"))?;
+        self.broken = false;
+        self.tar_len += archive::member_len(size);
+        self.ids.insert(entry.id.clone());
+        entry.csr = name;
+        entry.csr_sha256 = sha256_hex(der);
+        self.entries.push(entry);
+        Ok(())
     }
-    let manifest = RequestManifest {
-        format: FORMAT.to_string(),
-        requests: entries,
-    };
-    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
-        path: path.to_path_buf(),
-        rule: format!("cannot encode: {e}"),
-    })?;
-    json.push(b'\n');
-    if json.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(Error::Manifest {
-            path: path.to_path_buf(),
-            rule: format!(
-                "{} bytes, over the limit of {MAX_MANIFEST_BYTES} bytes",
-                json.len()
-            ),
-        });
+
+    /// Appends `manifest.json` (pretty JSON of the manifest with
+    /// [`FORMAT`], then a newline) as the last member and the
+    /// end-of-archive marker, fsyncs the file, renames it into place
+    /// (never over an existing file) and returns the bundle's SHA-256 (hex).
+    ///
+    /// Refuses a bundle with no requests, a manifest over
+    /// [`MAX_MANIFEST_BYTES`] and a tar over [`MAX_REQUEST_BUNDLE_BYTES`].
+    /// The manifest is encoded twice, first only to learn its size for the
+    /// tar header, so it is never held in memory as JSON.
+    pub fn finish(self) -> Result<String> {
+        self.check_usable()?;
+        let RequestWriter {
+            path,
+            mut out,
+            tmp,
+            entries,
+            tar_len,
+            ..
+        } = self;
+        if entries.is_empty() {
+            return Err(Error::Invalid {
+                path,
+                rule: "no requests to seal".into(),
+            });
+        }
+        let manifest = RequestManifest {
+            format: FORMAT.to_string(),
+            requests: entries,
+        };
+        let encode = |out: &mut dyn Write| -> io::Result<()> {
+            serde_json::to_writer_pretty(&mut *out, &manifest)?;
+            out.write_all(b"\n")
+        };
+        let manifest_err = |rule: String| Error::Manifest {
+            path: path.clone(),
+            rule,
+        };
+        let mut first = Digesting::new(io::sink(), u64::MAX);
+        encode(&mut first).map_err(|e| manifest_err(format!("cannot encode: {e}")))?;
+        let (json_len, json_sha256) = (first.len, first.digest());
+        if json_len > MAX_MANIFEST_BYTES {
+            return Err(manifest_err(format!(
+                "{json_len} bytes, over the limit of {MAX_MANIFEST_BYTES} bytes"
+            )));
+        }
+        let tar_len = tar_len + archive::member_len(json_len) + archive::END.len() as u64;
+        if tar_len > MAX_REQUEST_BUNDLE_BYTES {
+            return Err(Error::TooLarge {
+                path: path.clone(),
+                size: tar_len,
+                limit: MAX_REQUEST_BUNDLE_BYTES,
+            });
+        }
+        let header = archive::header(MANIFEST, json_len).map_err(|rule| Error::Member {
+            path: path.clone(),
+            member: MANIFEST.into(),
+            rule,
+        })?;
+
+        out.write_all(header.as_bytes())
+            .map_err(io_err(&path, "write"))?;
+        let mut second = Digesting::new(&mut out, json_len);
+        let wrote = encode(&mut second);
+        if second.over
+            || (wrote.is_ok() && (second.len, second.digest()) != (json_len, json_sha256))
+        {
+            return Err(manifest_err(
+                "encoded to different bytes the second time; the bundle is not written".into(),
+            ));
+        }
+        wrote.map_err(io_err(&path, "write"))?;
+        let Digesting {
+            inner: file,
+            sha256,
+            ..
+        } = out
+            .write_all(archive::padding(json_len))
+            .and_then(|()| out.write_all(&archive::END))
+            .map_err(io_err(&path, "write"))
+            .and_then(|()| {
+                out.into_inner()
+                    .map_err(|e| io_err(&path, "write")(e.into_error()))
+            })?;
+        file.sync_all().map_err(io_err(&path, "sync"))?;
+        drop(file);
+        tmp.place_new(&path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Error::Exists { path: path.clone() }
+            } else {
+                io_err(&path, "move into place")(e)
+            }
+        })?;
+        Ok(crate::hex::encode(&sha256.finalize()))
     }
-    let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST, &json)];
-    members.extend(
-        manifest
-            .requests
-            .iter()
-            .zip(&csrs)
-            .map(|(entry, der)| (entry.csr.as_str(), der.as_slice())),
-    );
-    let tar = archive::write(path, &members)?;
-    if tar.len() as u64 > MAX_REQUEST_BUNDLE_BYTES {
-        return Err(Error::TooLarge {
-            path: path.to_path_buf(),
-            size: tar.len() as u64,
-            limit: MAX_REQUEST_BUNDLE_BYTES,
-        });
+
+    /// Refuses to go on after a failed write, which left the tar incomplete.
+    fn check_usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::Invalid {
+                path: self.path.clone(),
+                rule: "an earlier write to the bundle failed; it cannot be completed".into(),
+            });
+        }
+        Ok(())
     }
-    write_new(path, &tar)?;
-    Ok(sha256_hex(&tar))
 }
 
 /// A request bundle checked against its pinned digest. It may be shared

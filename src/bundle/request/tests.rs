@@ -114,11 +114,15 @@ fn seal_then_open_round_trips() {
             path.display()
         )
     );
-    // manifest.json is the first member, and pretty.
+    // The CSRs in request order, then manifest.json, last and pretty.
     let members = archive::read(&path, &bytes, |_| 1 << 20).expect("tar");
-    assert_eq!(members[0].name, MANIFEST);
-    assert!(archive::slice(&bytes, &members[0].range).starts_with(b"{\n  \"format\""));
-    // Sealing is deterministic: the same requests give the same digest.
+    let names: Vec<_> = members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["csr/kubelet-node3.csr", "csr/apiserver.csr", MANIFEST]
+    );
+    assert!(archive::slice(&bytes, &members[2].range).starts_with(b"{\n  \"format\""));
+    // Sealing is deterministic: the same requests give the same bytes.
     let again = dir.path().join("again.tar");
     let digest2 = seal(
         &again,
@@ -129,6 +133,7 @@ fn seal_then_open_round_trips() {
     )
     .expect("seal");
     assert_eq!(digest, digest2);
+    assert_eq!(std::fs::read(&again).expect("read"), bytes);
 }
 
 #[test]
@@ -172,6 +177,204 @@ fn seal_never_overwrites() {
     assert!(matches!(err, Error::Exists { .. }), "{err}");
     assert_eq!(std::fs::read(&path).expect("read"), b"precious");
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+}
+
+/// The names in `dir`, sorted.
+fn ls(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `n` requests `r0`, `r1`, … whose CSRs have lengths around the 512-byte
+/// blocks of a tar, so that every amount of padding occurs.
+fn many(n: usize) -> Requests {
+    (0..n)
+        .map(|i| {
+            let der: Vec<u8> = (0..(i * 37) % 1500 + 1).map(|b| (b + i) as u8).collect();
+            (entry(&format!("r{i}")), der)
+        })
+        .collect()
+}
+
+#[test]
+fn sealing_streams_the_csrs_into_a_temporary_file_then_the_manifest_last() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let requests = many(50);
+    let mut writer = RequestWriter::create(&path).expect("create");
+    for (i, (entry, der)) in requests.iter().enumerate() {
+        writer.add(entry.clone(), der).expect("add");
+        if i == 24 {
+            // Halfway: only the temporary file, beside the bundle.
+            let tmp = format!(
+                "{}req.tar.{}",
+                crate::fsutil::TMP_PREFIX,
+                std::process::id()
+            );
+            assert_eq!(ls(dir.path()), [tmp]);
+        }
+    }
+    let digest = writer.finish().expect("finish");
+    assert_eq!(ls(dir.path()), ["req.tar"]);
+    let bytes = std::fs::read(&path).expect("read");
+    assert_eq!(digest, sha256_hex(&bytes));
+
+    // Byte for byte the tar of the CSRs in request order, then the pretty
+    // manifest with every CSR's member name and digest, then the end marker.
+    let manifest = RequestManifest {
+        format: FORMAT.into(),
+        requests: requests
+            .iter()
+            .map(|(entry, der)| RequestEntry {
+                csr: format!("csr/{}.csr", entry.id),
+                csr_sha256: sha256_hex(der),
+                ..entry.clone()
+            })
+            .collect(),
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).expect("json");
+    json.push(b'\n');
+    let mut members: Vec<(&str, &[u8])> = manifest
+        .requests
+        .iter()
+        .zip(&requests)
+        .map(|(entry, (_, der))| (entry.csr.as_str(), der.as_slice()))
+        .collect();
+    members.push((MANIFEST, &json));
+    assert_eq!(bytes, tar_of(&members));
+
+    // It opens, and every CSR comes back.
+    let bundle = RequestBundle::open(&path, &digest).expect("open");
+    assert_eq!(bundle.manifest, manifest);
+    for (entry, (_, der)) in bundle.manifest.requests.iter().zip(&requests) {
+        assert_eq!(&bundle.csr(entry).expect("csr"), der);
+    }
+
+    // The same requests sealed again give the same bytes.
+    let again = dir.path().join("again.tar");
+    assert_eq!(seal(&again, requests).expect("seal"), digest);
+    assert_eq!(std::fs::read(&again).expect("read"), bytes);
+}
+
+#[test]
+fn a_failure_after_many_csrs_were_written_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let cases: Vec<((RequestEntry, Vec<u8>), &str)> = vec![
+        (
+            (entry("r3"), b"again".to_vec()),
+            "request \"r3\": duplicate id",
+        ),
+        (
+            (entry("last"), vec![1; MAX_CSR_BYTES as usize + 1]),
+            "request \"last\": CSR is 65537 bytes, over the limit of 65536 bytes",
+        ),
+        ((entry("last"), vec![]), "request \"last\": CSR is empty"),
+        (
+            (entry("La.st"), b"x".to_vec()),
+            "request \"La.st\": id must be",
+        ),
+    ];
+    for (last, rule) in cases {
+        let mut requests = many(40);
+        requests.push(last);
+        let err = seal(&path, requests).expect_err("must refuse").to_string();
+        assert!(
+            err.starts_with(&format!("bundle {}: {rule}", path.display())),
+            "{err}"
+        );
+        assert!(ls(dir.path()).is_empty(), "{:?}", ls(dir.path()));
+    }
+    // A writer dropped before it is finished leaves nothing either.
+    let mut writer = RequestWriter::create(&path).expect("create");
+    for (entry, der) in many(10) {
+        writer.add(entry, &der).expect("add");
+    }
+    drop(writer);
+    assert!(ls(dir.path()).is_empty(), "{:?}", ls(dir.path()));
+}
+
+#[test]
+fn a_refused_request_is_not_written_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let mut writer = RequestWriter::create(&path).expect("create");
+    writer.add(entry("a"), b"A").expect("add");
+    writer.add(entry("a"), b"B").expect_err("duplicate");
+    writer.add(entry("b"), b"").expect_err("empty");
+    writer.add(entry("b"), b"B").expect("add");
+    let digest = writer.finish().expect("finish");
+    let bundle = RequestBundle::open(&path, &digest).expect("open");
+    let got: Vec<_> = bundle
+        .manifest
+        .requests
+        .iter()
+        .map(|e| (e.id.clone(), bundle.csr(e).expect("csr")))
+        .collect();
+    assert_eq!(
+        got,
+        [("a".into(), b"A".to_vec()), ("b".into(), b"B".to_vec())]
+    );
+}
+
+#[test]
+fn the_bundle_limits_are_checked_as_requests_are_added() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let too_large = |size: u64| {
+        format!(
+            "bundle {}: {size} bytes is over the limit of {MAX_REQUEST_BUNDLE_BYTES} bytes",
+            path.display()
+        )
+    };
+    // A one-byte CSR takes 1,024 bytes of tar, and the end marker 1,024 more.
+    let mut writer = RequestWriter::create(&path).expect("create");
+    writer.tar_len = MAX_REQUEST_BUNDLE_BYTES - 2047;
+    let err = writer.add(entry("a"), b"A").expect_err("too large");
+    assert_eq!(err.to_string(), too_large(MAX_REQUEST_BUNDLE_BYTES + 1));
+    // Exactly at the limit it is written, and then the manifest does not fit.
+    writer.tar_len = MAX_REQUEST_BUNDLE_BYTES - 2048;
+    writer.add(entry("a"), b"A").expect("fits");
+    let err = writer.finish().expect_err("too large");
+    let size = match err {
+        Error::TooLarge { size, .. } => size,
+        ref other => panic!("{other}"),
+    };
+    // The whole tar: a manifest of one entry takes 1,024 bytes too.
+    assert_eq!(size, MAX_REQUEST_BUNDLE_BYTES + 1024);
+    assert_eq!(err.to_string(), too_large(size));
+    assert!(ls(dir.path()).is_empty(), "{:?}", ls(dir.path()));
+
+    // The member count includes manifest.json.
+    let mut writer = RequestWriter::create(&path).expect("create");
+    writer.entries = vec![entry(""); MAX_MEMBERS - 2];
+    writer
+        .add(entry("a"), b"A")
+        .expect("the last member that fits");
+    let err = writer.add(entry("b"), b"B").expect_err("too many");
+    assert_eq!(
+        err.to_string(),
+        format!("bundle {}: more than 250000 members", path.display())
+    );
+    drop(writer);
+    assert!(ls(dir.path()).is_empty(), "{:?}", ls(dir.path()));
+}
+
+#[test]
+fn a_bundle_that_appears_while_sealing_is_not_overwritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("req.tar");
+    let mut writer = RequestWriter::create(&path).expect("create");
+    writer.add(entry("a"), b"A").expect("add");
+    std::fs::write(&path, b"precious").expect("write");
+    let err = writer.finish().expect_err("exists");
+    assert!(matches!(err, Error::Exists { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).expect("read"), b"precious");
+    assert_eq!(ls(dir.path()), ["req.tar"]);
 }
 
 #[test]
@@ -301,7 +504,7 @@ fn a_bundle_can_be_shared_between_threads() {
     shared::<RequestBundle>();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("req.tar");
-    let requests = (0..8)
+    let requests: Requests = (0..8)
         .map(|i| (entry(&format!("r{i}")), format!("der-{i}").into_bytes()))
         .collect();
     let digest = seal(&path, requests).expect("seal");
