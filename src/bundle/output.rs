@@ -18,10 +18,9 @@
 //! writes a member before every checksum has been verified.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Range;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
@@ -88,7 +87,7 @@ pub struct OutputWriter {
     age: age::stream::StreamWriter<Digesting<BufWriter<File>>>,
     /// The temporary file. Declared after `age`, so the file is closed
     /// before it is removed.
-    tmp: Temp,
+    tmp: fsutil::TempName,
     /// Every member name so far (and the two reserved ones), to refuse
     /// duplicates and clashes.
     names: archive::Names,
@@ -138,27 +137,9 @@ impl OutputWriter {
             age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
                 .map_err(|e| invalid(format!("cannot encrypt: {e}")))?;
 
-        let dir = fsutil::parent_dir(&path);
-        crate::safety::check_not_world_writable(&dir).map_err(|e| {
-            io_err(&path, "write")(io::Error::new(io::ErrorKind::PermissionDenied, e))
-        })?;
-        let tmp_path = dir.join(format!(
-            "{}{name}.tar.age.{}",
-            fsutil::TMP_PREFIX,
-            std::process::id()
-        ));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp_path)
-            // Not ours (a leftover of this process id, or a squatter): leave it.
-            .map_err(io_err(&tmp_path, "create temporary file"))?;
-        // From here on the temporary file is ours: dropping `tmp` removes it.
-        let tmp = Temp {
-            path: tmp_path,
-            keep: false,
-        };
+        // Not ours when the name is taken (a leftover of this process id,
+        // or a squatter): it is left alone. Dropping `tmp` removes ours.
+        let (file, tmp) = fsutil::create_beside(&path, 0o644).map_err(io_err(&path, "write"))?;
         let age = encryptor
             .wrap_output(Digesting::new(BufWriter::new(file), u64::MAX))
             .map_err(io_err(&path, "write"))?;
@@ -402,7 +383,7 @@ pub struct Finished {
     /// `dir/NAME.tar.age`, where [`Finished::place`] puts it.
     path: PathBuf,
     /// The complete bundle.
-    tmp: Temp,
+    tmp: fsutil::TempName,
     /// The SHA-256 (lowercase hex) of the encrypted file.
     sha256: String,
 }
@@ -416,8 +397,8 @@ impl Finished {
     /// Renames the bundle into place, never over an existing file, then
     /// writes `NAME.tar.age.sha256` beside it the same way; if that fails,
     /// the bundle is removed again.
-    pub fn place(mut self) -> Result<Written> {
-        fsutil::rename_noreplace(&self.tmp.path, &self.path).map_err(|e| {
+    pub fn place(self) -> Result<Written> {
+        self.tmp.place_new(&self.path).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
                 Error::Exists {
                     path: self.path.clone(),
@@ -426,8 +407,6 @@ impl Finished {
                 io_err(&self.path, "move into place")(e)
             }
         })?;
-        // Renamed: there is no temporary file left to remove.
-        self.tmp.keep = true;
         let file_name = self
             .path
             .file_name()
@@ -547,24 +526,6 @@ fn checksum_path(bundle: &Path) -> PathBuf {
     let mut name = bundle.as_os_str().to_owned();
     name.push(".sha256");
     PathBuf::from(name)
-}
-
-/// A file this process created under a temporary name; removed when
-/// dropped unless `keep` is set.
-#[derive(Debug)]
-struct Temp {
-    /// The temporary name.
-    path: PathBuf,
-    /// Set once the file has been moved away.
-    keep: bool,
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
 }
 
 /// If `BUNDLE.sha256` exists, checks it is one `sha256sum` line naming the
