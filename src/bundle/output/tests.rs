@@ -1,8 +1,10 @@
 //! Tests for writing and opening output bundles.
 
 use super::super::archive::tests::{raw_header, raw_tar};
+use super::open::{decrypt, open_with_tmp, read_identities};
 use super::*;
 use age::secrecy::ExposeSecret;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 
 /// A member name and its bytes.

@@ -1,0 +1,298 @@
+//! Opening an output bundle (the requester's side): the checksum file, the
+//! age decryption, the strict tar and `SHA256SUMS`, then the unpacking.
+//!
+//! This module owns the order of those checks. It reads the bundle only
+//! through private copies, and never writes a member before every checksum
+//! has been verified.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::ops::Range;
+use std::path::Path;
+
+use super::super::archive::{self, FileSource, Member, Source};
+use super::super::unpack;
+use super::super::{
+    io_err, is_sha256_hex, sha256_hex, Error, Result, MANIFEST, MAX_MANIFEST_BYTES,
+    MAX_OUTPUT_BUNDLE_BYTES, MAX_OUTPUT_MEMBER_BYTES,
+};
+use super::{checksum_path, MAX_ENCRYPTED_BYTES, SUMS};
+use crate::fsutil;
+
+/// The largest `.sha256` file read.
+const MAX_CHECKSUM_FILE_BYTES: u64 = 4096;
+
+/// Opens an output bundle into the directory `out` and returns the relative
+/// paths written, sorted.
+///
+/// In order: `out` must not exist or be an empty directory; `BUNDLE.sha256`,
+/// if it exists, must match; the identity file (age format, comments
+/// allowed) must hold at least one X25519 identity; the bundle must decrypt
+/// with one of them; the tar must pass the strict rules; `SHA256SUMS` must
+/// list every other member exactly once, and nothing else, with matching
+/// digests. Members and `SHA256SUMS` lines may come in any order: this
+/// writer puts `manifest.json` and `SHA256SUMS` last, earlier ones put them
+/// first with the lines sorted. Only then is anything written: into a sibling temporary
+/// directory (missing parents of `out` are created), renamed to `out` at
+/// the end, so a failure leaves nothing. Files are 0644, directories 0755.
+pub fn open(bundle: &Path, identity_file: &Path, out: &Path) -> Result<Vec<String>> {
+    open_with_tmp(bundle, identity_file, out, &std::env::temp_dir())
+}
+
+/// [`open`], with the private copies made in `tmp_dir`.
+///
+/// The bundle is copied into a private file while it is hashed, and only
+/// that copy is decrypted, into a second private file: memory stays small
+/// whatever the bundle's size, and a bundle changed on disk after its
+/// checksum was checked is never read.
+pub(super) fn open_with_tmp(
+    bundle: &Path,
+    identity_file: &Path,
+    out: &Path,
+    tmp_dir: &Path,
+) -> Result<Vec<String>> {
+    let out_exists = unpack::check_out(out)?;
+    let (encrypted, sha256) = super::super::copy_private(bundle, MAX_ENCRYPTED_BYTES, tmp_dir)?;
+    check_checksum_file(bundle, &sha256)?;
+    let identities = read_identities(identity_file)?;
+    let tar = decrypt(bundle, identity_file, &encrypted, &identities, tmp_dir)?;
+    drop(encrypted);
+    let members = archive::read(bundle, &tar, |name| {
+        if name == MANIFEST || name == SUMS {
+            MAX_MANIFEST_BYTES
+        } else {
+            MAX_OUTPUT_MEMBER_BYTES
+        }
+    })?;
+    check_sums(bundle, &tar, &members)?;
+    if !members.iter().any(|m| m.name == MANIFEST) {
+        return Err(Error::Manifest {
+            path: bundle.to_path_buf(),
+            rule: "missing from the bundle".into(),
+        });
+    }
+    unpack::unpack(out, out_exists, &tar, &members)?;
+    let mut names: Vec<String> = members.into_iter().map(|m| m.name).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// If `BUNDLE.sha256` exists, checks it is one `sha256sum` line naming the
+/// bundle with its digest, `actual` (lowercase hex).
+fn check_checksum_file(bundle: &Path, actual: &str) -> Result<()> {
+    let path = checksum_path(bundle);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(&path, "open")(e)),
+    };
+    let mut text = Vec::new();
+    file.take(MAX_CHECKSUM_FILE_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(io_err(&path, "read"))?;
+    let fail = |rule: String| Error::ChecksumFile {
+        path: path.clone(),
+        rule,
+    };
+    if text.len() as u64 > MAX_CHECKSUM_FILE_BYTES {
+        return Err(fail("too long for one sha256sum line".into()));
+    }
+    let text = std::str::from_utf8(&text).map_err(|_| fail("not UTF-8".into()))?;
+    let line = text.strip_suffix('\n').unwrap_or(text);
+    let Some((digest, listed)) = split_sum_line(line) else {
+        return Err(fail(
+            "must be one line \"<64 hex digits>  NAME\", as sha256sum prints".into(),
+        ));
+    };
+    let expected_name = bundle
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if listed != expected_name {
+        return Err(fail(format!("names {listed:?}, not {expected_name:?}")));
+    }
+    if digest.to_ascii_lowercase() != actual {
+        return Err(fail(format!(
+            "SHA-256 mismatch for {expected_name}: expected {digest}, actual {actual}"
+        )));
+    }
+    Ok(())
+}
+
+/// Splits a `sha256sum` line into digest and name (text or binary mode marker).
+fn split_sum_line(line: &str) -> Option<(&str, &str)> {
+    let digest = line.get(..64)?;
+    let name = line
+        .get(64..)?
+        .strip_prefix("  ")
+        .or_else(|| line.get(64..)?.strip_prefix(" *"))?;
+    (is_sha256_hex(digest) && !name.is_empty() && !name.contains('\n')).then_some((digest, name))
+}
+
+/// Reads every identity from an age identity file.
+pub(super) fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
+    let fail = |reason: String| Error::Identity {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    // age's messages start "identity file …" and never quote the contents.
+    let describe = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        text.strip_prefix("identity file ")
+            .map(str::to_string)
+            .unwrap_or(text)
+    };
+    let parsed =
+        age::IdentityFile::from_buffer(BufReader::new(file)).map_err(|e| fail(describe(&e)))?;
+    let identities = parsed.into_identities().map_err(|e| fail(describe(&e)))?;
+    if identities.is_empty() {
+        return Err(fail("holds no identity".into()));
+    }
+    Ok(identities)
+}
+
+/// How much plaintext is written at a time while a bundle is decrypted.
+const DECRYPT_CHUNK: usize = 1 << 20;
+
+/// Decrypts the bundle's private copy into a private file in `tmp_dir`,
+/// refusing a plaintext over [`MAX_OUTPUT_BUNDLE_BYTES`].
+pub(super) fn decrypt(
+    bundle: &Path,
+    identity_file: &Path,
+    encrypted: &FileSource,
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+    tmp_dir: &Path,
+) -> Result<FileSource> {
+    let fail = |reason: String| Error::Decrypt {
+        path: bundle.to_path_buf(),
+        reason,
+    };
+    const ARMOR: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
+    let mut start = [0u8; ARMOR.len()];
+    let armored = encrypted.size() >= ARMOR.len() as u64
+        && encrypted.read_exact_at(&mut start, 0).is_ok()
+        && start == ARMOR;
+    if armored {
+        return Err(Error::Invalid {
+            path: bundle.to_path_buf(),
+            rule: "is an armored (PEM) age file; output bundles are binary .tar.age files".into(),
+        });
+    }
+    let decryptor =
+        age::Decryptor::new_buffered(BufReader::with_capacity(DECRYPT_CHUNK, encrypted.reader()))
+            .map_err(|e| fail(describe(e)))?;
+    if decryptor.is_scrypt() {
+        return Err(fail(
+            "encrypted to a passphrase, not to age recipients".into(),
+        ));
+    }
+    let mut reader = decryptor
+        .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => Error::NoMatchingIdentity {
+                path: bundle.to_path_buf(),
+                identity: identity_file.to_path_buf(),
+            },
+            other => fail(describe(other)),
+        })?;
+    let tmp_err = |action| io_err(tmp_dir, action);
+    let mut plain =
+        fsutil::private_file(tmp_dir).map_err(tmp_err("create a private temporary file"))?;
+    let mut chunk = vec![0u8; DECRYPT_CHUNK];
+    let mut written = 0u64;
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(fail(format!(
+                    "the ciphertext is truncated or modified ({e})"
+                )))
+            }
+        };
+        written += n as u64;
+        if written > MAX_OUTPUT_BUNDLE_BYTES {
+            return Err(Error::Archive {
+                path: bundle.to_path_buf(),
+                rule: format!("decrypted tar is over the limit of {MAX_OUTPUT_BUNDLE_BYTES} bytes"),
+            });
+        }
+        plain
+            .write_all(&chunk[..n])
+            .map_err(tmp_err("write the decrypted tar"))?;
+    }
+    FileSource::new(plain).map_err(tmp_err("read the decrypted tar"))
+}
+
+/// Says what an age decryption error means for a bundle.
+fn describe(e: age::DecryptError) -> String {
+    match e {
+        age::DecryptError::InvalidHeader => "not an age file, or its header is damaged".into(),
+        age::DecryptError::UnknownFormat => "not an age v1 file".into(),
+        age::DecryptError::InvalidMac => "the age header was modified (MAC mismatch)".into(),
+        age::DecryptError::DecryptionFailed => "the ciphertext is truncated or modified".into(),
+        age::DecryptError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the file is truncated inside the age header".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Checks `SHA256SUMS` against every other member.
+fn check_sums(bundle: &Path, tar: &FileSource, members: &[Member]) -> Result<()> {
+    let fail = |rule: String| Error::Checksums {
+        path: bundle.to_path_buf(),
+        rule,
+    };
+    let by_name: HashMap<&str, &Range<u64>> = members
+        .iter()
+        .map(|m| (m.name.as_str(), &m.range))
+        .collect();
+    let range = by_name
+        .get(SUMS)
+        .ok_or_else(|| fail("missing from the bundle".into()))?;
+    let read = |range: &Range<u64>| tar.read_range(range).map_err(io_err(bundle, "read"));
+    let sums = read(range)?;
+    let text = std::str::from_utf8(&sums).map_err(|_| fail("not UTF-8".into()))?;
+    let Some(body) = text.strip_suffix('\n') else {
+        return Err(fail(
+            "empty, or the last line does not end in a newline".into(),
+        ));
+    };
+    let mut listed: HashMap<&str, usize> = HashMap::new();
+    for (i, line) in body.split('\n').enumerate() {
+        let n = i + 1;
+        let Some((digest, name)) = split_sum_line(line) else {
+            return Err(fail(format!("line {n} is not \"<64 hex digits>  NAME\"")));
+        };
+        if name == SUMS {
+            return Err(fail(format!("line {n} lists SHA256SUMS itself")));
+        }
+        let Some(range) = by_name.get(name) else {
+            return Err(fail(format!(
+                "line {n} lists {name:?}, which is not in the bundle"
+            )));
+        };
+        if let Some(first) = listed.insert(name, n) {
+            return Err(fail(format!(
+                "line {n} lists {name:?} again (first on line {first})"
+            )));
+        }
+        let actual = sha256_hex(&read(range)?);
+        if digest.to_ascii_lowercase() != actual {
+            return Err(fail(format!(
+                "SHA-256 mismatch for {name:?} (line {n}): expected {digest}, actual {actual}"
+            )));
+        }
+    }
+    if let Some(missing) = members
+        .iter()
+        .find(|m| m.name != SUMS && !listed.contains_key(m.name.as_str()))
+    {
+        return Err(fail(format!("does not list member {:?}", missing.name)));
+    }
+    Ok(())
+}
