@@ -20,6 +20,7 @@ pub mod output;
 pub mod request;
 
 mod archive;
+mod stream;
 mod unpack;
 
 use std::io::{self, Write};

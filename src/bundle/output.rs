@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::archive;
+use super::stream::{Again, TarStream};
 use super::{
     io_err, refuse_existing, sha256_hex, write_new, Digesting, Error, Result, MANIFEST,
     MAX_MANIFEST_BYTES, MAX_MEMBERS, MAX_OUTPUT_BUNDLE_BYTES, MAX_OUTPUT_MEMBER_BYTES,
@@ -78,8 +79,8 @@ pub struct OutputWriter {
     /// `dir/NAME.tar.age`, named in errors.
     path: PathBuf,
     /// The tar, encrypted on its way into the temporary file.
-    age: age::stream::StreamWriter<Digesting<BufWriter<File>>>,
-    /// The temporary file. Declared after `age`, so the file is closed
+    tar: TarStream<age::stream::StreamWriter<Digesting<BufWriter<File>>>>,
+    /// The temporary file. Declared after `tar`, so the file is closed
     /// before it is removed.
     tmp: fsutil::TempName,
     /// Every member name so far (and the two reserved ones), to refuse
@@ -89,10 +90,6 @@ pub struct OutputWriter {
     sums: String,
     /// The members added so far.
     members: usize,
-    /// The bytes of tar written so far.
-    tar_len: u64,
-    /// Set while a member is being written; still set after a failed write.
-    broken: bool,
 }
 
 impl std::fmt::Debug for OutputWriter {
@@ -100,7 +97,7 @@ impl std::fmt::Debug for OutputWriter {
         f.debug_struct("OutputWriter")
             .field("path", &self.path)
             .field("members", &self.members)
-            .field("tar_len", &self.tar_len)
+            .field("tar_len", &self.tar.len())
             .finish_non_exhaustive()
     }
 }
@@ -145,13 +142,11 @@ impl OutputWriter {
         }
         Ok(OutputWriter {
             path,
-            age,
+            tar: TarStream::new(age),
             tmp,
             names,
             sums: String::new(),
             members: 0,
-            tar_len: 0,
-            broken: false,
         })
     }
 
@@ -188,7 +183,7 @@ impl OutputWriter {
                 rule: format!("more than {MAX_MEMBERS} members"),
             });
         }
-        let at_least = self.tar_len + archive::member_len(size) + archive::END.len() as u64;
+        let at_least = self.tar.len_with(&[size]);
         if at_least > MAX_OUTPUT_BUNDLE_BYTES {
             return Err(Error::Invalid {
                 path: self.path.clone(),
@@ -201,14 +196,9 @@ impl OutputWriter {
         // The last check, as it records the name.
         self.names.add_file(path).map_err(member_err)?;
 
-        self.broken = true;
-        self.age
-            .write_all(header.as_bytes())
-            .and_then(|()| self.age.write_all(bytes))
-            .and_then(|()| self.age.write_all(archive::padding(size)))
+        self.tar
+            .append(&header, bytes)
             .map_err(io_err(&self.path, "write"))?;
-        self.broken = false;
-        self.tar_len += archive::member_len(size);
         self.members += 1;
         self.sums
             .push_str(&format!("{}  {path}\n", sha256_hex(bytes)));
@@ -229,10 +219,9 @@ impl OutputWriter {
         let (manifest_len, manifest_sha256) = self.measure_manifest(&manifest)?;
         let OutputWriter {
             path,
-            mut age,
+            mut tar,
             tmp,
             mut sums,
-            tar_len,
             ..
         } = self;
         let member_err = |member: &str, rule: String| Error::Member {
@@ -249,10 +238,7 @@ impl OutputWriter {
                 format!("size {sums_len} bytes is over the limit of {MAX_MANIFEST_BYTES} bytes"),
             ));
         }
-        let tar_len = tar_len
-            + archive::member_len(manifest_len)
-            + archive::member_len(sums_len)
-            + archive::END.len() as u64;
+        let tar_len = tar.len_with(&[manifest_len, sums_len]);
         if tar_len > MAX_OUTPUT_BUNDLE_BYTES {
             return Err(Error::Invalid {
                 path: path.clone(),
@@ -265,32 +251,26 @@ impl OutputWriter {
             archive::header(MANIFEST, manifest_len).map_err(|rule| member_err(MANIFEST, rule))?;
         let sums_header = archive::header(SUMS, sums_len).map_err(|rule| member_err(SUMS, rule))?;
 
-        age.write_all(manifest_header.as_bytes())
-            .map_err(io_err(&path, "write"))?;
-        let mut second = Digesting::new(&mut age, manifest_len);
-        let wrote = manifest(&mut second);
-        let (len, sha256, over) = (second.len, second.digest(), second.over);
-        if over || (wrote.is_ok() && (len, sha256) != (manifest_len, manifest_sha256)) {
-            let then = if over {
-                format!("more than {manifest_len} bytes")
-            } else {
-                format!("{len} bytes, SHA-256 {}", crate::hex::encode(&sha256))
-            };
-            return Err(member_err(
-                MANIFEST,
-                format!(
-                    "the writer gave different bytes on its two calls (first {manifest_len} bytes, SHA-256 {manifest_hex}; then {then}); it must write the same bytes each time"
-                ),
-            ));
-        }
-        wrote.map_err(io_err(&path, "write"))?;
+        tar.append_again(&manifest_header, manifest_len, manifest_sha256, manifest)
+            .map_err(|e| match e {
+                Again::Io(e) => io_err(&path, "write")(e),
+                Again::Differs { over, len, sha256 } => {
+                    let then = if over {
+                        format!("more than {manifest_len} bytes")
+                    } else {
+                        format!("{len} bytes, SHA-256 {}", crate::hex::encode(&sha256))
+                    };
+                    member_err(
+                        MANIFEST,
+                        format!(
+                            "the writer gave different bytes on its two calls (first {manifest_len} bytes, SHA-256 {manifest_hex}; then {then}); it must write the same bytes each time"
+                        ),
+                    )
+                }
+            })?;
         let rest = move || {
-            age.write_all(archive::padding(manifest_len))?;
-            age.write_all(sums_header.as_bytes())?;
-            age.write_all(sums.as_bytes())?;
-            age.write_all(archive::padding(sums_len))?;
-            age.write_all(&archive::END)?;
-            age.finish()
+            tar.append(&sums_header, sums.as_bytes())?;
+            tar.end()?.finish()
         };
         let Digesting {
             inner, sha256, len, ..
@@ -316,7 +296,7 @@ impl OutputWriter {
 
     /// Refuses to go on after a failed write, which left the tar incomplete.
     fn check_usable(&self) -> Result<()> {
-        if self.broken {
+        if self.tar.is_broken() {
             return Err(Error::Invalid {
                 path: self.path.clone(),
                 rule: "an earlier write to the bundle failed; it cannot be completed".into(),

@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::archive::FileSource;
+use super::stream::{Again, TarStream};
 use super::{
     archive, io_err, is_sha256_hex, refuse_existing, sha256_hex, Digesting, Error, Result,
     MANIFEST, MAX_CSR_BYTES, MAX_MANIFEST_BYTES, MAX_MEMBERS, MAX_REQUEST_BUNDLE_BYTES,
@@ -133,7 +134,7 @@ pub struct RequestWriter {
     /// The bundle, named in errors.
     path: PathBuf,
     /// The tar, hashed on its way into the temporary file.
-    out: BufWriter<Digesting<File>>,
+    tar: TarStream<BufWriter<Digesting<File>>>,
     /// The temporary file's name. Declared after `out`, so the file is
     /// closed before it is removed.
     tmp: fsutil::TempName,
@@ -141,10 +142,6 @@ pub struct RequestWriter {
     ids: HashSet<String>,
     /// The manifest entries so far, with `csr` and `csr_sha256` filled in.
     entries: Vec<RequestEntry>,
-    /// The bytes of tar written so far.
-    tar_len: u64,
-    /// Set while a CSR is being written; still set after a failed write.
-    broken: bool,
 }
 
 impl fmt::Debug for RequestWriter {
@@ -152,7 +149,7 @@ impl fmt::Debug for RequestWriter {
         f.debug_struct("RequestWriter")
             .field("path", &self.path)
             .field("requests", &self.entries.len())
-            .field("tar_len", &self.tar_len)
+            .field("tar_len", &self.tar.len())
             .finish_non_exhaustive()
     }
 }
@@ -167,12 +164,10 @@ impl RequestWriter {
         let (file, tmp) = fsutil::create_beside(path, 0o644).map_err(io_err(path, "write"))?;
         Ok(RequestWriter {
             path: path.to_path_buf(),
-            out: BufWriter::new(Digesting::new(file, u64::MAX)),
+            tar: TarStream::new(BufWriter::new(Digesting::new(file, u64::MAX))),
             tmp,
             ids: HashSet::new(),
             entries: Vec::new(),
-            tar_len: 0,
-            broken: false,
         })
     }
 
@@ -212,7 +207,7 @@ impl RequestWriter {
                 rule: format!("more than {MAX_MEMBERS} members"),
             });
         }
-        let at_least = self.tar_len + archive::member_len(size) + archive::END.len() as u64;
+        let at_least = self.tar.len_with(&[size]);
         if at_least > MAX_REQUEST_BUNDLE_BYTES {
             return Err(Error::TooLarge {
                 path: self.path.clone(),
@@ -229,14 +224,9 @@ impl RequestWriter {
         archive::check_name(&name).map_err(member_err)?;
         let header = archive::header(&name, size).map_err(member_err)?;
 
-        self.broken = true;
-        self.out
-            .write_all(header.as_bytes())
-            .and_then(|()| self.out.write_all(der))
-            .and_then(|()| self.out.write_all(archive::padding(size)))
+        self.tar
+            .append(&header, der)
             .map_err(io_err(&self.path, "write"))?;
-        self.broken = false;
-        self.tar_len += archive::member_len(size);
         self.ids.insert(entry.id.clone());
         entry.csr = name;
         entry.csr_sha256 = sha256_hex(der);
@@ -257,10 +247,9 @@ impl RequestWriter {
         self.check_usable()?;
         let RequestWriter {
             path,
-            mut out,
+            mut tar,
             tmp,
             entries,
-            tar_len,
             ..
         } = self;
         if entries.is_empty() {
@@ -289,7 +278,7 @@ impl RequestWriter {
                 "{json_len} bytes, over the limit of {MAX_MANIFEST_BYTES} bytes"
             )));
         }
-        let tar_len = tar_len + archive::member_len(json_len) + archive::END.len() as u64;
+        let tar_len = tar.len_with(&[json_len]);
         if tar_len > MAX_REQUEST_BUNDLE_BYTES {
             return Err(Error::TooLarge {
                 path: path.clone(),
@@ -303,30 +292,21 @@ impl RequestWriter {
             rule,
         })?;
 
-        out.write_all(header.as_bytes())
-            .map_err(io_err(&path, "write"))?;
-        let mut second = Digesting::new(&mut out, json_len);
-        let wrote = encode(&mut second);
-        if second.over
-            || (wrote.is_ok() && (second.len, second.digest()) != (json_len, json_sha256))
-        {
-            return Err(manifest_err(
-                "encoded to different bytes the second time; the bundle is not written".into(),
-            ));
-        }
-        wrote.map_err(io_err(&path, "write"))?;
+        tar.append_again(&header, json_len, json_sha256, encode)
+            .map_err(|e| match e {
+                Again::Io(e) => io_err(&path, "write")(e),
+                Again::Differs { .. } => manifest_err(
+                    "encoded to different bytes the second time; the bundle is not written".into(),
+                ),
+            })?;
         let Digesting {
             inner: file,
             sha256,
             ..
-        } = out
-            .write_all(archive::padding(json_len))
-            .and_then(|()| out.write_all(&archive::END))
-            .map_err(io_err(&path, "write"))
-            .and_then(|()| {
-                out.into_inner()
-                    .map_err(|e| io_err(&path, "write")(e.into_error()))
-            })?;
+        } = tar.end().map_err(io_err(&path, "write")).and_then(|out| {
+            out.into_inner()
+                .map_err(|e| io_err(&path, "write")(e.into_error()))
+        })?;
         file.sync_all().map_err(io_err(&path, "sync"))?;
         drop(file);
         tmp.place_new(&path).map_err(|e| {
@@ -341,7 +321,7 @@ impl RequestWriter {
 
     /// Refuses to go on after a failed write, which left the tar incomplete.
     fn check_usable(&self) -> Result<()> {
-        if self.broken {
+        if self.tar.is_broken() {
             return Err(Error::Invalid {
                 path: self.path.clone(),
                 rule: "an earlier write to the bundle failed; it cannot be completed".into(),

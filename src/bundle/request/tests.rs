@@ -333,11 +333,11 @@ fn the_bundle_limits_are_checked_as_requests_are_added() {
     };
     // A one-byte CSR takes 1,024 bytes of tar, and the end marker 1,024 more.
     let mut writer = RequestWriter::create(&path).expect("create");
-    writer.tar_len = MAX_REQUEST_BUNDLE_BYTES - 2047;
+    writer.tar.pretend_len(MAX_REQUEST_BUNDLE_BYTES - 2047);
     let err = writer.add(entry("a"), b"A").expect_err("too large");
     assert_eq!(err.to_string(), too_large(MAX_REQUEST_BUNDLE_BYTES + 1));
     // Exactly at the limit it is written, and then the manifest does not fit.
-    writer.tar_len = MAX_REQUEST_BUNDLE_BYTES - 2048;
+    writer.tar.pretend_len(MAX_REQUEST_BUNDLE_BYTES - 2048);
     writer.add(entry("a"), b"A").expect("fits");
     let err = writer.finish().expect_err("too large");
     let size = match err {
