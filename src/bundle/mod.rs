@@ -184,6 +184,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The ceremony's signature over an output bundle's `SHA256SUMS` could not be made.
+    #[error("bundle {}: cannot sign SHA256SUMS: {source}", path.display())]
+    Sign {
+        /// The bundle.
+        path: PathBuf,
+        /// Why the signer failed.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The caller asked for a bundle that cannot be written (bad name, no recipients, …).
     #[error("bundle {}: {rule}", path.display())]
     Invalid {

@@ -35,6 +35,21 @@ use crate::fsutil;
 /// The checksum member of an output bundle.
 const SUMS: &str = "SHA256SUMS";
 
+/// The ceremony's signature over `SHA256SUMS`, made with the audit key in
+/// the token: the DER signature (ECDSA `SEQUENCE { r, s }`, or PKCS#1 v1.5
+/// for an RSA key) of the exact bytes of `SHA256SUMS`, the last member and
+/// the only one `SHA256SUMS` does not list. `openssl dgst -sha256 -verify
+/// audit-key.pub -signature SHA256SUMS.sig SHA256SUMS` checks it (`-sha384`
+/// for a P-384 key).
+pub const SIGNATURE: &str = "SHA256SUMS.sig";
+
+/// Signs an output bundle's `SHA256SUMS`: given its bytes, returns the
+/// signature stored as [`SIGNATURE`].
+pub type SumsSigner<'a> = Box<
+    dyn FnOnce(&[u8]) -> std::result::Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>
+        + 'a,
+>;
+
 /// The largest `.tar.age` accepted: the tar limit plus age's overhead (16
 /// bytes per 64 KiB chunk) and up to 1 MiB of header.
 const MAX_ENCRYPTED_BYTES: u64 =
@@ -135,7 +150,7 @@ impl OutputWriter {
             .wrap_output(Digesting::new(BufWriter::new(file), u64::MAX))
             .map_err(io_err(&path, "write"))?;
         let mut names = archive::Names::default();
-        for reserved in [MANIFEST, SUMS] {
+        for reserved in [MANIFEST, SUMS, SIGNATURE] {
             names
                 .add_file(reserved)
                 .expect("two distinct plain names cannot clash");
@@ -164,7 +179,7 @@ impl OutputWriter {
             member: path.to_string(),
             rule,
         };
-        if path == MANIFEST || path == SUMS {
+        if path == MANIFEST || path == SUMS || path == SIGNATURE {
             return Err(member_err(
                 "name is reserved for the bundle's own file".into(),
             ));
@@ -176,8 +191,8 @@ impl OutputWriter {
                 "size {size} bytes is over the limit of {MAX_OUTPUT_MEMBER_BYTES} bytes"
             )));
         }
-        // This member, manifest.json and SHA256SUMS.
-        if self.members + 3 > MAX_MEMBERS {
+        // This member, manifest.json, SHA256SUMS and its signature.
+        if self.members + 4 > MAX_MEMBERS {
             return Err(Error::Archive {
                 path: self.path.clone(),
                 rule: format!("more than {MAX_MEMBERS} members"),
@@ -215,6 +230,25 @@ impl OutputWriter {
     /// and SHA-256. `SHA256SUMS` lists every member, `manifest.json` last, in
     /// the order they were added.
     pub fn finish(self, manifest: impl Fn(&mut dyn Write) -> io::Result<()>) -> Result<Finished> {
+        self.finish_with(manifest, None)
+    }
+
+    /// [`OutputWriter::finish`], then `sign` called once with the bytes of
+    /// `SHA256SUMS`, and its signature appended as [`SIGNATURE`], the last
+    /// member. A signer's failure is [`Error::Sign`], and nothing is placed.
+    pub fn finish_signed(
+        self,
+        manifest: impl Fn(&mut dyn Write) -> io::Result<()>,
+        sign: SumsSigner<'_>,
+    ) -> Result<Finished> {
+        self.finish_with(manifest, Some(sign))
+    }
+
+    fn finish_with(
+        self,
+        manifest: impl Fn(&mut dyn Write) -> io::Result<()>,
+        sign: Option<SumsSigner<'_>>,
+    ) -> Result<Finished> {
         self.check_usable()?;
         let (manifest_len, manifest_sha256) = self.measure_manifest(&manifest)?;
         let OutputWriter {
@@ -238,7 +272,27 @@ impl OutputWriter {
                 format!("size {sums_len} bytes is over the limit of {MAX_MANIFEST_BYTES} bytes"),
             ));
         }
-        let tar_len = tar.len_with(&[manifest_len, sums_len]);
+        let signature = match sign {
+            Some(sign) => Some(sign(sums.as_bytes()).map_err(|source| Error::Sign {
+                path: path.clone(),
+                source,
+            })?),
+            None => None,
+        };
+        let sig_len = signature.as_ref().map_or(0, |s| s.len() as u64);
+        if sig_len > MAX_OUTPUT_MEMBER_BYTES {
+            return Err(member_err(
+                SIGNATURE,
+                format!(
+                    "size {sig_len} bytes is over the limit of {MAX_OUTPUT_MEMBER_BYTES} bytes"
+                ),
+            ));
+        }
+        let tar_len = if signature.is_some() {
+            tar.len_with(&[manifest_len, sums_len, sig_len])
+        } else {
+            tar.len_with(&[manifest_len, sums_len])
+        };
         if tar_len > MAX_OUTPUT_BUNDLE_BYTES {
             return Err(Error::Invalid {
                 path: path.clone(),
@@ -250,6 +304,8 @@ impl OutputWriter {
         let manifest_header =
             archive::header(MANIFEST, manifest_len).map_err(|rule| member_err(MANIFEST, rule))?;
         let sums_header = archive::header(SUMS, sums_len).map_err(|rule| member_err(SUMS, rule))?;
+        let sig_header =
+            archive::header(SIGNATURE, sig_len).map_err(|rule| member_err(SIGNATURE, rule))?;
 
         tar.append_again(&manifest_header, manifest_len, manifest_sha256, manifest)
             .map_err(|e| match e {
@@ -270,6 +326,9 @@ impl OutputWriter {
             })?;
         let rest = move || {
             tar.append(&sums_header, sums.as_bytes())?;
+            if let Some(signature) = &signature {
+                tar.append(&sig_header, signature)?;
+            }
             tar.end()?.finish()
         };
         let Digesting {

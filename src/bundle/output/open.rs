@@ -17,7 +17,7 @@ use super::super::{
     io_err, is_sha256_hex, sha256_hex, Error, Result, MANIFEST, MAX_MANIFEST_BYTES,
     MAX_OUTPUT_BUNDLE_BYTES, MAX_OUTPUT_MEMBER_BYTES,
 };
-use super::{checksum_path, MAX_ENCRYPTED_BYTES, SUMS};
+use super::{checksum_path, MAX_ENCRYPTED_BYTES, SIGNATURE, SUMS};
 use crate::fsutil;
 
 /// The largest `.sha256` file read.
@@ -268,8 +268,8 @@ fn check_sums(bundle: &Path, tar: &FileSource, members: &[Member]) -> Result<()>
         let Some((digest, name)) = split_sum_line(line) else {
             return Err(fail(format!("line {n} is not \"<64 hex digits>  NAME\"")));
         };
-        if name == SUMS {
-            return Err(fail(format!("line {n} lists SHA256SUMS itself")));
+        if name == SUMS || name == SIGNATURE {
+            return Err(fail(format!("line {n} lists {name} itself")));
         }
         let Some(range) = by_name.get(name) else {
             return Err(fail(format!(
@@ -290,7 +290,7 @@ fn check_sums(bundle: &Path, tar: &FileSource, members: &[Member]) -> Result<()>
     }
     if let Some(missing) = members
         .iter()
-        .find(|m| m.name != SUMS && !listed.contains_key(m.name.as_str()))
+        .find(|m| m.name != SUMS && m.name != SIGNATURE && !listed.contains_key(m.name.as_str()))
     {
         return Err(fail(format!("does not list member {:?}", missing.name)));
     }
