@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use cryptoki::session::Session;
+use spki::AlgorithmIdentifierOwned;
 
 use manifest::{write_manifest, ManifestHead, Spool};
 use pipeline::{
@@ -25,10 +26,10 @@ use super::run::Runner;
 use super::script::OnRejection;
 use super::sign::{self, CaEntry, IssuedEntry, Prepared, RejectedEntry, OUTPUT_FORMAT};
 use super::Error;
-use crate::bundle::output::{self, OutputWriter};
+use crate::bundle::output::{self, OutputWriter, SumsSigner};
 use crate::fsutil;
 use crate::profile::Issuer;
-use crate::token::{Token, TokenKey, TokenSigner};
+use crate::token::{KeyRecord, SignatureHash, Token, TokenKey, TokenSigner};
 
 /// notBefore is set this far before now, as kubeadm does.
 const BACKDATE: Duration = Duration::from_secs(5 * 60);
@@ -122,6 +123,10 @@ impl Runner<'_, '_> {
             prepared.bundle_sha256,
             prepared.entries.len()
         ));
+
+        // Every output bundle is signed with the audit key: without one the
+        // step is refused before anything is signed.
+        let audit_key = self.audit_key_for_bundles(token, step)?;
 
         let mut signers = BTreeMap::new();
         for (issuer, loaded) in &prepared.issuers {
@@ -224,7 +229,21 @@ impl Runner<'_, '_> {
             step: &step.id,
             request_bundle_sha256: &prepared.bundle_sha256,
         };
-        let finished = bundle.finish(|w| write_manifest(w, &head, &spool, &rejected, &ca))?;
+        let audit_signer = TokenSigner::new(token, &audit_key, SignatureHash::Sha256)?;
+        let sign_sums: SumsSigner<'_> = Box::new(|sums: &[u8]| {
+            let signature = audit_signer.sign_raw(sums)?;
+            let alg = AlgorithmIdentifierOwned {
+                oid: audit_signer.algorithm_oid(),
+                parameters: None,
+            };
+            crate::x509::verify_signature(&audit_key.spki_der, &alg, sums, &signature)
+                .map_err(|reason| format!("the audit key's signature does not verify: {reason}"))?;
+            Ok(signature)
+        });
+        let finished = bundle.finish_signed(
+            |w| write_manifest(w, &head, &spool, &rejected, &ca),
+            sign_sums,
+        )?;
         // Group commit: every certificate_issued entry reaches the disk
         // before the bundle holding those certificates takes its name.
         self.transcript.sync()?;
@@ -237,16 +256,37 @@ impl Runner<'_, '_> {
             certificates: issued_count,
             rejected: rejected_count,
             recipients: &step.recipients,
+            signature_key_sha256: &audit_key.spki_sha256,
         })?;
         self.say(format_args!(
-            "step {}: wrote {} ({} certificate(s), {} rejected, sha256 {})",
+            "step {}: wrote {} ({} certificate(s), {} rejected, sha256 {}, SHA256SUMS signed by audit key {:?})",
             step.id,
             written.path.display(),
             issued_count,
             rejected_count,
-            written.sha256
+            written.sha256,
+            audit_key.label
         ));
         Ok(())
+    }
+
+    /// The audit key that signs the step's output bundle, or the step refused.
+    fn audit_key_for_bundles(
+        &mut self,
+        token: &Token,
+        step: &SignStep,
+    ) -> Result<KeyRecord, Error> {
+        let label = &self.plan.script.audit.key_label;
+        match token.find_key(label) {
+            Ok(key) => Ok(key),
+            Err(crate::token::Error::KeyNotFound { .. }) => {
+                let reason = format!(
+                    "no audit key labelled {label:?} in the token: every output bundle is signed with it (a generate-audit-key step makes one); nothing in this step was signed"
+                );
+                Err(self.refuse(Some(&step.id), vec![reason]))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Opens the step's output bundle for writing (under a temporary name).

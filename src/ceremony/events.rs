@@ -114,6 +114,9 @@ pub enum Event<'a> {
         certificates: usize,
         rejected: usize,
         recipients: &'a [String],
+        /// SHA-256 of the SubjectPublicKeyInfo of the audit key that signed
+        /// the bundle's `SHA256SUMS` (`SHA256SUMS.sig`).
+        signature_key_sha256: &'a str,
     },
     /// A CRL was signed and verified, and is about to be written.
     CrlIssued {
