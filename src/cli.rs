@@ -196,7 +196,18 @@ pub struct PinArgs {
 pub enum TranscriptCommand {
     /// Check that a transcript is whole: every entry's hash, sequence and
     /// chain, every embedded checkpoint, and (with --checkpoint) that it holds
-    /// exactly the checkpointed prefix.
+    /// exactly the checkpointed prefix. It says how many entries at the end
+    /// no checkpoint covers, and names every ceremony that never ended with
+    /// the certificates it signed and never delivered.
+    ///
+    /// Exit codes: 0 verified (without --audit-key, entries no checkpoint
+    /// covers are only reported); 1 a file cannot be read, or a checkpoint or
+    /// key file is malformed; 2 a usage error; 3 the transcript
+    /// does not verify: a broken chain, a checkpoint that does not verify or
+    /// match, and with --audit-key a transcript with no checkpoint or a key
+    /// that is not the audit key the transcript recorded; 4 with
+    /// --audit-key, everything verifies but the last entries are covered by
+    /// no signature.
     Verify {
         /// The transcript file (JSON Lines).
         file: PathBuf,
