@@ -62,13 +62,9 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         sessions: opts.sessions.unwrap_or_else(default_sessions),
     };
     if let Some(seq) = runner.transcript.open_ceremony() {
-        runner.say(format_args!(
-            "note: the ceremony that started at entry {seq} never recorded its end (interrupted); recorded, going on"
-        ));
-        runner.record(&Event::UnfinishedCeremonyFound {
-            ceremony_start_seq: seq,
-        })?;
+        runner.record_unfinished(seq)?;
     }
+    runner.remove_stale_temporaries()?;
     runner.record(&Event::CeremonyStart {
         administrator: plan.script.participants.administrator.as_deref(),
         rehearsal: opts.answers.is_some(),
@@ -380,6 +376,83 @@ impl Runner<'_, '_> {
     pub(super) fn record(&mut self, event: &Event<'_>) -> Result<(), Error> {
         self.transcript.append(event)?;
         Ok(())
+    }
+
+    /// Records the ceremony that started at entry `seq` and never ended: its
+    /// name and the certificates it signed and never delivered. Read in a
+    /// second pass over the transcript, only after a crash.
+    fn record_unfinished(&mut self, seq: u64) -> Result<(), Error> {
+        let mut tracker = crate::checkpoint::interrupted::Tracker::default();
+        crate::transcript::verify_file_with(self.transcript.path(), |v| tracker.visit(v))?;
+        let (found, _) = tracker.finish();
+        let found = found.into_iter().rfind(|c| c.start_seq == seq);
+        let (ceremony, issued, undelivered) = found
+            .map(|c| (c.ceremony, c.certificates_issued, c.undelivered))
+            .unwrap_or_default();
+        self.say(format_args!(
+            "note: ceremony {ceremony:?}, started at entry {seq}, never recorded its end (interrupted): it signed {issued} certificate(s), {undelivered} of them never delivered; recorded, going on"
+        ));
+        self.record(&Event::UnfinishedCeremonyFound {
+            ceremony_start_seq: seq,
+            ceremony: &ceremony,
+            certificates_issued: issued,
+            certificates_undelivered: undelivered,
+        })
+    }
+
+    /// Removes the temporary files a killed run left beside this plan's
+    /// outputs and its checkpoint file (see
+    /// [`fsutil::remove_stale_temporaries`]) and records them. The locks
+    /// are held, so no other ceremony is writing there.
+    fn remove_stale_temporaries(&mut self) -> Result<(), Error> {
+        let plan = self.plan;
+        let mut files = plan.outputs();
+        files.push(&plan.script.audit.checkpoint);
+        let mut dirs: Vec<PathBuf> = files.iter().map(|f| fsutil::parent_dir(f)).collect();
+        dirs.sort();
+        dirs.dedup();
+        let mut stale = fsutil::Stale::default();
+        for dir in dirs {
+            let names: Vec<&std::ffi::OsStr> = files
+                .iter()
+                .filter(|f| fsutil::parent_dir(f) == dir)
+                .filter_map(|f| f.file_name())
+                .collect();
+            let found =
+                fsutil::remove_stale_temporaries(&dir, &names).map_err(|source| Error::Output {
+                    path: dir.clone(),
+                    action: "remove stale temporary files",
+                    source,
+                })?;
+            stale.removed.extend(found.removed);
+            stale.kept.extend(found.kept);
+        }
+        if stale.removed.is_empty() && stale.kept.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<String> = stale
+            .removed
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let not_removed: Vec<String> = stale
+            .kept
+            .iter()
+            .map(|(p, e)| format!("{}: {e}", p.display()))
+            .collect();
+        if !paths.is_empty() {
+            self.say(format_args!(
+                "note: removed {} temporary file(s) a killed run left: {}",
+                paths.len(),
+                paths.join(", ")
+            ));
+        }
+        for problem in &not_removed {
+            self.say(format_args!(
+                "warning: cannot remove a temporary file a killed run left: {problem}"
+            ));
+        }
+        self.record(&Event::StaleTemporariesRemoved { paths, not_removed })
     }
 
     /// Records every object in the token with its policy flags.
