@@ -244,8 +244,32 @@ pub fn read_public_key(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A transcript of `events`, chained; a `checkpoint` event gets the
+    /// `entries` and `head` of the entries before it (it is not signed).
+    pub(crate) fn chain(events: &[serde_json::Value]) -> String {
+        use sha2::Digest;
+        let mut prev = crate::transcript::GENESIS.to_string();
+        let mut text = String::new();
+        for (seq, event) in events.iter().enumerate() {
+            let mut event = event.clone();
+            if event["type"] == "checkpoint" {
+                event["entries"] = seq.into();
+                event["head"] = prev.clone().into();
+            }
+            let body = serde_json::json!({"seq": seq, "time": "t", "prev": prev, "event": event})
+                .to_string();
+            let hash = hex::encode(&sha2::Sha256::digest(body.as_bytes()));
+            text.push_str(&format!(
+                "{},\"hash\":\"{hash}\"}}\n",
+                &body[..body.len() - 1]
+            ));
+            prev = hash;
+        }
+        text
+    }
 
     #[test]
     fn text_round_trips_and_malformed_files_are_named() {

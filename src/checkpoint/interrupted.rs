@@ -145,26 +145,9 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::transcript::verify_reader_with;
-    use sha2::Digest;
-
-    fn lines(events: &[serde_json::Value]) -> String {
-        let mut prev = crate::transcript::GENESIS.to_string();
-        let mut text = String::new();
-        for (seq, event) in events.iter().enumerate() {
-            let body = serde_json::json!({"seq": seq, "time": "t", "prev": prev, "event": event})
-                .to_string();
-            let hash = crate::hex::encode(&sha2::Sha256::digest(body.as_bytes()));
-            text.push_str(&format!(
-                "{},\"hash\":\"{hash}\"}}\n",
-                &body[..body.len() - 1]
-            ));
-            prev = hash;
-        }
-        text
-    }
 
     fn track(events: &[serde_json::Value]) -> (Vec<Interrupted>, u64) {
-        let text = lines(events);
+        let text = crate::checkpoint::tests::chain(events);
         let mut tracker = Tracker::default();
         verify_reader_with(std::path::Path::new("t"), text.as_bytes(), |v| {
             tracker.visit(v)
