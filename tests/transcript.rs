@@ -188,3 +188,17 @@ fn a_later_ceremony_appends_to_the_same_transcript_and_a_broken_one_is_never_app
     );
     assert!(!env.path("pki/again.crt").exists());
 }
+
+#[test]
+fn the_help_documents_every_exit_code() {
+    let env = Env::new();
+    let help = ok(&env.run(&["transcript", "verify", "--help"]));
+    let codes: Vec<&str> = help
+        .lines()
+        .skip_while(|l| *l != "Exit codes:")
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter_map(|l| l.split_once("  ").map(|(code, _)| code))
+        .filter(|code| code.len() == 1)
+        .collect();
+    assert_eq!(codes, ["0", "1", "2", "3", "4"], "{help}");
+}
