@@ -683,3 +683,53 @@ fn a_history_re_signed_with_a_foreign_audit_key_fails() {
         before
     );
 }
+
+#[test]
+fn a_transcript_that_does_not_record_its_audit_key_says_so() {
+    let env = Env::new();
+    common::root_init(&env);
+    // A later ceremony keeps a transcript of its own; its checkpoint is
+    // signed by the audit key root-init made and recorded elsewhere.
+    let own = env.write(
+        "own.toml",
+        &common::script(&common::root_step(
+            "own",
+            "ecdsa-p256",
+            "CN=own",
+            "own.crt",
+            "",
+        ))
+        .replace("transcript.jsonl", "own.jsonl")
+        .replace("directory = \"pki\"", "directory = \"own\"")
+        .replace(
+            "[output]",
+            "[audit]\norigin = \"demo cluster PKI\"\ncheckpoint = \"own-checkpoint\"\n\n[output]",
+        ),
+    );
+    ok(&common::run_ceremony(&env, &own));
+    let out = ok(&verify(
+        &env,
+        "own.jsonl",
+        &[
+            "--checkpoint",
+            "own-checkpoint",
+            "--audit-key",
+            "pki/audit-key.pub",
+        ],
+    ));
+    assert!(
+        out.contains("\naudit key pki/audit-key.pub: the transcript records no generate-audit-key (the key was made in another transcript); the key is trusted as given\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("signed by the audit key; 1 entry after them is not covered by it\n"),
+        "{out}"
+    );
+    let entries = env.events("own.jsonl").len();
+    assert!(
+        out.ends_with(&format!(
+            "\ncovered: all {entries} entries are covered by a checkpoint\n"
+        )),
+        "{out}"
+    );
+}
