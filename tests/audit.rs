@@ -733,3 +733,61 @@ fn a_transcript_that_does_not_record_its_audit_key_says_so() {
         "{out}"
     );
 }
+
+#[test]
+fn notes_and_checkpoints_on_demand_are_refused_while_a_ceremony_holds_the_transcript() {
+    use std::io::BufRead;
+    let env = Env::new();
+    common::root_init(&env);
+    let before = std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript");
+    // Another process holds the transcript's lock, as a running ceremony does.
+    let mut holder = Command::new("flock")
+        .current_dir(env.dir.path())
+        .args(["transcript.jsonl.lock", "-c", "echo locked; sleep 30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("flock");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line, "locked\n");
+    let note = env.run(&[
+        "transcript",
+        "note",
+        "transcript.jsonl",
+        "x",
+        "--author",
+        "y",
+    ]);
+    let checkpoint = env.run(&[
+        "transcript",
+        "checkpoint",
+        "transcript.jsonl",
+        "--module",
+        &common::module(),
+        "--token",
+        "ceremony",
+        "--pin-file",
+        "user.pin",
+        "--out",
+        "cp-locked",
+    ]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    for (what, out) in [("note", note), ("checkpoint", checkpoint)] {
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        assert!(
+            text(&out.stderr).starts_with(&format!(
+                "error: ceremony \"{what}\" refused: transcript.jsonl.lock is held by another ceremony ("
+            )),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript"),
+        before
+    );
+    assert!(!env.path("cp-locked").exists());
+}
