@@ -21,13 +21,20 @@ use base64::Engine;
 use der::oid::ObjectIdentifier;
 use der::DecodePem;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::hex;
 use crate::token::{KeyRecord, SignatureHash, TokenSigner};
-use crate::transcript::{self, Summary, Visited};
+use crate::transcript;
 use crate::x509::verify_signature;
+
+pub mod interrupted;
+mod render;
+mod verify;
+
+pub use interrupted::Interrupted;
+pub use render::Uncovered;
+pub use verify::{verify, Verified};
 
 /// The first line of every checkpoint.
 pub const FORMAT: &str = "ceremony-checkpoint/1";
@@ -52,6 +59,18 @@ pub enum Error {
     /// The transcript does not hold the checkpointed prefix.
     #[error("transcript {}: {reason}", path.display())]
     Mismatch { path: PathBuf, reason: String },
+    /// An audit key was given, and the transcript holds no checkpoint.
+    #[error("transcript {}: holds no checkpoint, so none of its {entries} entries is covered by a signature of the audit key", path.display())]
+    NoCheckpoint { path: PathBuf, entries: u64 },
+    /// The audit key given is not the one the transcript recorded.
+    #[error("transcript {}: audit key {} (sha256 {given}) is not the audit key the transcript recorded at entry {seq} (generate-audit-key, sha256 {recorded})", path.display(), key.display())]
+    ForeignAuditKey {
+        path: PathBuf,
+        key: PathBuf,
+        given: String,
+        seq: u64,
+        recorded: String,
+    },
     /// The token could not sign.
     #[error(transparent)]
     Token(#[from] crate::token::Error),
@@ -66,6 +85,14 @@ impl Error {
         match self {
             Error::Mismatch { .. } => Some(
                 "the transcript does not hold what the checkpoint on the paper record says: entries were cut or changed"
+                    .into(),
+            ),
+            Error::NoCheckpoint { .. } => Some(
+                "a transcript cut before its first checkpoint looks like this, and so does one whose ceremonies never reached an audit key; compare it with the paper record, or sign a checkpoint with `ceremony transcript checkpoint`"
+                    .into(),
+            ),
+            Error::ForeignAuditKey { .. } => Some(
+                "checkpoints signed by another key prove nothing about this ceremony; use the audit key from the paper record (its sha256 is on it)"
                     .into(),
             ),
             Error::Transcript(e) => e.hint(),
@@ -216,108 +243,33 @@ pub fn read_public_key(path: &Path) -> Result<Vec<u8>, Error> {
     der::Encode::to_der(&spki).map_err(|e| read(e.to_string()))
 }
 
-/// What a verification with checkpoints found.
-#[derive(Debug, Serialize)]
-pub struct Verified {
-    /// The transcript's entry count and head.
-    pub summary: Summary,
-    /// How many checkpoint entries the transcript holds.
-    pub embedded: usize,
-    /// Whether their signatures were checked (an audit key was given).
-    pub signatures_checked: bool,
-}
-
-/// Verifies the transcript at `path`, every checkpoint embedded in it (each
-/// must cover exactly the entries before it and extend the one before), and,
-/// when given, that it holds exactly the prefix `checkpoint` names.
-pub fn verify(
-    path: &Path,
-    checkpoint: Option<(&Path, &Checkpoint)>,
-    audit_key: Option<(&Path, &[u8])>,
-) -> Result<Verified, Error> {
-    if let (Some((cp_path, cp)), Some((key_path, key))) = (checkpoint, audit_key) {
-        cp.verify(key).map_err(|reason| Error::BadSignature {
-            path: cp_path.to_path_buf(),
-            key: key_path.to_path_buf(),
-            reason,
-        })?;
-    }
-    let key_sha = audit_key.map(|(_, k)| hex::encode(&Sha256::digest(k)));
-    let mut embedded = 0usize;
-    let mut last_entries: Option<u64> = None;
-    let mut head_at_checkpoint: Option<String> = None;
-    let summary = transcript::verify_file_with(path, |v: &Visited<'_>| {
-        if let Some((_, cp)) = checkpoint {
-            if cp.entries > 0 && v.seq == cp.entries - 1 {
-                head_at_checkpoint = Some(v.hash.to_string());
-            }
-        }
-        if v.kind != "checkpoint" {
-            return Ok(());
-        }
-        embedded += 1;
-        let cp: Checkpoint = serde_json::from_value(strip_type(&v.event()?))
-            .map_err(|e| format!("checkpoint entry is malformed: {e}"))?;
-        if cp.entries != v.seq || cp.head != v.prev {
-            return Err("checkpoint entry does not cover exactly the entries before it".into());
-        }
-        if last_entries.is_some_and(|last| cp.entries <= last) {
-            return Err("checkpoint does not extend the one before it".into());
-        }
-        last_entries = Some(cp.entries);
-        if let (Some((_, key)), Some(sha)) = (audit_key, &key_sha) {
-            if &cp.key_sha256 != sha {
-                return Err("checkpoint was signed by another key than the audit key given".into());
-            }
-            cp.verify(key)
-                .map_err(|r| format!("checkpoint signature: {r}"))?;
-        }
-        Ok(())
-    })?;
-    if let Some((cp_path, cp)) = checkpoint {
-        let mismatch = |reason: String| Error::Mismatch {
-            path: path.to_path_buf(),
-            reason,
-        };
-        if summary.entries < cp.entries {
-            return Err(mismatch(format!(
-                "holds {} entries, but checkpoint {} covers {}: entries were cut from the end",
-                summary.entries,
-                cp_path.display(),
-                cp.entries
-            )));
-        }
-        let at = if cp.entries == 0 {
-            Some(transcript::GENESIS.to_string())
-        } else {
-            head_at_checkpoint
-        };
-        if at.as_deref() != Some(cp.head.as_str()) {
-            return Err(mismatch(format!(
-                "entry {} is not the head checkpoint {} names: the transcript was changed",
-                cp.entries.saturating_sub(1),
-                cp_path.display()
-            )));
-        }
-    }
-    Ok(Verified {
-        summary,
-        embedded,
-        signatures_checked: audit_key.is_some(),
-    })
-}
-
-fn strip_type(event: &serde_json::Value) -> serde_json::Value {
-    let mut e = event.clone();
-    if let Some(map) = e.as_object_mut() {
-        map.remove("type");
-    }
-    e
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A transcript of `events`, chained; a `checkpoint` event gets the
+    /// `entries` and `head` of the entries before it (it is not signed).
+    pub(crate) fn chain(events: &[serde_json::Value]) -> String {
+        use sha2::Digest;
+        let mut prev = crate::transcript::GENESIS.to_string();
+        let mut text = String::new();
+        for (seq, event) in events.iter().enumerate() {
+            let mut event = event.clone();
+            if event["type"] == "checkpoint" {
+                event["entries"] = seq.into();
+                event["head"] = prev.clone().into();
+            }
+            let body = serde_json::json!({"seq": seq, "time": "t", "prev": prev, "event": event})
+                .to_string();
+            let hash = hex::encode(&sha2::Sha256::digest(body.as_bytes()));
+            text.push_str(&format!(
+                "{},\"hash\":\"{hash}\"}}\n",
+                &body[..body.len() - 1]
+            ));
+            prev = hash;
+        }
+        text
+    }
 
     #[test]
     fn text_round_trips_and_malformed_files_are_named() {

@@ -196,7 +196,19 @@ pub struct PinArgs {
 pub enum TranscriptCommand {
     /// Check that a transcript is whole: every entry's hash, sequence and
     /// chain, every embedded checkpoint, and (with --checkpoint) that it holds
-    /// exactly the checkpointed prefix.
+    /// exactly the checkpointed prefix. It says how many entries at the end
+    /// no checkpoint covers, and names every ceremony that never ended with
+    /// the certificates it signed and never delivered.
+    #[command(after_long_help = "Exit codes:
+  0  verified (without --audit-key, entries no checkpoint covers are only reported)
+  1  a file cannot be read, or a checkpoint or key file is malformed
+  2  a usage error
+  3  the transcript does not verify: a changed, removed, reordered or inserted
+     entry; a checkpoint that does not verify or whose prefix the file does not
+     hold; with --audit-key, no checkpoint at all, or a key other than the one
+     the transcript recorded at generate-audit-key
+  4  with --audit-key: everything verifies, but the last entries are covered
+     by no signature")]
     Verify {
         /// The transcript file (JSON Lines).
         file: PathBuf,
@@ -205,7 +217,9 @@ pub enum TranscriptCommand {
         #[arg(long, value_name = "CP", requires = "audit_key")]
         checkpoint: Option<PathBuf>,
         /// The audit key's public key (PEM): checks the signature of the
-        /// checkpoint and of every checkpoint in the transcript.
+        /// checkpoint and of every checkpoint in the transcript, and that it
+        /// is the audit key the transcript recorded. With it, a transcript
+        /// with no checkpoint fails, and entries no signature covers exit 4.
         #[arg(long, value_name = "PUB")]
         audit_key: Option<PathBuf>,
     },

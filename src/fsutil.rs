@@ -140,6 +140,87 @@ pub fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// What [`remove_stale_temporaries`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stale {
+    /// The files removed.
+    pub removed: Vec<PathBuf>,
+    /// Stale files that could not be removed, each with the reason.
+    pub kept: Vec<(PathBuf, String)>,
+}
+
+/// Removes the temporary files a dead process left in `dir` for the outputs
+/// named `names` (see [`create_beside`]): `.ceremony-tmp.NAME.PID` where
+/// NAME is one of `names`, PID is not this process and no process has it,
+/// the file is a regular file (not a link) and this user owns it. Anything
+/// else is left alone, a live process's temporary file above all. A missing
+/// `dir` has none; `dir` is fsynced when a file was removed. Run it only
+/// under the ceremony's locks.
+pub fn remove_stale_temporaries(dir: &Path, names: &[&std::ffi::OsStr]) -> io::Result<Stale> {
+    use std::os::unix::fs::MetadataExt;
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Stale::default()),
+        Err(e) => return Err(e),
+    };
+    let uid = rustix::process::geteuid().as_raw();
+    let mut stale = Stale::default();
+    for entry in entries {
+        let entry = entry?;
+        let Some(pid) = stale_pid(&entry.file_name(), names) else {
+            continue;
+        };
+        if pid == std::process::id() || process_exists(pid) {
+            continue;
+        }
+        let path = entry.path();
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() && meta.uid() == uid => {}
+            Ok(_) => continue,
+            Err(e) => {
+                stale.kept.push((path, e.to_string()));
+                continue;
+            }
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => stale.removed.push(path),
+            Err(e) => stale.kept.push((path, e.to_string())),
+        }
+    }
+    if !stale.removed.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(stale)
+}
+
+/// The PID in `.ceremony-tmp.NAME.PID` when NAME is one of `names`.
+fn stale_pid(file_name: &std::ffi::OsStr, names: &[&std::ffi::OsStr]) -> Option<u32> {
+    let rest = file_name.to_str()?.strip_prefix(TMP_PREFIX)?;
+    let (name, pid) = rest.rsplit_once('.')?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !names.iter().any(|n| n.to_str() == Some(name)) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// True unless the kernel says no process has `pid` (a PID it cannot check,
+/// for want of permission or because it is out of range, counts as alive).
+fn process_exists(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return true;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
 /// A new file in `dir`, open for reading and writing, that no other process
 /// can open: it has no name.
 pub fn private_file(dir: &Path) -> io::Result<File> {
@@ -201,6 +282,58 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("ca.crt")]);
+    }
+
+    #[test]
+    fn only_a_dead_processs_temporaries_of_the_named_outputs_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A PID no process has: a child that has exited and been reaped.
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let live = std::process::id();
+        let name = |n: &str| dir.path().join(n);
+        for n in [
+            format!("{TMP_PREFIX}out.tar.age.{dead}"),
+            format!("{TMP_PREFIX}out.tar.age.sha256.{dead}"),
+            format!("{TMP_PREFIX}out.tar.age.{live}"),
+            format!("{TMP_PREFIX}other.crt.{dead}"),
+            format!("{TMP_PREFIX}out.tar.age.x{dead}"),
+            format!("{TMP_PREFIX}private.0123456789abcdef"),
+            "out.tar.age".to_string(),
+        ] {
+            fs::write(name(&n), b"x").expect("write");
+        }
+        fs::create_dir(name(&format!("{TMP_PREFIX}out.crt.{dead}"))).expect("mkdir");
+        std::os::unix::fs::symlink("out.tar.age", name(&format!("{TMP_PREFIX}out.pem.{dead}")))
+            .expect("symlink");
+        let names: Vec<&std::ffi::OsStr> =
+            ["out.tar.age", "out.tar.age.sha256", "out.crt", "out.pem"]
+                .iter()
+                .map(std::ffi::OsStr::new)
+                .collect();
+        let stale = remove_stale_temporaries(dir.path(), &names).expect("clean");
+        assert_eq!(stale.kept, vec![]);
+        let mut removed = stale.removed;
+        removed.sort();
+        assert_eq!(
+            removed,
+            vec![
+                name(&format!("{TMP_PREFIX}out.tar.age.{dead}")),
+                name(&format!("{TMP_PREFIX}out.tar.age.sha256.{dead}")),
+            ]
+        );
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 7, "{left:?}");
+        assert!(left.contains(&format!("{TMP_PREFIX}out.tar.age.{live}")));
+        assert_eq!(
+            remove_stale_temporaries(&dir.path().join("missing"), &names).expect("missing"),
+            Stale::default()
+        );
     }
 
     #[test]

@@ -93,7 +93,9 @@ impl Error {
                 ..
             }))
             | Error::Checkpoint(checkpoint::Error::Mismatch { .. })
-            | Error::Checkpoint(checkpoint::Error::BadSignature { .. }) => 3,
+            | Error::Checkpoint(checkpoint::Error::BadSignature { .. })
+            | Error::Checkpoint(checkpoint::Error::NoCheckpoint { .. })
+            | Error::Checkpoint(checkpoint::Error::ForeignAuditKey { .. }) => 3,
             Error::Requester(_) | Error::Bundle(_) | Error::Kubeadm(_) => 2,
             Error::Expiry(expiry::Error::NotADirectory { .. }) => 2,
             Error::ReportFailed { .. } => 3,

@@ -90,51 +90,13 @@ fn verify_transcript(
     checkpoint: Option<&std::path::Path>,
     audit_key: Option<&std::path::Path>,
     out: &mut dyn Write,
-) -> Result<(), ceremony::Error> {
+) -> Result<Option<ceremony::checkpoint::Uncovered>, ceremony::Error> {
     use ceremony::checkpoint;
     let (cp, key) = checkpoint_inputs(checkpoint, audit_key)?;
-    let verified = checkpoint::verify(
-        file,
-        cp.as_ref().map(|(p, c)| (*p, c)),
-        key.as_ref().map(|(p, k)| (*p, k.as_slice())),
-    )?;
-    let s = &verified.summary;
-    let _ = writeln!(
-        out,
-        "transcript {}: intact, {} entries, head {}",
-        file.display(),
-        s.entries,
-        s.head
-    );
-    let _ = writeln!(
-        out,
-        "{} embedded checkpoint(s), {}",
-        verified.embedded,
-        if verified.signatures_checked {
-            "every signature verified with the audit key"
-        } else {
-            "signatures not checked (give --audit-key)"
-        }
-    );
-    if let Some((path, cp)) = &cp {
-        let _ = writeln!(
-            out,
-            "checkpoint {}: the transcript holds exactly its {} entries (head {}), signed by the audit key",
-            path.display(),
-            cp.entries,
-            cp.head
-        );
-    }
-    if s.entries > 0
-        && s.last_event.as_deref() != Some("ceremony_end")
-        && s.last_event.as_deref() != Some("checkpoint")
-    {
-        let _ = writeln!(
-            out,
-            "note: the last entry is not a ceremony_end or checkpoint: a ceremony was interrupted, or entries were cut from the end (only a checkpoint can tell)"
-        );
-    }
-    Ok(())
+    let cp = cp.as_ref().map(|(p, c)| (*p, c));
+    let verified = checkpoint::verify(file, cp, key.as_ref().map(|(p, k)| (*p, k.as_slice())))?;
+    let _ = write!(out, "{}", verified.render(file, audit_key, cp));
+    Ok(verified.uncovered_error(file))
 }
 
 fn selector(args: TokenArgs) -> TokenSelector {
@@ -197,7 +159,17 @@ fn main() -> ExitCode {
             file,
             checkpoint,
             audit_key,
-        }) => verify_transcript(&file, checkpoint.as_deref(), audit_key.as_deref(), &mut out),
+        }) => match verify_transcript(&file, checkpoint.as_deref(), audit_key.as_deref(), &mut out)
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(uncovered)) => {
+                let _ = out.flush();
+                eprintln!("error: {}", uncovered.message);
+                eprintln!("hint: {}", uncovered.hint);
+                return ExitCode::from(4);
+            }
+            Err(e) => Err(e),
+        },
         Command::Transcript(TranscriptCommand::Checkpoint(args)) => (|| {
             let cli::CheckpointArgs {
                 file,

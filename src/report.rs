@@ -60,7 +60,7 @@ pub fn make(
         Ok(v) => (
             true,
             format!(
-                "VERIFIED: {} entries, head {}; {} checkpoint(s) in the file{}{}",
+                "VERIFIED: {} entries, head {}; {} checkpoint(s) in the file{}{}; {}{}",
                 v.summary.entries,
                 v.summary.head,
                 v.embedded,
@@ -76,6 +76,14 @@ pub fn make(
                         path.display()
                     ),
                     None => String::new(),
+                },
+                v.coverage(),
+                match v.interrupted_total {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} ceremony(ies) never ended, with {} certificate(s) signed and never delivered",
+                        v.interrupted.iter().map(|c| c.undelivered).sum::<u64>()
+                    ),
                 }
             ),
         ),

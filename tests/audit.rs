@@ -413,3 +413,381 @@ fn a_checkpoint_on_demand_covers_entries_added_after_a_ceremony() {
     assert_eq!(lines(&env).len(), before);
     assert!(!env.path("cp-x").exists());
 }
+
+/// `ceremony transcript verify FILE ARGS…`.
+fn verify(env: &Env, file: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["transcript", "verify", file];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
+
+/// The `spki_sha256` of the first `audit_key_generated` entry in `file`,
+/// and that entry's sequence number.
+fn recorded_audit_key(env: &Env, file: &str) -> (usize, String) {
+    let events = env.events(file);
+    let seq = events
+        .iter()
+        .position(|e| e["type"] == "audit_key_generated")
+        .expect("audit_key_generated");
+    (
+        seq,
+        events[seq]["spki_sha256"]
+            .as_str()
+            .expect("spki_sha256")
+            .to_string(),
+    )
+}
+
+#[test]
+fn with_the_audit_key_a_transcript_without_a_checkpoint_fails() {
+    let env = Env::new();
+    common::root_init(&env);
+    // Cut before the first checkpoint: the chain alone cannot tell.
+    let all = lines(&env);
+    let cut = &all[..all.len() - 1];
+    env.write("cut.jsonl", &cut.concat());
+    let out = ok(&verify(&env, "cut.jsonl", &[]));
+    assert!(
+        out.contains(&format!(
+            "\nnot covered: the transcript holds no checkpoint; none of its {} entries is covered by a signature\n",
+            cut.len()
+        )),
+        "{out}"
+    );
+    let out = verify(&env, "cut.jsonl", &["--audit-key", "pki/audit-key.pub"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: transcript cut.jsonl: holds no checkpoint, so none of its {} entries is covered by a signature of the audit key\n\
+             hint: a transcript cut before its first checkpoint looks like this, and so does one whose ceremonies never reached an audit key; compare it with the paper record, or sign a checkpoint with `ceremony transcript checkpoint`\n",
+            cut.len()
+        )
+    );
+
+    // A transcript that never had one: a ceremony whose token holds no
+    // audit key skips its checkpoint.
+    let skipped = env.write(
+        "skipped.toml",
+        &common::script(&common::root_step(
+            "lone",
+            "ecdsa-p256",
+            "CN=lone",
+            "lone.crt",
+            "",
+        ))
+        .replace("transcript.jsonl", "skipped.jsonl")
+        .replace("directory = \"pki\"", "directory = \"lone\"")
+        .replace(
+            "[output]",
+            "[audit]\nkey_label = \"no-audit-key-here\"\n\n[output]",
+        ),
+    );
+    ok(&common::run_ceremony(&env, &skipped));
+    let events = env.events("skipped.jsonl");
+    assert_eq!(events.last().expect("last")["type"], "checkpoint_skipped");
+    let out = verify(&env, "skipped.jsonl", &["--audit-key", "pki/audit-key.pub"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "error: transcript skipped.jsonl: holds no checkpoint, so none of its {} entries is covered by a signature of the audit key\n",
+            events.len()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn entries_after_the_checkpointed_prefix_are_counted() {
+    let env = Env::new();
+    common::root_init(&env);
+    let checkpointed = lines(&env).len(); // the last is the checkpoint entry
+    for text in ["the safe was sealed", "the witnesses left"] {
+        ok(&env.run(&[
+            "transcript",
+            "note",
+            "transcript.jsonl",
+            text,
+            "--author",
+            "Demo Operator",
+        ]));
+    }
+    let n = checkpointed + 2;
+    let tail = format!(
+        "the last 2 entries (entries {checkpointed} to {}) are",
+        n - 1
+    );
+    // Without the audit key: reported, exit 0.
+    let out = ok(&verify(&env, "transcript.jsonl", &[]));
+    assert!(
+        out.contains(&format!(
+            "\nnot covered: {tail} covered by no checkpoint, only by the hash chain\n"
+        )),
+        "{out}"
+    );
+    // With it: the same report, and exit 4.
+    let out = verify(
+        &env,
+        "transcript.jsonl",
+        &["--audit-key", "pki/audit-key.pub"],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stdout).contains(&format!("\nnot covered: {tail} covered by no checkpoint")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "error: transcript transcript.jsonl: {tail} covered by no signature of the audit key\nhint: entries added after the last checkpoint"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    // With the paper checkpoint: the entries after its prefix are named too.
+    let cp_args = [
+        "--checkpoint",
+        "checkpoint",
+        "--audit-key",
+        "pki/audit-key.pub",
+    ];
+    let out = verify(&env, "transcript.jsonl", &cp_args);
+    assert_eq!(out.status.code(), Some(4));
+    let head = env.events("transcript.jsonl")[checkpointed - 1]["head"]
+        .as_str()
+        .expect("head")
+        .to_string();
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "\ncheckpoint checkpoint: the transcript holds exactly its {} entries (head {head}), signed by the audit key; 3 entries after them are not covered by it\n",
+            checkpointed - 1
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A new checkpoint covers them: exit 0, though the paper one is older.
+    ok(&env.run(&[
+        "transcript",
+        "checkpoint",
+        "transcript.jsonl",
+        "--module",
+        &common::module(),
+        "--token",
+        "ceremony",
+        "--pin-file",
+        "user.pin",
+        "--out",
+        "cp-new",
+    ]));
+    let out = ok(&verify(&env, "transcript.jsonl", &cp_args));
+    assert!(
+        out.contains("signed by the audit key; 4 entries after them are not covered by it\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "\ncovered: all {} entries are covered by a checkpoint\n",
+            n + 1
+        )),
+        "{out}"
+    );
+    let (seq, _) = recorded_audit_key(&env, "transcript.jsonl");
+    assert!(
+        out.contains(&format!(
+            "\naudit key pki/audit-key.pub: the key the transcript recorded at entry {seq} (generate-audit-key)\n"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_history_re_signed_with_a_foreign_audit_key_fails() {
+    let env = Env::new();
+    common::root_init(&env);
+    let (seq, genuine) = recorded_audit_key(&env, "transcript.jsonl");
+    // The forger drops the genuine checkpoint and signs their own with a
+    // key of their own (here in the same token, under another label).
+    let all = lines(&env);
+    env.write("forged.jsonl", &all[..all.len() - 1].concat());
+    let rogue = env.write(
+        "rogue.toml",
+        &common::script(
+            "[[step]]\naction = \"generate-audit-key\"\nid = \"rogue\"\nalgorithm = \"ecdsa-p256\"\npublic_key = \"rogue.pub\"\n",
+        )
+        .replace("transcript.jsonl", "rogue.jsonl")
+        .replace("directory = \"pki\"", "directory = \"rogue\"")
+        .replace(
+            "[output]",
+            "[audit]\nkey_label = \"rogue-audit\"\norigin = \"demo cluster PKI\"\ncheckpoint = \"rogue-checkpoint\"\n\n[output]",
+        ),
+    );
+    ok(&common::run_ceremony(&env, &rogue));
+    let (_, rogue_sha) = recorded_audit_key(&env, "rogue.jsonl");
+    ok(&env.run(&[
+        "transcript",
+        "checkpoint",
+        "forged.jsonl",
+        "--module",
+        &common::module(),
+        "--token",
+        "ceremony",
+        "--pin-file",
+        "user.pin",
+        "--key-label",
+        "rogue-audit",
+        "--origin",
+        "demo cluster PKI",
+        "--out",
+        "forged-checkpoint",
+    ]));
+    let before = std::fs::read_to_string(env.path("forged.jsonl")).expect("forged");
+
+    // Every signature verifies with the forger's key, but it is not the
+    // audit key the transcript recorded.
+    let expected = format!(
+        "error: transcript forged.jsonl: audit key rogue/rogue.pub (sha256 {rogue_sha}) is not the audit key the transcript recorded at entry {seq} (generate-audit-key, sha256 {genuine})\n\
+         hint: checkpoints signed by another key prove nothing about this ceremony; use the audit key from the paper record (its sha256 is on it)\n"
+    );
+    for args in [
+        &["--audit-key", "rogue/rogue.pub"][..],
+        &[
+            "--checkpoint",
+            "forged-checkpoint",
+            "--audit-key",
+            "rogue/rogue.pub",
+        ][..],
+    ] {
+        let out = verify(&env, "forged.jsonl", args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert_eq!(text(&out.stderr), expected, "{args:?}");
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+    }
+    // With the genuine key, the forged checkpoint is named.
+    let out = verify(&env, "forged.jsonl", &["--audit-key", "pki/audit-key.pub"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "entry {} (line {}): checkpoint was signed by another key than the audit key given",
+            all.len() - 1,
+            all.len()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    // Verifying writes nothing.
+    assert_eq!(
+        std::fs::read_to_string(env.path("forged.jsonl")).expect("forged"),
+        before
+    );
+}
+
+#[test]
+fn a_transcript_that_does_not_record_its_audit_key_says_so() {
+    let env = Env::new();
+    common::root_init(&env);
+    // A later ceremony keeps a transcript of its own; its checkpoint is
+    // signed by the audit key root-init made and recorded elsewhere.
+    let own = env.write(
+        "own.toml",
+        &common::script(&common::root_step(
+            "own",
+            "ecdsa-p256",
+            "CN=own",
+            "own.crt",
+            "",
+        ))
+        .replace("transcript.jsonl", "own.jsonl")
+        .replace("directory = \"pki\"", "directory = \"own\"")
+        .replace(
+            "[output]",
+            "[audit]\norigin = \"demo cluster PKI\"\ncheckpoint = \"own-checkpoint\"\n\n[output]",
+        ),
+    );
+    ok(&common::run_ceremony(&env, &own));
+    let out = ok(&verify(
+        &env,
+        "own.jsonl",
+        &[
+            "--checkpoint",
+            "own-checkpoint",
+            "--audit-key",
+            "pki/audit-key.pub",
+        ],
+    ));
+    assert!(
+        out.contains("\naudit key pki/audit-key.pub: the transcript records no generate-audit-key (the key was made in another transcript); the key is trusted as given\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("signed by the audit key; 1 entry after them is not covered by it\n"),
+        "{out}"
+    );
+    let entries = env.events("own.jsonl").len();
+    assert!(
+        out.ends_with(&format!(
+            "\ncovered: all {entries} entries are covered by a checkpoint\n"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn notes_and_checkpoints_on_demand_are_refused_while_a_ceremony_holds_the_transcript() {
+    use std::io::BufRead;
+    let env = Env::new();
+    common::root_init(&env);
+    let before = std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript");
+    // Another process holds the transcript's lock, as a running ceremony does.
+    let mut holder = Command::new("flock")
+        .current_dir(env.dir.path())
+        .args(["transcript.jsonl.lock", "-c", "echo locked; sleep 30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("flock");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line, "locked\n");
+    let note = env.run(&[
+        "transcript",
+        "note",
+        "transcript.jsonl",
+        "x",
+        "--author",
+        "y",
+    ]);
+    let checkpoint = env.run(&[
+        "transcript",
+        "checkpoint",
+        "transcript.jsonl",
+        "--module",
+        &common::module(),
+        "--token",
+        "ceremony",
+        "--pin-file",
+        "user.pin",
+        "--out",
+        "cp-locked",
+    ]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    for (what, out) in [("note", note), ("checkpoint", checkpoint)] {
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        assert!(
+            text(&out.stderr).starts_with(&format!(
+                "error: ceremony \"{what}\" refused: transcript.jsonl.lock is held by another ceremony ("
+            )),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript"),
+        before
+    );
+    assert!(!env.path("cp-locked").exists());
+}

@@ -155,3 +155,215 @@ fn sigkill_at_many_points_leaves_nothing_half_done() {
         "{starts} runs, {found} found interrupted, {finished} killed after the bundle was in place"
     );
 }
+
+/// Requests in the batch killed part-way.
+const BATCH: usize = 5_000;
+
+/// How many whole `certificate_issued` entries follow the last
+/// `ceremony_start` (a torn last line is not an entry).
+fn issued_since_last_start(env: &Env) -> (u64, u64) {
+    let text = std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript");
+    let mut start = None;
+    let mut issued = 0;
+    for line in text.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match entry["event"]["type"].as_str() {
+            Some("ceremony_start") => {
+                start = entry["seq"].as_u64();
+                issued = 0;
+            }
+            Some("certificate_issued") => issued += 1,
+            _ => {}
+        }
+    }
+    (start.expect("a ceremony started"), issued)
+}
+
+/// The transcript's events, without a torn line kept as a crash remnant.
+fn whole_events(env: &Env) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(env.path("transcript.jsonl"))
+        .expect("transcript")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|e| e["event"].clone())
+        .collect()
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_run_after_a_kill_mid_batch_removes_its_temporaries_and_names_it() {
+    let clock = std::time::Instant::now();
+    let env = Env::new();
+    common::root_init(&env);
+    std::fs::create_dir_all(env.path("many/csr")).expect("mkdir");
+    std::thread::scope(|s| {
+        for part in 0..4 {
+            let env = &env;
+            s.spawn(move || {
+                for index in (part..BATCH).step_by(4) {
+                    let node = common::csrgen::node(index, 5);
+                    let pem = common::csrgen::csr("crash", index, &node).expect("csr");
+                    env.write(&format!("many/csr/{node}.csr"), &pem);
+                }
+            });
+        }
+    });
+    env.write(
+        "many/requests.toml",
+        &common::csrgen::manifest(BATCH, 5, "the crash test"),
+    );
+    let sha = common::seal(&env, "many/requests.toml", "many.tar");
+    let recipient = common::age_identity(&env, "requester.agekey");
+    env.write(
+        "many.toml",
+        &common::sign_script("many.tar", &sha, "many", &recipient, ""),
+    );
+    copy_dir(&env.path("tokens"), &env.path("tokens.saved"));
+    eprintln!("set up in {:?}", clock.elapsed());
+
+    // Kill the batch once its temporary bundle exists and some certificates
+    // are on record, long before the 5,000th.
+    let mut child = env
+        .ceremony()
+        .args([
+            "run",
+            "many.toml",
+            "--pin-file",
+            "user.pin",
+            "--sessions",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let pid = child.id();
+    let temporary = format!(".ceremony-tmp.many.tar.age.{pid}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never got going"
+        );
+        let transcript = std::fs::read_to_string(env.path("transcript.jsonl")).unwrap_or_default();
+        if env.path("bundles").join(&temporary).exists()
+            && transcript
+                .matches("\"type\":\"certificate_issued\"")
+                .count()
+                > 3 + 200
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    eprintln!("killed at {:?}", clock.elapsed());
+    std::fs::remove_dir_all(env.path("tokens")).expect("rm tokens");
+    copy_dir(&env.path("tokens.saved"), &env.path("tokens"));
+    assert_eq!(names(&env.path("bundles")), vec![temporary.clone()]);
+    let (start, issued) = issued_since_last_start(&env);
+    assert!(issued > 200 && issued < BATCH as u64, "{issued} issued");
+
+    // Beside it: a live process's temporary name, and a dead one's for an
+    // output this plan does not name. Neither is the next run's to remove.
+    let mut live = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let live_name = format!(".ceremony-tmp.many.tar.age.{}", live.id());
+    env.write(&format!("bundles/{live_name}"), "a live process's");
+    let other_name = format!(".ceremony-tmp.other.tar.age.{pid}");
+    env.write(&format!("bundles/{other_name}"), "another plan's");
+
+    let out = env.run(&[
+        "run",
+        "many.toml",
+        "--pin-file",
+        "user.pin",
+        "--sessions",
+        "2",
+    ]);
+    let _ = live.kill();
+    let _ = live.wait();
+    let stdout = ok(&out);
+    eprintln!("next run done at {:?}", clock.elapsed());
+    assert!(
+        stdout.contains(&format!(
+            "note: ceremony \"test\", started at entry {start}, never recorded its end (interrupted): it signed {issued} certificate(s), {issued} of them never delivered; recorded, going on"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "note: removed 1 temporary file(s) a killed run left: bundles/{temporary}\n"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        names(&env.path("bundles")),
+        vec![
+            live_name.clone(),
+            other_name.clone(),
+            "many.tar.age".to_string(),
+            "many.tar.age.sha256".to_string()
+        ]
+    );
+
+    // The transcript says the same, before the new ceremony_start.
+    let events = whole_events(&env);
+    let at = events
+        .iter()
+        .position(|e| e["type"] == "unfinished_ceremony_found")
+        .expect("unfinished_ceremony_found");
+    assert_eq!(
+        events[at],
+        serde_json::json!({
+            "type": "unfinished_ceremony_found",
+            "ceremony_start_seq": start,
+            "ceremony": "test",
+            "certificates_issued": issued,
+            "certificates_undelivered": issued,
+        })
+    );
+    assert_eq!(
+        events[at + 1],
+        serde_json::json!({
+            "type": "stale_temporaries_removed",
+            "paths": [format!("bundles/{temporary}")],
+        })
+    );
+    assert_eq!(events[at + 2]["type"], "ceremony_start");
+
+    // And so does transcript verify, with every entry covered.
+    let out = ok(&env.run(&[
+        "transcript",
+        "verify",
+        "transcript.jsonl",
+        "--audit-key",
+        "pki/audit-key.pub",
+    ]));
+    assert!(
+        out.contains(&format!(
+            "\ninterrupted: ceremony \"test\" started at entry {start} and never recorded its end; it signed {issued} certificate(s), {issued} of them never delivered (no output bundle recorded for their step)\n"
+        )),
+        "{out}"
+    );
+    assert_eq!(out.matches("interrupted:").count(), 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "covered: all {} entries are covered by a checkpoint",
+            events.len()
+        )),
+        "{out}"
+    );
+    eprintln!("done in {:?}", clock.elapsed());
+}

@@ -69,6 +69,15 @@ fn the_report_renders_its_sections_and_its_verdict_follows_the_transcript() {
         "pki/audit-key.pub",
     ]));
     assert!(out.contains("VERIFIED"), "{out}");
+    // The note after the last checkpoint is named as not covered.
+    let entries = env.events("transcript.jsonl").len();
+    assert!(
+        out.contains(&format!(
+            "; not covered: the last entry (entry {}) is covered by no checkpoint, only by the hash chain",
+            entries - 1
+        )),
+        "{out}"
+    );
     let html = std::fs::read_to_string(env.path("report/report.html")).expect("html");
     let md = std::fs::read_to_string(env.path("report/report.md")).expect("markdown");
     for forbidden in ["http://", "https://", "<script", " src=", "<link"] {

@@ -34,6 +34,14 @@ fn an_intact_transcript_verifies() {
         "{out}"
     );
     assert!(!out.contains("note:"), "{out}");
+    assert!(!out.contains("interrupted:"), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "\ncovered: all {} entries are covered by a checkpoint\n",
+            lines.len()
+        )),
+        "{out}"
+    );
 }
 
 #[test]
@@ -79,14 +87,22 @@ fn a_removed_line_is_named() {
             "removed {i}: {stderr}"
         );
     }
-    // Cutting the last entry leaves a valid chain; verify says the last
-    // ceremony did not end (signed checkpoints will make this an error).
+    // Cutting the last entries leaves a valid chain; verify says that no
+    // checkpoint covers them and that the ceremony never ended (with the
+    // audit key, a transcript with no checkpoint fails: tests/audit.rs).
     let mut cut = lines.clone();
     cut.truncate(cut.len() - 2); // the checkpoint and the ceremony_end
     env.write("cut.jsonl", &cut.concat());
     let out = ok(&env.run(&["transcript", "verify", "cut.jsonl"]));
     assert!(
-        out.contains("note: the last entry is not a ceremony_end or checkpoint"),
+        out.contains(&format!(
+            "\nnot covered: the transcript holds no checkpoint; none of its {} entries is covered by a signature\n",
+            cut.len()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("\ninterrupted: ceremony \"root-init\" started at entry 0 and never recorded its end; it signed 3 certificate(s), 0 of them never delivered (no output bundle recorded for their step)\n"),
         "{out}"
     );
 }
@@ -171,4 +187,18 @@ fn a_later_ceremony_appends_to_the_same_transcript_and_a_broken_one_is_never_app
         broken
     );
     assert!(!env.path("pki/again.crt").exists());
+}
+
+#[test]
+fn the_help_documents_every_exit_code() {
+    let env = Env::new();
+    let help = ok(&env.run(&["transcript", "verify", "--help"]));
+    let codes: Vec<&str> = help
+        .lines()
+        .skip_while(|l| *l != "Exit codes:")
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter_map(|l| l.split_once("  ").map(|(code, _)| code))
+        .filter(|code| code.len() == 1)
+        .collect();
+    assert_eq!(codes, ["0", "1", "2", "3", "4"], "{help}");
 }

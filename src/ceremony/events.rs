@@ -24,7 +24,14 @@ pub enum Outcome {
 pub enum Event<'a> {
     /// An earlier ceremony in this transcript never recorded its end (a crash
     /// or a kill); this ceremony records that it found it, and goes on.
-    UnfinishedCeremonyFound { ceremony_start_seq: u64 },
+    /// It names the ceremony and counts the certificates it signed, and of
+    /// those the ones never delivered (no output bundle of their step).
+    UnfinishedCeremonyFound {
+        ceremony_start_seq: u64,
+        ceremony: &'a str,
+        certificates_issued: u64,
+        certificates_undelivered: u64,
+    },
     /// A ceremony begins.
     CeremonyStart {
         ceremony: &'a str,
@@ -182,6 +189,15 @@ pub enum Event<'a> {
         certificates_issued: usize,
         #[serde(skip_serializing_if = "is_zero")]
         crls_issued: usize,
+    },
+    /// Before `ceremony_start`: temporary files a dead run left beside this
+    /// ceremony's outputs (`.ceremony-tmp.NAME.PID`, PID no longer running)
+    /// were removed.
+    StaleTemporariesRemoved {
+        paths: Vec<String>,
+        /// Stale files that could not be removed, each with the reason.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        not_removed: Vec<String>,
     },
 }
 

@@ -11,6 +11,7 @@ mod batch;
 pub mod crl;
 mod events;
 pub mod plan;
+mod recovery;
 mod run;
 pub mod script;
 pub mod sign;

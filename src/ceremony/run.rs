@@ -62,13 +62,9 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         sessions: opts.sessions.unwrap_or_else(default_sessions),
     };
     if let Some(seq) = runner.transcript.open_ceremony() {
-        runner.say(format_args!(
-            "note: the ceremony that started at entry {seq} never recorded its end (interrupted); recorded, going on"
-        ));
-        runner.record(&Event::UnfinishedCeremonyFound {
-            ceremony_start_seq: seq,
-        })?;
+        runner.record_unfinished(seq)?;
     }
+    runner.remove_stale_temporaries()?;
     runner.record(&Event::CeremonyStart {
         administrator: plan.script.participants.administrator.as_deref(),
         rehearsal: opts.answers.is_some(),
@@ -143,15 +139,13 @@ fn take_locks(plan: &Plan) -> Result<Vec<crate::safety::Lock>, Error> {
     }
     // Lock files sit beside what they guard: TRANSCRIPT.lock, and
     // .DIR.ceremony-lock beside the output directory (which may not exist yet).
-    let mut transcript_lock = plan.transcript.clone().into_os_string();
-    transcript_lock.push(".lock");
     let out_name = out_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
     let out_lock = fsutil::parent_dir(out_dir).join(format!(".{out_name}.ceremony-lock"));
     let mut locks = Vec::new();
-    for path in [PathBuf::from(transcript_lock), out_lock] {
+    for path in [transcript_lock_path(&plan.transcript), out_lock] {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| Error::Output {
                 path: parent.to_path_buf(),
@@ -162,6 +156,22 @@ fn take_locks(plan: &Plan) -> Result<Vec<crate::safety::Lock>, Error> {
         locks.push(crate::safety::lock(&path).map_err(refuse)?);
     }
     Ok(locks)
+}
+
+/// The lock file beside a transcript: `TRANSCRIPT.lock`.
+fn transcript_lock_path(transcript: &Path) -> PathBuf {
+    let mut lock = transcript.as_os_str().to_os_string();
+    lock.push(".lock");
+    PathBuf::from(lock)
+}
+
+/// Takes the transcript's lock for an append outside a ceremony (`what`
+/// names the command), so it never races a ceremony's appends.
+fn lock_transcript(path: &Path, what: &str) -> Result<crate::safety::Lock, Error> {
+    crate::safety::lock(&transcript_lock_path(path)).map_err(|reason| Error::Refused {
+        ceremony: what.to_string(),
+        reasons: vec![reason],
+    })
 }
 
 /// Writes a new public output file (a certificate, a CRL, a public key),
@@ -182,6 +192,7 @@ pub(super) fn write_output(file: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// ceremony: verifies it, signs origin, entry count and head with the audit
 /// key `key_label` in `token` (logged in), appends the `checkpoint` entry and
 /// writes the text to `out`. `origin` defaults to the last checkpoint's.
+/// Holds the transcript's lock, as a ceremony does.
 pub fn checkpoint_now(
     path: &Path,
     token: &Token,
@@ -189,6 +200,7 @@ pub fn checkpoint_now(
     origin: Option<&str>,
     out: &Path,
 ) -> Result<crate::checkpoint::Checkpoint, Error> {
+    let _lock = lock_transcript(path, "checkpoint")?;
     let mut last_origin = None;
     crate::transcript::verify_file_with(path, |v| {
         if v.kind == "checkpoint" {
@@ -235,9 +247,10 @@ pub fn checkpoint_now(
     Ok(cp)
 }
 
-/// Appends a `note` event to the transcript at `path` (which must verify).
-/// Returns the note's sequence number.
+/// Appends a `note` event to the transcript at `path` (which must verify),
+/// holding the transcript's lock. Returns the note's sequence number.
 pub fn note(path: &Path, author: &str, text: &str) -> Result<u64, Error> {
+    let _lock = lock_transcript(path, "note")?;
     let mut transcript = Transcript::open(path)?;
     Ok(transcript.append(&Event::Note { author, text })?)
 }

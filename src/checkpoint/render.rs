@@ -1,0 +1,196 @@
+//! What `transcript verify` prints about a verified transcript: the chain,
+//! the signatures, the audit key, the checkpoint from the paper record,
+//! which entries no signature covers, and the ceremonies that never ended.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{Checkpoint, Verified};
+
+/// With an audit key, entries at the end that no signature covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uncovered {
+    /// The one-line error.
+    pub message: String,
+    /// The likely fix.
+    pub hint: &'static str,
+}
+
+/// "the last entry (entry 7) is" or "the last 3 entries (entries 5 to 7)
+/// are", for entries `from` to `entries - 1`.
+fn last_entries(from: u64, entries: u64) -> String {
+    let last = entries.saturating_sub(1);
+    if from >= last {
+        format!("the last entry (entry {last}) is")
+    } else {
+        format!(
+            "the last {} entries (entries {from} to {last}) are",
+            entries - from
+        )
+    }
+}
+
+impl Verified {
+    /// The report, one fact a line: `file` and `audit_key` name the files
+    /// given, `checkpoint` the one from the paper record.
+    pub fn render(
+        &self,
+        file: &Path,
+        audit_key: Option<&Path>,
+        checkpoint: Option<(&Path, &Checkpoint)>,
+    ) -> String {
+        let s = &self.summary;
+        let mut out = format!(
+            "transcript {}: intact, {} entries, head {}\n{} embedded checkpoint(s), {}\n",
+            file.display(),
+            s.entries,
+            s.head,
+            self.embedded,
+            if self.signatures_checked {
+                "every signature verified with the audit key"
+            } else {
+                "signatures not checked (give --audit-key)"
+            }
+        );
+        if let Some(key) = audit_key {
+            let _ = match &self.recorded_key {
+                Some((seq, _)) => writeln!(
+                    out,
+                    "audit key {}: the key the transcript recorded at entry {seq} (generate-audit-key)",
+                    key.display()
+                ),
+                None => writeln!(
+                    out,
+                    "audit key {}: the transcript records no generate-audit-key (the key was made in another transcript); the key is trusted as given",
+                    key.display()
+                ),
+            };
+        }
+        if let Some((path, cp)) = checkpoint {
+            let after = s.entries - cp.entries;
+            let _ = writeln!(
+                out,
+                "checkpoint {}: the transcript holds exactly its {} entries (head {}), signed by the audit key; {}",
+                path.display(),
+                cp.entries,
+                cp.head,
+                match after {
+                    0 => "no entry follows them".to_string(),
+                    1 => "1 entry after them is not covered by it".to_string(),
+                    n => format!("{n} entries after them are not covered by it"),
+                }
+            );
+        }
+        let _ = writeln!(out, "{}", self.coverage());
+        for c in &self.interrupted {
+            let _ = writeln!(
+                out,
+                "interrupted: ceremony {:?} started at entry {} and never recorded its end; it signed {} certificate(s), {} of them never delivered (no output bundle recorded for their step)",
+                c.ceremony, c.start_seq, c.certificates_issued, c.undelivered
+            );
+        }
+        let more = self.interrupted_total - self.interrupted.len() as u64;
+        if more > 0 {
+            let _ = writeln!(out, "interrupted: {more} more ceremonies, not listed");
+        }
+        out
+    }
+
+    /// One line: which entries a checkpoint covers.
+    pub fn coverage(&self) -> String {
+        let entries = self.summary.entries;
+        if entries == 0 {
+            "covered: the transcript is empty".into()
+        } else if self.uncovered() == 0 {
+            format!("covered: all {entries} entries are covered by a checkpoint")
+        } else if self.covered == 0 {
+            format!(
+                "not covered: the transcript holds no checkpoint; none of its {entries} entries is covered by a signature"
+            )
+        } else {
+            format!(
+                "not covered: {} covered by no checkpoint, only by the hash chain",
+                last_entries(self.covered, entries)
+            )
+        }
+    }
+
+    /// With an audit key given, entries at the end that no signature covers
+    /// are an error of their own (exit code 4): everything that was checked
+    /// holds, but not everything is vouched for.
+    pub fn uncovered_error(&self, file: &Path) -> Option<Uncovered> {
+        if !self.signatures_checked || self.uncovered() == 0 {
+            return None;
+        }
+        Some(Uncovered {
+            message: format!(
+                "transcript {}: {} covered by no signature of the audit key",
+                file.display(),
+                last_entries(self.covered, self.summary.entries)
+            ),
+            hint: "entries added after the last checkpoint (a note, an interrupted ceremony) look like this, and so do entries a forger appended; compare them with the paper record, then sign a checkpoint with `ceremony transcript checkpoint`",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::Summary;
+
+    fn verified(entries: u64, covered: u64, checked: bool) -> Verified {
+        Verified {
+            summary: Summary {
+                entries,
+                head: "ab".repeat(32),
+                last_event: None,
+                open_ceremony: None,
+            },
+            embedded: usize::from(covered > 0),
+            last_checkpoint: covered.checked_sub(1),
+            signatures_checked: checked,
+            covered,
+            recorded_key: None,
+            interrupted: vec![],
+            interrupted_total: 0,
+        }
+    }
+
+    #[test]
+    fn coverage_counts_the_entries_after_the_covered_prefix() {
+        assert_eq!(
+            verified(21, 21, true).coverage(),
+            "covered: all 21 entries are covered by a checkpoint"
+        );
+        assert_eq!(
+            verified(23, 21, false).coverage(),
+            "not covered: the last 2 entries (entries 21 to 22) are covered by no checkpoint, only by the hash chain"
+        );
+        assert_eq!(
+            verified(22, 21, false).coverage(),
+            "not covered: the last entry (entry 21) is covered by no checkpoint, only by the hash chain"
+        );
+        assert_eq!(
+            verified(5, 0, false).coverage(),
+            "not covered: the transcript holds no checkpoint; none of its 5 entries is covered by a signature"
+        );
+        assert_eq!(
+            verified(0, 0, false).coverage(),
+            "covered: the transcript is empty"
+        );
+    }
+
+    #[test]
+    fn uncovered_entries_are_an_error_only_with_an_audit_key() {
+        let t = Path::new("t.jsonl");
+        assert_eq!(verified(23, 21, false).uncovered_error(t), None);
+        assert_eq!(verified(21, 21, true).uncovered_error(t), None);
+        assert_eq!(
+            verified(23, 21, true)
+                .uncovered_error(t)
+                .expect("uncovered")
+                .message,
+            "transcript t.jsonl: the last 2 entries (entries 21 to 22) are covered by no signature of the audit key"
+        );
+    }
+}
