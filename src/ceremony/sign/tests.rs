@@ -1,0 +1,201 @@
+//! Tests for what makes requests of one step unsignable together: the same
+//! public key, and output paths that clash (exactly, without case, or as a
+//! file where another needs a directory).
+
+use super::clash;
+use crate::bundle::request::RequestEntry;
+use crate::profile::Rejection;
+
+fn entry(id: &str, kubeadm_path: Option<&str>, kubeconfig: Option<&str>) -> RequestEntry {
+    RequestEntry {
+        id: id.into(),
+        profile: "admin".into(),
+        csr: format!("csr/{id}.csr"),
+        csr_sha256: String::new(),
+        node: None,
+        dns: vec![],
+        ips: vec![],
+        emails: vec![],
+        uris: vec![],
+        validity_days: None,
+        kubeadm_path: kubeadm_path.map(str::to_string),
+        kubeconfig: kubeconfig.map(str::to_string),
+    }
+}
+
+/// The verdicts after the path check, as rules (`ok` when approved); `ca`
+/// marks the requests that are CAs.
+fn paths(entries: &[RequestEntry], ca: &[&str]) -> Vec<String> {
+    let mut verdicts: Vec<Result<bool, Rejection>> = entries
+        .iter()
+        .map(|e| Ok(ca.contains(&e.id.as_str())))
+        .collect();
+    clash::output_paths(entries, &mut verdicts, |is_ca| *is_ca);
+    rules(verdicts)
+}
+
+fn rules<T>(verdicts: Vec<Result<T, Rejection>>) -> Vec<String> {
+    verdicts
+        .into_iter()
+        .map(|v| v.map_or_else(|r| r.rule, |_| "ok".into()))
+        .collect()
+}
+
+#[test]
+fn the_same_public_key_rejects_both_requests() {
+    let entries = [
+        entry("a", None, None),
+        entry("b", None, None),
+        entry("c", None, None),
+        entry("d", None, None),
+    ];
+    let keys = [Some([1; 32]), Some([2; 32]), Some([1; 32]), None];
+    let mut verdicts: Vec<Result<(), Rejection>> = vec![Ok(()); 4];
+    clash::same_keys(&entries, &keys, &mut verdicts);
+    assert_eq!(
+        rules(verdicts),
+        [
+            "its public key is also in request c: each certificate needs its own key",
+            "ok",
+            "its public key is also in request a: each certificate needs its own key",
+            "ok",
+        ]
+    );
+    // An earlier rejection keeps its rule; the other request is still named.
+    let mut verdicts: Vec<Result<(), Rejection>> = vec![
+        Err(Rejection {
+            rule: "earlier".into(),
+            hint: None,
+        }),
+        Ok(()),
+        Ok(()),
+        Ok(()),
+    ];
+    clash::same_keys(&entries, &keys, &mut verdicts);
+    assert_eq!(
+        rules(verdicts)[..3],
+        [
+            "earlier",
+            "ok",
+            "its public key is also in request a: each certificate needs its own key"
+        ]
+    );
+}
+
+#[test]
+fn clashing_output_paths_reject_both_requests() {
+    // One's kubeadm_path is another's certs/<id>.crt.
+    assert_eq!(
+        paths(
+            &[
+                entry("a", Some("certs/b.crt"), None),
+                entry("b", None, None)
+            ],
+            &[]
+        ),
+        [
+            "kubeadm_path certs/b.crt collides with request b's certificate file certs/b.crt",
+            "certificate file certs/b.crt collides with request a's kubeadm_path certs/b.crt",
+        ]
+    );
+    // Paths differing only in case.
+    assert_eq!(
+        paths(
+            &[entry("a", Some("pki/apiserver.crt"), None), entry("b", Some("PKI/Apiserver.crt"), None)],
+            &[]
+        ),
+        [
+            "kubeadm_path pki/apiserver.crt collides with request b's kubeadm_path PKI/Apiserver.crt when case is ignored",
+            "kubeadm_path PKI/Apiserver.crt collides with request a's kubeadm_path pki/apiserver.crt when case is ignored",
+        ]
+    );
+    // Exactly the same path.
+    assert_eq!(
+        paths(
+            &[
+                entry("a", Some("pki/x.crt"), None),
+                entry("b", Some("pki/x.crt"), None)
+            ],
+            &[]
+        ),
+        [
+            "kubeadm_path pki/x.crt collides with request b's kubeadm_path pki/x.crt",
+            "kubeadm_path pki/x.crt collides with request a's kubeadm_path pki/x.crt",
+        ]
+    );
+    // A CA's chain file is another request's certificate file.
+    assert_eq!(
+        paths(&[entry("a", None, None), entry("a.chain", None, None)], &["a"]),
+        [
+            "chain file certs/a.chain.crt collides with request a.chain's certificate file certs/a.chain.crt",
+            "certificate file certs/a.chain.crt collides with request a's chain file certs/a.chain.crt",
+        ]
+    );
+    // A request's own two paths.
+    assert_eq!(
+        paths(&[entry("a", Some("certs/A.crt"), None)], &[]),
+        ["kubeadm_path certs/A.crt collides with request a's certificate file certs/a.crt when case is ignored"]
+    );
+    // Kubeconfigs, exactly and without case.
+    assert_eq!(
+        paths(
+            &[entry("a", None, Some("admin.conf")), entry("b", None, Some("Admin.conf")), entry("c", None, Some("admin.conf"))],
+            &[]
+        ),
+        [
+            "kubeconfig admin.conf collides with request b's kubeconfig Admin.conf when case is ignored",
+            "kubeconfig Admin.conf collides with request a's kubeconfig admin.conf when case is ignored",
+            "kubeconfig admin.conf collides with request a's kubeconfig admin.conf",
+        ]
+    );
+}
+
+#[test]
+fn paths_of_the_bundle_itself_are_taken() {
+    assert_eq!(
+        paths(
+            &[
+                entry("a", Some("pki/ca.crt"), None),
+                entry("b", Some("pki/Etcd/CA.crt"), None),
+                entry("c", Some("pki/ca.crt/x.crt"), None),
+                entry("d", Some("manifest.json/x.crt"), None),
+                entry("e", Some("pki/front-proxy-ca.crt"), None),
+                entry("f", Some("pki/etcd/server.crt"), None),
+            ],
+            &[]
+        ),
+        [
+            "kubeadm_path pki/ca.crt collides with the cluster CA certificate pki/ca.crt",
+            "kubeadm_path pki/Etcd/CA.crt collides with the etcd CA certificate pki/etcd/ca.crt",
+            "kubeadm_path pki/ca.crt/x.crt collides with the cluster CA certificate pki/ca.crt, a file where this needs a directory",
+            "kubeadm_path manifest.json/x.crt collides with the bundle's manifest.json, a file where this needs a directory",
+            "kubeadm_path pki/front-proxy-ca.crt collides with the front-proxy CA certificate pki/front-proxy-ca.crt",
+            "ok",
+        ]
+    );
+    // A path another request needs as a directory.
+    assert_eq!(
+        paths(&[entry("a", Some("pki/x/y.crt"), None), entry("b", Some("PKI/X"), None)], &[]),
+        [
+            "kubeadm_path pki/x/y.crt collides with request b's kubeadm_path PKI/X, which needs it as a directory",
+            "kubeadm_path PKI/X collides with request a's kubeadm_path pki/x/y.crt, which needs it as a directory",
+        ]
+    );
+}
+
+#[test]
+fn rejected_requests_claim_no_path() {
+    let entries = [
+        entry("a", Some("pki/x.crt"), None),
+        entry("b", Some("pki/x.crt"), None),
+    ];
+    let mut verdicts: Vec<Result<bool, Rejection>> = vec![
+        Err(Rejection {
+            rule: "earlier".into(),
+            hint: None,
+        }),
+        Ok(false),
+    ];
+    clash::output_paths(&entries, &mut verdicts, |is_ca| *is_ca);
+    assert_eq!(rules(verdicts), ["earlier", "ok"]);
+}
