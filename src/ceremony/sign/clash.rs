@@ -98,6 +98,14 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
+/// How two paths clash, said from each side.
+type How = (&'static str, &'static str);
+
+/// The other path needs this one as a directory.
+const NEEDS_IT: &str = ", which needs it as a directory";
+/// The other path is a file where this one needs a directory.
+const A_FILE: &str = ", a file where this needs a directory";
+
 /// Paths claimed so far, by their lowercase form.
 #[derive(Default)]
 struct Claimed {
@@ -106,8 +114,9 @@ struct Claimed {
 }
 
 impl Claimed {
-    /// Claims `path` for `owner`; returns the owner it clashes with and how.
-    fn claim(&mut self, path: &str, owner: Owner) -> Result<(), (Owner, &'static str)> {
+    /// Claims `path` for `owner`; returns the owner it clashes with and how,
+    /// said of `path` and said of the other's path.
+    fn claim(&mut self, path: &str, owner: Owner) -> Result<(), (Owner, How)> {
         let lower = path.to_lowercase();
         let written = |o: &Owner| match o {
             Owner::Request { path, .. } => path.clone(),
@@ -115,18 +124,18 @@ impl Claimed {
         };
         if let Some(other) = self.files.get(&lower) {
             let how = if written(other) == path || matches!(other, Owner::Bundle(_)) {
-                ""
+                ("", "")
             } else {
-                " when case is ignored"
+                (" when case is ignored", " when case is ignored")
             };
             return Err((other.clone(), how));
         }
         if let Some(other) = self.dirs.get(&lower) {
-            return Err((other.clone(), ", which needs it as a directory"));
+            return Err((other.clone(), (NEEDS_IT, A_FILE)));
         }
         for dir in ancestors(path) {
             if let Some(other) = self.files.get(&dir.to_lowercase()) {
-                return Err((other.clone(), ", a file where this needs a directory"));
+                return Err((other.clone(), (A_FILE, NEEDS_IT)));
             }
         }
         for dir in ancestors(path) {
@@ -172,7 +181,7 @@ pub(super) fn output_paths<T>(
                 kind,
                 path: path.clone(),
             };
-            if let Err((other, how)) = claimed.claim(&path, owner) {
+            if let Err((other, (how, how_back))) = claimed.claim(&path, owner) {
                 let rule = format!(
                     "{kind} {path} collides with {}{how}",
                     other.describe(entries)
@@ -185,7 +194,7 @@ pub(super) fn output_paths<T>(
                     } if *o != index => Some((
                         *o,
                         format!(
-                            "{k} {p} collides with request {}'s {kind} {path}{how}",
+                            "{k} {p} collides with request {}'s {kind} {path}{how_back}",
                             entry.id
                         ),
                     )),

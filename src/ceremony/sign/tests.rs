@@ -177,8 +177,16 @@ fn paths_of_the_bundle_itself_are_taken() {
     assert_eq!(
         paths(&[entry("a", Some("pki/x/y.crt"), None), entry("b", Some("PKI/X"), None)], &[]),
         [
-            "kubeadm_path pki/x/y.crt collides with request b's kubeadm_path PKI/X, which needs it as a directory",
+            "kubeadm_path pki/x/y.crt collides with request b's kubeadm_path PKI/X, a file where this needs a directory",
             "kubeadm_path PKI/X collides with request a's kubeadm_path pki/x/y.crt, which needs it as a directory",
+        ]
+    );
+    // The other way round.
+    assert_eq!(
+        paths(&[entry("b", Some("PKI/X"), None), entry("a", Some("pki/x/y.crt"), None)], &[]),
+        [
+            "kubeadm_path PKI/X collides with request a's kubeadm_path pki/x/y.crt, which needs it as a directory",
+            "kubeadm_path pki/x/y.crt collides with request b's kubeadm_path PKI/X, a file where this needs a directory",
         ]
     );
 }
