@@ -10,7 +10,7 @@ use std::fmt;
 use super::super::script::OnRejection;
 use super::{Plan, PlannedRevocation, PlannedStep, RevokeTarget};
 use crate::hex;
-use crate::profile::NodeScope;
+use crate::profile::{NodeNames, NodeScope};
 use crate::token::{KeyAlgorithm, SignatureHash};
 
 impl fmt::Display for Plan {
@@ -142,6 +142,10 @@ impl fmt::Display for PlannedStep {
                     ip.excluded_ips.join(", ")
                 )?;
                 match &p.nodes {
+                    NodeScope::Stated(n) if *n == NodeNames::default() => writeln!(
+                        f,
+                        "  nodes        node-bound requests (kubelet-serving, etcd-server, etcd-peer) may name only their node ([step.cluster] states no names or networks); the API server's names (kubernetes, kubernetes.default…) only for profile apiserver"
+                    )?,
                     NodeScope::Stated(n) => writeln!(
                         f,
                         "  nodes        node-bound requests (kubelet-serving, etcd-server, etcd-peer) may name their node, names under [{}] and addresses in [{}]; service networks [{}] and the API server's names (kubernetes, kubernetes.default…) only for profile apiserver",

@@ -202,9 +202,7 @@ fn plans_and_shows_the_cluster_of_a_sign_step() {
         "{shown}"
     );
     let plan = Plan::from_bytes(Path::new("s.toml"), sign_step("").as_bytes()).expect("valid");
-    assert!(plan
-        .to_string()
-        .contains("may name their node, names under [] and addresses in []; service networks []"));
+    assert!(plan.to_string().contains("  nodes        node-bound requests (kubelet-serving, etcd-server, etcd-peer) may name only their node ([step.cluster] states no names or networks); the API server's names (kubernetes, kubernetes.default…) only for profile apiserver\n"));
 }
 
 #[test]
