@@ -517,12 +517,50 @@ fn the_same_public_key_in_two_requests_rejects_both() {
             "extra/cm.csr",
         ],
     ));
+    // And once more with the point compressed: other bytes, the same key.
+    ok(&openssl(
+        s.env.dir.path(),
+        &[
+            "ec",
+            "-in",
+            "extra/sch.key",
+            "-conv_form",
+            "compressed",
+            "-out",
+            "extra/fpc.key",
+        ],
+    ));
+    ok(&openssl(
+        s.env.dir.path(),
+        &[
+            "req",
+            "-new",
+            "-key",
+            "extra/fpc.key",
+            "-subj",
+            "/CN=front-proxy-client",
+            "-out",
+            "extra/fpc.csr",
+        ],
+    ));
+    let spki = |csr: &str| {
+        ok(&openssl(
+            s.env.dir.path(),
+            &["req", "-in", csr, "-noout", "-pubkey"],
+        ))
+    };
+    assert_ne!(
+        spki("extra/sch.csr"),
+        spki("extra/fpc.csr"),
+        "the encodings differ"
+    );
     openssl_csr(&s.env, "proxy", "ec:P-256", "/CN=system:kube-proxy", &[]);
     let (sha, _) = s.seal(
         &[
             request("sch", "scheduler", ""),
             request("cm", "controller-manager", ""),
             request("proxy", "kube-proxy", ""),
+            request("fpc", "front-proxy-client", ""),
         ]
         .concat(),
     );
@@ -538,6 +576,11 @@ fn the_same_public_key_in_two_requests_rejects_both() {
             (
                 "cm",
                 "controller-manager",
+                "its public key is also in request sch: each certificate needs its own key",
+            ),
+            (
+                "fpc",
+                "front-proxy-client",
                 "its public key is also in request sch: each certificate needs its own key",
             ),
         ],

@@ -14,8 +14,6 @@ use serde::Serialize;
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::Certificate;
 
-use sha2::{Digest, Sha256};
-
 use super::plan::SignStep;
 use super::script::IssuerSpec;
 use super::Error;
@@ -153,8 +151,8 @@ pub fn prepare(step: &SignStep, now: SystemTime) -> Result<Prepared, Error> {
     })
 }
 
-/// A judged request: the SHA-256 of its CSR's public key (when the CSR
-/// parsed), and the verdict.
+/// A judged request: the identity of its CSR's public key (when the CSR
+/// parsed; see `clash::key_identity`), and the verdict.
 type Judged = (Option<[u8; 32]>, Verdict);
 
 /// What the judge decided for one request.
@@ -234,10 +232,10 @@ fn judge(
             parse_csr(&format!("CSR {}", entry.csr), &bytes).map_err(|e| plain(e.to_string()))
         });
     match csr {
-        Ok(csr) => {
-            let key: [u8; 32] = Sha256::digest(&csr.spki_der).into();
-            (Some(key), judge_csr(step, entry, csr, issuers, now))
-        }
+        Ok(csr) => (
+            clash::key_identity(&csr),
+            judge_csr(step, entry, csr, issuers, now),
+        ),
         Err(r) => (None, Err(r)),
     }
 }

@@ -11,8 +11,12 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+use der::Decode;
+use sha2::{Digest, Sha256};
+
 use crate::bundle::request::RequestEntry;
 use crate::profile::{Issuer, Rejection};
+use crate::x509::{Csr, KeyKind};
 
 /// Files every output bundle may hold besides the requests' certificates.
 const BUNDLE_FILES: [&str; 3] = ["manifest.json", "SHA256SUMS", "SHA256SUMS.sig"];
@@ -49,8 +53,40 @@ fn reject<T>(verdict: &mut Result<T, Rejection>, rule: String) {
     }
 }
 
-/// Rejects every request whose public key (`keys[i]`, a digest of the
-/// CSR's SubjectPublicKeyInfo, `None` when the CSR did not parse) is also
+/// The identity of a CSR's public key, the same however the key is
+/// written: SHA-256 over the key's kind and its bytes, where an EC point is
+/// reduced to its x-coordinate and the parity of y (so a compressed and an
+/// uncompressed point of one key are one key). `None` when the key does
+/// not parse (the CSR's own checks refuse it then).
+pub(super) fn key_identity(csr: &Csr) -> Option<[u8; 32]> {
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(&csr.spki_der).ok()?;
+    let bytes = spki.subject_public_key.as_bytes()?;
+    let mut digest = Sha256::new();
+    match csr.key {
+        KeyKind::P256 | KeyKind::P384 => {
+            let (&prefix, rest) = bytes.split_first()?;
+            let (x, y_odd) = match prefix {
+                0x04 if rest.len() % 2 == 0 => {
+                    let (x, y) = rest.split_at(rest.len() / 2);
+                    (x, y.last()? & 1)
+                }
+                0x02 | 0x03 => (rest, prefix & 1),
+                _ => return None,
+            };
+            digest.update(b"ec\0");
+            digest.update(x);
+            digest.update([y_odd]);
+        }
+        _ => {
+            digest.update(b"key\0");
+            digest.update(bytes);
+        }
+    }
+    Some(digest.finalize().into())
+}
+
+/// Rejects every request whose public key (`keys[i]`, its
+/// [`key_identity`], `None` when the CSR did not parse) is also
 /// in another request, naming that request. The first of a pair is rejected
 /// too, unless it is rejected already.
 pub(super) fn same_keys<T>(

@@ -207,3 +207,39 @@ fn rejected_requests_claim_no_path() {
     clash::output_paths(&entries, &mut verdicts, |is_ca| *is_ca);
     assert_eq!(rules(verdicts), ["earlier", "ok"]);
 }
+
+/// A CSR holding only a key: `spki` is an EC P-256 SubjectPublicKeyInfo
+/// with the point `point`.
+fn ec_csr(point: &[u8]) -> crate::x509::Csr {
+    use der::Encode;
+    let spki = spki::SubjectPublicKeyInfoOwned {
+        algorithm: spki::AlgorithmIdentifierOwned {
+            oid: der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1"),
+            parameters: Some(der::asn1::Any::from(
+                &der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7"),
+            )),
+        },
+        subject_public_key: der::asn1::BitString::from_bytes(point).expect("bits"),
+    };
+    crate::x509::Csr {
+        der: vec![],
+        subject: x509_cert::name::Name::default(),
+        spki_der: spki.to_der().expect("der"),
+        key: crate::x509::KeyKind::P256,
+        requests_ca: false,
+        requested_sans: vec![],
+    }
+}
+
+#[test]
+fn a_key_is_the_same_key_compressed_or_not() {
+    let x = [7u8; 32];
+    let (y_even, y_odd) = ([8u8; 32], [9u8; 32]);
+    let uncompressed = |y: &[u8; 32]| [&[4u8][..], &x, y].concat();
+    let compressed = |prefix: u8| [&[prefix][..], &x].concat();
+    let id = |point: &[u8]| clash::key_identity(&ec_csr(point)).expect("parses");
+    assert_eq!(id(&uncompressed(&y_even)), id(&compressed(2)));
+    assert_eq!(id(&uncompressed(&y_odd)), id(&compressed(3)));
+    assert_ne!(id(&compressed(2)), id(&compressed(3)));
+    assert_eq!(clash::key_identity(&ec_csr(&[5u8; 33])), None);
+}
