@@ -230,6 +230,10 @@ output = "nodes"
 recipients = ["$recipient"]
 on_rejection = "stop"
 
+# gen_requests puts its nodes in 10.0.0.0/8.
+[step.cluster]
+node_networks = ["10.0.0.0/8"]
+
 [step.issuers.cluster]
 key_label = "cluster-root-ca"
 certificate = "$dir/pki/ca.crt"

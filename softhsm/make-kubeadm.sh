@@ -11,7 +11,9 @@
 # Writes D/pki/*.{key,csr}, D/pki/etcd/*.{key,csr}, and for each kubeconfig
 # D/NAME.conf (a partial kubeconfig holding the client key, no certificate)
 # with D/NAME.conf.csr. No CA files: in external-CA mode those come from the
-# ceremony.
+# ceremony. The etcd certificates name NODE_IP (the advertise address), so
+# the signing script's [step.cluster] node_networks must hold it
+# (ceremonies/sign-kubeadm.toml states 10.0.0.0/24).
 set -euo pipefail
 
 dir=${1:?usage: make-kubeadm.sh D [NODE] [NODE_IP]}

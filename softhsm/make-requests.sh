@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The requester's side of the demo: keys and CSRs for a small cluster (one
-# control-plane node cp1, two workers w1 and w2), made with openssl, and the
-# request manifests that `ceremony request seal` reads.
+# control-plane node cp1, two workers w1 and w2, in 10.0.0.0/24 and under
+# nodes.demo.internal, as ceremonies/sign-components.toml states), made with
+# openssl, and the request manifests that `ceremony request seal` reads.
 #
 #   ./softhsm/make-requests.sh DIR
 #
@@ -79,7 +80,7 @@ for node in cp1 w1 w2; do
     entry "$node-kubelet-client" kubelet-client "node = \"$node\""
     csr "$node-kubelet-serving" p384 "/O=system:nodes/CN=system:node:$node"
     entry "$node-kubelet-serving" kubelet-serving "node = \"$node\"" \
-        "dns = [\"$node\"]" "ips = [\"${node_ip[$node]}\"]"
+        "dns = [\"$node\", \"$node.nodes.demo.internal\"]" "ips = [\"${node_ip[$node]}\"]"
 done
 
 csr controller-manager-signer p256 "/O=demo/CN=demo-cluster-signer"

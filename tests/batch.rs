@@ -29,7 +29,14 @@ fn batch(env: &Env) -> String {
     );
     let sha = seal(env, "many/requests.toml", "many.tar");
     let recipient = age_identity(env, "requester.agekey");
-    let script = sign_script("many.tar", &sha, "many", &recipient, "");
+    // csrgen's nodes are in 10.0.0.0/8.
+    let script = sign_script(
+        "many.tar",
+        &sha,
+        "many",
+        &recipient,
+        "[step.cluster]\nnode_networks = [\"10.0.0.0/8\"]",
+    );
     env.write("many.toml", &script);
     "many.toml".into()
 }

@@ -427,7 +427,7 @@ fn a_certificate_that_does_not_match_the_key_beside_it_is_refused_and_nothing_is
         &sha,
         "kubeadm",
         &recipient,
-        "allow_break_glass = true",
+        "allow_break_glass = true\n[step.cluster]\nnode_networks = [\"10.0.0.0/24\"]",
     );
     let script = env.write("sign.toml", &script);
     ok(&env.run(&[

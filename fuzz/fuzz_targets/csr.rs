@@ -17,8 +17,8 @@ use std::time::Duration;
 use ceremony::oid::AT_COMMON_NAME;
 use ceremony::profile::component::PROFILES;
 use ceremony::profile::{
-    subject_name, Approved, IntermediatePolicy, IssuedProfile, RequestParams, RootProfile,
-    StepPolicy,
+    subject_name, Approved, IntermediatePolicy, IssuedProfile, NodeScope, RequestParams,
+    RootProfile, StepPolicy,
 };
 use ceremony::x509::{parse_csr, Csr, Issued};
 use der::{Decode, Encode};
@@ -160,6 +160,7 @@ fuzz_target!(|data: &[u8]| {
             permitted_ips: vec!["10.0.0.0/8".into(), "fd00::/8".into()],
             excluded_ips: vec!["10.96.0.0/12".into()],
         },
+        nodes: NodeScope::Unknown,
     };
     for profile in PROFILES {
         for params in [&as_requested, &with_required] {

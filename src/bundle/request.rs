@@ -105,6 +105,32 @@ pub struct RequestEntry {
     pub kubeconfig: Option<String>,
 }
 
+impl RequestEntry {
+    /// Checks the entry against the request limits of
+    /// [`crate::profile::limits`] (SAN count and lengths, node name, profile
+    /// name, `kubeadm_path` and `kubeconfig` lengths); returns the rule broken.
+    /// Sealing refuses such a request, and opening refuses such a bundle,
+    /// so nothing unbounded from a request reaches a message or the transcript.
+    pub fn check_bounds(&self) -> std::result::Result<(), String> {
+        use crate::profile::limits::{self, MAX_FILE_NAME_LEN, MAX_PROFILE_NAME_LEN};
+        limits::check_len("profile", &self.profile, MAX_PROFILE_NAME_LEN)?;
+        if let Some(path) = &self.kubeadm_path {
+            limits::check_len("kubeadm_path", path, MAX_FILE_NAME_LEN)?;
+        }
+        if let Some(conf) = &self.kubeconfig {
+            limits::check_len("kubeconfig", conf, MAX_FILE_NAME_LEN)?;
+        }
+        limits::check_params(&crate::profile::RequestParams {
+            node: self.node.as_deref(),
+            dns: &self.dns,
+            ips: &self.ips,
+            emails: &self.emails,
+            uris: &self.uris,
+            validity_days: self.validity_days,
+        })
+    }
+}
+
 /// Writes a new request bundle at `path` from `requests` and returns its
 /// SHA-256 (hex): a [`RequestWriter`] given each request in turn.
 ///
@@ -174,6 +200,7 @@ impl RequestWriter {
     /// Checks one request and appends its CSR to the tar as `csr/<id>.csr`.
     ///
     /// Refuses an id outside `[a-z0-9][a-z0-9.-]{0,62}` or seen before, an
+    /// entry over the request limits ([`RequestEntry::check_bounds`]), an
     /// empty CSR or one over [`MAX_CSR_BYTES`], and a request that would
     /// take the tar over [`MAX_MEMBERS`] (counting `manifest.json`) or over
     /// [`MAX_REQUEST_BUNDLE_BYTES`] (counting the end-of-archive marker;
@@ -191,6 +218,7 @@ impl RequestWriter {
         if self.ids.contains(&entry.id) {
             return Err(fail("duplicate id".into()));
         }
+        entry.check_bounds().map_err(fail)?;
         if der.is_empty() {
             return Err(fail("CSR is empty".into()));
         }
@@ -362,7 +390,8 @@ impl RequestBundle {
     /// against [`MAX_REQUEST_BUNDLE_BYTES`]; its SHA-256 against
     /// `expected_sha256` (hex, either case) before anything is parsed; the
     /// strict tar rules; `manifest.json` (unknown fields refused, `format` must
-    /// be [`FORMAT`]); the ids; and every CSR member against its entry, with
+    /// be [`FORMAT`]); the ids and the request limits
+    /// ([`RequestEntry::check_bounds`]); and every CSR member against its entry, with
     /// every member other than the manifest used by exactly one request.
     ///
     /// Everything after the size check reads a private copy of the file made
@@ -434,6 +463,7 @@ impl RequestBundle {
             if !ids.insert(entry.id.as_str()) {
                 return Err(fail("duplicate id".into()));
             }
+            entry.check_bounds().map_err(fail)?;
         }
         let mut csrs: HashMap<String, Range<u64>> = HashMap::new();
         let mut used_by: HashMap<&str, &str> = HashMap::new();

@@ -307,9 +307,30 @@ pub struct SignRequests {
     /// Settings for `intermediate-ca` requests.
     #[serde(default)]
     pub intermediate: IntermediateSpec,
+    /// The cluster's node names and networks, for node-bound requests.
+    #[serde(default)]
+    pub cluster: ClusterSpec,
     /// Each witness acknowledges the step before it runs.
     #[serde(default)]
     pub witnessed: bool,
+}
+
+/// What a signing step knows of the cluster (`[step.cluster]`): where node
+/// names and addresses live, and the service networks whose addresses only
+/// the API server's certificate may carry. With none stated, a node-bound
+/// request may name only its node.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// DNS suffixes node names live under (`nodes.example.com`).
+    #[serde(default)]
+    pub node_dns_suffixes: Vec<String>,
+    /// The node networks (CIDR, or a single address).
+    #[serde(default)]
+    pub node_networks: Vec<String>,
+    /// The service networks (CIDR), or the service IPs.
+    #[serde(default)]
+    pub service_networks: Vec<String>,
 }
 
 /// The CAs a signing step may use, by role.

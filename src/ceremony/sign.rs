@@ -1,9 +1,11 @@
 //! The `sign-requests` step before the token is touched: open the pinned
 //! request bundle, load the issuing CA certificates, verify every CSR and
-//! judge it against its profile. The dry run prints this; the runner signs
-//! exactly the approved requests.
+//! judge it against its profile, then reject requests that cannot all be
+//! signed (the same public key twice, outputs that land on one path; see
+//! `clash`). The dry run prints this; the runner signs exactly the approved
+//! requests.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +19,9 @@ use super::script::IssuerSpec;
 use super::Error;
 use crate::bundle::request::{RequestBundle, RequestEntry};
 use crate::profile::{self, Approved, Issuer, Profile, Rejection, RequestParams};
-use crate::x509::parse_csr;
+use crate::x509::{parse_csr, Csr};
+
+mod clash;
 
 /// The format tag of an output bundle's manifest.json.
 pub const OUTPUT_FORMAT: &str = "ceremony-output-bundle/1";
@@ -130,33 +134,15 @@ pub fn prepare(step: &SignStep, now: SystemTime) -> Result<Prepared, Error> {
         let loaded = load_issuer(issuer.name(), spec).map_err(|e| refused(step, e))?;
         issuers.insert(*issuer, loaded);
     }
-    let mut verdicts = judge_all(step, &bundle, &issuers, now);
+    let (keys, mut verdicts) = judge_all(step, &bundle, &issuers, now);
     let entries = std::mem::take(&mut bundle.manifest.requests);
     let bundle_sha256 = bundle.sha256.clone();
     drop(bundle);
-
-    let reserved: Vec<&str> = step.issuers.iter().map(|(i, _)| i.kubeadm_path()).collect();
-    let mut kubeadm_paths: HashSet<&str> = HashSet::new();
-    let mut kubeconfigs: HashSet<&str> = HashSet::new();
-    for (entry, verdict) in entries.iter().zip(verdicts.iter_mut()) {
-        if verdict.is_err() {
-            continue;
-        }
-        let used = |rule: String| Err(profile::Rejection { rule, hint: None });
-        if let Some(path) = entry.kubeadm_path.as_deref() {
-            if reserved.contains(&path) || !kubeadm_paths.insert(path) {
-                *verdict = used(format!(
-                    "kubeadm_path {path} is already used in this bundle"
-                ));
-                continue;
-            }
-        }
-        if let Some(conf) = entry.kubeconfig.as_deref() {
-            if !kubeconfigs.insert(conf) {
-                *verdict = used(format!("kubeconfig {conf} is already used in this bundle"));
-            }
-        }
-    }
+    clash::same_keys(&entries, &keys, &mut verdicts);
+    drop(keys);
+    clash::output_paths(&entries, &mut verdicts, |a: &Approval| {
+        a.approved.ca_path_len.is_some()
+    });
     Ok(Prepared {
         bundle_sha256,
         issuers,
@@ -165,14 +151,21 @@ pub fn prepare(step: &SignStep, now: SystemTime) -> Result<Prepared, Error> {
     })
 }
 
+/// A judged request: the identity of its CSR's public key (when the CSR
+/// parsed; see `clash::key_identity`), and the verdict.
+type Judged = (Option<[u8; 32]>, Verdict);
+
+/// What the judge decided for one request.
+type Verdict = Result<Approval, Rejection>;
+
 /// Judges every request of the bundle, in manifest order, split across the
-/// cores.
+/// cores; returns the public-key digests and the verdicts, at the same index.
 fn judge_all(
     step: &SignStep,
     bundle: &RequestBundle,
     issuers: &BTreeMap<Issuer, LoadedIssuer>,
     now: SystemTime,
-) -> Vec<Result<Approval, Rejection>> {
+) -> (Vec<Option<[u8; 32]>>, Vec<Verdict>) {
     /// Requests a thread takes at a time: small enough that the threads
     /// finish together even when one core is slower or shared.
     const TAKE: usize = 64;
@@ -182,7 +175,7 @@ fn judge_all(
         .min(entries.len().div_ceil(TAKE))
         .max(1);
     let next = AtomicUsize::new(0);
-    let mut parts: Vec<(usize, Vec<Result<Approval, Rejection>>)> = std::thread::scope(|s| {
+    let mut parts: Vec<(usize, Vec<Judged>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
@@ -213,11 +206,15 @@ fn judge_all(
     });
     // Moved part by part, in manifest order, into one vector sized once.
     parts.sort_unstable_by_key(|(start, _)| *start);
+    let mut keys = Vec::with_capacity(entries.len());
     let mut verdicts = Vec::with_capacity(entries.len());
     for (_, part) in parts {
-        verdicts.extend(part);
+        for (key, verdict) in part {
+            keys.push(key);
+            verdicts.push(verdict);
+        }
     }
-    verdicts
+    (keys, verdicts)
 }
 
 fn judge(
@@ -226,14 +223,36 @@ fn judge(
     entry: &RequestEntry,
     issuers: &BTreeMap<Issuer, LoadedIssuer>,
     now: SystemTime,
+) -> Judged {
+    let plain = |rule: String| Rejection { rule, hint: None };
+    let csr = bundle
+        .csr(entry)
+        .map_err(|e| plain(e.to_string()))
+        .and_then(|bytes| {
+            parse_csr(&format!("CSR {}", entry.csr), &bytes).map_err(|e| plain(e.to_string()))
+        });
+    match csr {
+        Ok(csr) => (
+            clash::key_identity(&csr),
+            judge_csr(step, entry, csr, issuers, now),
+        ),
+        Err(r) => (None, Err(r)),
+    }
+}
+
+/// Judges one request whose CSR parsed and verified.
+fn judge_csr(
+    step: &SignStep,
+    entry: &RequestEntry,
+    csr: Csr,
+    issuers: &BTreeMap<Issuer, LoadedIssuer>,
+    now: SystemTime,
 ) -> Result<Approval, Rejection> {
     let plain = |rule: String| Rejection { rule, hint: None };
     let profile = profile::find(&entry.profile).ok_or_else(|| Rejection {
         rule: format!("unknown profile {:?}", entry.profile),
         hint: Some(format!("profiles: {}", profile::component::names())),
     })?;
-    let bytes = bundle.csr(entry).map_err(|e| plain(e.to_string()))?;
-    let csr = parse_csr(&format!("CSR {}", entry.csr), &bytes).map_err(|e| plain(e.to_string()))?;
     if let Some(path) = entry.kubeadm_path.as_deref() {
         profile::check_kubeadm_path(path).map_err(plain)?;
     }
@@ -327,3 +346,6 @@ pub struct CaEntry {
     /// Member path.
     pub file: String,
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,15 +5,16 @@
 
 pub mod component;
 mod issued;
+pub mod limits;
+pub mod nodes;
 mod root;
 
 pub use component::{
     find, Approved, IntermediatePolicy, Issuer, Profile, Rejection, RequestParams, StepPolicy,
 };
 pub use issued::{cidr_bytes, subject_name, IssuedProfile};
+pub use nodes::{Network, NodeNames, NodeScope};
 pub use root::RootProfile;
-
-use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
@@ -59,13 +60,20 @@ pub fn key_identifier(spki: &SubjectPublicKeyInfoRef<'_>) -> Vec<u8> {
     digest[..20].to_vec()
 }
 
-/// A kubeadm-tree path for an issued certificate: relative, no `..`, ends in `.crt`.
+/// A kubeadm-tree path for an issued certificate: relative, at most
+/// [`limits::MAX_FILE_NAME_LEN`] bytes, components of letters, digits, `-`,
+/// `_` and `.` (never `.` or `..` alone, never empty), ending in `.crt`. The
+/// same path is an output bundle member, so it must pass the bundle's rules.
 pub fn check_kubeadm_path(path: &str) -> Result<(), String> {
-    let p = Path::new(path);
-    let plain = p
-        .components()
-        .all(|c| matches!(c, std::path::Component::Normal(_)));
-    if !plain || path.is_empty() || path.contains('\\') || !path.ends_with(".crt") {
+    limits::check_len("kubeadm_path", path, limits::MAX_FILE_NAME_LEN)?;
+    let plain = path.split('/').all(|c| {
+        !c.is_empty()
+            && c != "."
+            && c != ".."
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    });
+    if !plain || !path.ends_with(".crt") || path.ends_with("/.crt") || path == ".crt" {
         return Err(format!(
             "kubeadm_path {path:?} must be a relative path inside the kubeadm tree ending in .crt"
         ));
@@ -75,6 +83,7 @@ pub fn check_kubeadm_path(path: &str) -> Result<(), String> {
 
 /// A kubeconfig file name in the kubeadm tree: a plain name ending in `.conf`.
 pub fn check_kubeconfig_name(name: &str) -> Result<(), String> {
+    limits::check_len("kubeconfig", name, limits::MAX_FILE_NAME_LEN)?;
     let plain = !name.starts_with('.')
         && name
             .bytes()

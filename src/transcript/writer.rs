@@ -1,5 +1,10 @@
 //! Appending to a transcript: O_APPEND, one write per entry, fsync before
 //! the entry counts as written.
+//!
+//! The writer never writes what verification would refuse: an entry longer
+//! than [`MAX_LINE`], or whose event is not a JSON object with a string
+//! `type`, is refused before a byte of it is written, and the transcript
+//! stays as it was.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -140,6 +145,10 @@ impl Transcript {
                 path: self.path.clone(),
                 reason: e.to_string(),
             })?;
+        check_entry(&line).map_err(|reason| Error::Encode {
+            path: self.path.clone(),
+            reason: format!("entry {}: {reason}; nothing was written", self.next_seq),
+        })?;
         let io = |action| {
             let path = self.path.clone();
             move |source| Error::Io {
@@ -165,6 +174,34 @@ impl Transcript {
             source,
         })
     }
+}
+
+/// Refuses a rendered line (with its newline) that verification would
+/// refuse: longer than [`MAX_LINE`] bytes before the newline, or an event
+/// that is not an object with a string `type` (JSON too deeply nested for
+/// the reader fails here too).
+fn check_entry(line: &str) -> std::result::Result<(), String> {
+    /// Only the event's type is read; every other field is skipped.
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(rename = "event", borrow)]
+        _event: Kind<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        _kind: std::borrow::Cow<'a, str>,
+    }
+    let body = line.strip_suffix('\n').unwrap_or(line);
+    if body.len() > MAX_LINE {
+        return Err(format!(
+            "{} bytes, over the {MAX_LINE}-byte line limit that verification enforces",
+            body.len()
+        ));
+    }
+    serde_json::from_str::<Probe<'_>>(body)
+        .map(|_| ())
+        .map_err(|e| format!("the event is not an object with a string \"type\": {e}"))
 }
 
 /// The length of the file's whole lines, and the bytes after the last
@@ -205,6 +242,59 @@ fn split_torn_tail(path: &Path) -> Result<(u64, Option<Vec<u8>>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_an_entry_verification_would_refuse_and_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.jsonl");
+        let mut t = Transcript::open(&path).expect("open");
+        t.append(&serde_json::json!({"type": "a"})).expect("append");
+        let before = std::fs::read(&path).expect("read");
+        // The line's fixed part: seq, time, prev, hash and the event's type.
+        let text = "x".repeat(MAX_LINE);
+        let err = t
+            .append(&serde_json::json!({"type": "note", "text": text}))
+            .expect_err("too long");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "transcript {}: cannot encode event: entry 1: ",
+                path.display()
+            )),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(&format!(
+                "bytes, over the {MAX_LINE}-byte line limit that verification enforces; nothing was written"
+            )),
+            "{message}"
+        );
+        for event in [
+            serde_json::json!({"kind": "no type"}),
+            serde_json::json!({"type": 7}),
+            serde_json::json!(["type", "a"]),
+        ] {
+            let err = t.append(&event).expect_err("no type");
+            assert!(
+                err.to_string()
+                    .contains("entry 1: the event is not an object with a string \"type\""),
+                "{err}"
+            );
+        }
+        assert_eq!(std::fs::read(&path).expect("read"), before);
+        assert_eq!(t.len(), 1);
+        // The longest line verification takes is written and verifies.
+        let fixed = t
+            .append(&serde_json::json!({"type": "note", "text": ""}))
+            .map(|_| std::fs::read(&path).expect("read").len() - before.len() - 1)
+            .expect("append");
+        let text = "y".repeat(MAX_LINE - fixed);
+        t.append(&serde_json::json!({"type": "note", "text": text}))
+            .expect("exactly at the limit");
+        drop(t);
+        let summary = super::super::verify_file(&path).expect("verifies");
+        assert_eq!(summary.entries, 3);
+    }
 
     #[test]
     fn appends_continue_the_chain_across_opens() {

@@ -695,3 +695,80 @@ proptest! {
         prop_assert_eq!(back, manifest);
     }
 }
+
+#[test]
+fn requests_over_the_request_limits_are_neither_sealed_nor_opened() {
+    let many: Vec<String> = (0..6000)
+        .map(|i| format!("{}{i}.example.com", "n".repeat(200)))
+        .collect();
+    let cases: Vec<(RequestEntry, String)> = vec![
+        (
+            RequestEntry {
+                dns: many,
+                ..entry("big")
+            },
+            "the request lists 6000 SANs, over the limit of 100".into(),
+        ),
+        (
+            RequestEntry {
+                profile: "p".repeat(64),
+                ..entry("big")
+            },
+            format!(
+                "profile {}… is 64 bytes, over the limit of 63",
+                "p".repeat(40)
+            ),
+        ),
+        (
+            RequestEntry {
+                kubeadm_path: Some(format!("pki/{}.crt", "k".repeat(300))),
+                ..entry("big")
+            },
+            format!(
+                "kubeadm_path pki/{}… is 308 bytes, over the limit of 255",
+                "k".repeat(36)
+            ),
+        ),
+        (
+            RequestEntry {
+                node: Some("n".repeat(254)),
+                ..entry("big")
+            },
+            format!(
+                "node name {}… is 254 bytes, over the limit of 253",
+                "n".repeat(40)
+            ),
+        ),
+    ];
+    for (big, rule) in cases {
+        // Sealing refuses it, and nothing is left behind.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("req.tar");
+        let mut writer = RequestWriter::create(&path).expect("create");
+        let err = writer.add(big.clone(), b"A").expect_err(&rule);
+        assert_eq!(
+            err.to_string(),
+            format!("bundle {}: request \"big\": {rule}", path.display())
+        );
+        drop(writer);
+        assert_eq!(ls(dir.path()), Vec::<String>::new());
+
+        // A bundle built by hand around it is refused when opened.
+        let json = serde_json::to_vec(&RequestManifest {
+            format: FORMAT.into(),
+            requests: vec![RequestEntry {
+                csr: "csr/big.csr".into(),
+                csr_sha256: sha256_hex(b"A"),
+                ..big
+            }],
+        })
+        .expect("json");
+        let bytes = tar_of(&[("csr/big.csr", b"A"), (MANIFEST, &json)]);
+        let err = open_bytes(&bytes).expect_err("opened");
+        assert!(
+            err.to_string()
+                .ends_with(&format!(": request \"big\": {rule}")),
+            "{err}"
+        );
+    }
+}

@@ -10,6 +10,7 @@ use std::fmt;
 use super::super::script::OnRejection;
 use super::{Plan, PlannedRevocation, PlannedStep, RevokeTarget};
 use crate::hex;
+use crate::profile::{NodeNames, NodeScope};
 use crate::token::{KeyAlgorithm, SignatureHash};
 
 impl fmt::Display for Plan {
@@ -140,6 +141,23 @@ impl fmt::Display for PlannedStep {
                     ip.excluded_dns.join(", "),
                     ip.excluded_ips.join(", ")
                 )?;
+                match &p.nodes {
+                    NodeScope::Stated(n) if *n == NodeNames::default() => writeln!(
+                        f,
+                        "  nodes        node-bound requests (kubelet-serving, etcd-server, etcd-peer) may name only their node ([step.cluster] states no names or networks); the API server's names (kubernetes, kubernetes.default…) only for profile apiserver"
+                    )?,
+                    NodeScope::Stated(n) => writeln!(
+                        f,
+                        "  nodes        node-bound requests (kubelet-serving, etcd-server, etcd-peer) may name their node, names under [{}] and addresses in [{}]; service networks [{}] and the API server's names (kubernetes, kubernetes.default…) only for profile apiserver",
+                        n.dns_suffixes.join(", "),
+                        joined(&n.networks),
+                        joined(&n.service_networks)
+                    )?,
+                    NodeScope::Unknown => writeln!(
+                        f,
+                        "  nodes        not judged against the cluster's names; the API server's names only for profile apiserver"
+                    )?,
+                }
                 writeln!(
                     f,
                     "  writes       {} and {} (age, {} recipient(s))",
@@ -193,4 +211,13 @@ impl fmt::Display for PlannedRevocation {
             None => write!(f, "revoked now"),
         }
     }
+}
+
+/// Items joined with `, `.
+fn joined<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

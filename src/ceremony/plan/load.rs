@@ -20,8 +20,10 @@ use super::{
     MAX_BACKDATE_MINUTES, MAX_NEXT_UPDATE_DAYS, MAX_SCRIPT_BYTES, MAX_VALIDITY_DAYS,
 };
 use crate::hex;
+use crate::profile::nodes::api_server_name;
 use crate::profile::{
-    cidr_bytes, component::is_dns_name, IntermediatePolicy, Issuer, RootProfile, StepPolicy,
+    cidr_bytes, component::is_dns_name, IntermediatePolicy, Issuer, Network, NodeNames, NodeScope,
+    RootProfile, StepPolicy,
 };
 use crate::token::TokenSelector;
 
@@ -238,6 +240,7 @@ fn sign_step(out_dir: &Path, g: &script::SignRequests) -> Result<SignStep, Strin
     for c in i.permitted_ips.iter().chain(&i.excluded_ips) {
         cidr_bytes(c).map_err(|e| format!("intermediate name constraint {c:?}: {e}"))?;
     }
+    let nodes = cluster(&g.cluster)?;
     let output = out_dir.join(format!("{}.tar.age", g.output));
     let checksum = out_dir.join(format!("{}.tar.age.sha256", g.output));
     Ok(SignStep {
@@ -258,8 +261,49 @@ fn sign_step(out_dir: &Path, g: &script::SignRequests) -> Result<SignStep, Strin
                 permitted_ips: i.permitted_ips.clone(),
                 excluded_ips: i.excluded_ips.clone(),
             },
+            nodes: NodeScope::Stated(nodes),
         },
         issuers,
+    })
+}
+
+/// The `[step.cluster]` table, checked: suffixes are DNS names that are not
+/// the API server's, networks parse, and no node network overlaps a service
+/// network.
+fn cluster(c: &script::ClusterSpec) -> Result<NodeNames, String> {
+    let mut suffixes = Vec::with_capacity(c.node_dns_suffixes.len());
+    for s in &c.node_dns_suffixes {
+        let bare = s.strip_prefix('.').unwrap_or(s);
+        if !is_dns_name(bare) {
+            return Err(format!(
+                "cluster.node_dns_suffixes: {s:?} is not a DNS name"
+            ));
+        }
+        if api_server_name(bare) {
+            return Err(format!(
+                "cluster.node_dns_suffixes: {s:?} would put node names among the API server's"
+            ));
+        }
+        suffixes.push(bare.to_ascii_lowercase());
+    }
+    let networks = |field: &str, list: &[String]| -> Result<Vec<Network>, String> {
+        list.iter()
+            .map(|n| Network::parse(n).map_err(|e| format!("cluster.{field}: {n:?}: {e}")))
+            .collect()
+    };
+    let node_networks = networks("node_networks", &c.node_networks)?;
+    let service_networks = networks("service_networks", &c.service_networks)?;
+    for n in &node_networks {
+        if let Some(s) = service_networks.iter().find(|s| s.overlaps(n)) {
+            return Err(format!(
+                "cluster.node_networks: {n} overlaps the service network {s}; a node's addresses must not be the API server's"
+            ));
+        }
+    }
+    Ok(NodeNames {
+        dns_suffixes: suffixes,
+        networks: node_networks,
+        service_networks,
     })
 }
 

@@ -169,3 +169,53 @@ fn refuses_conflicts_and_bad_values() {
     assert!(err(&no_cn).contains("has no CN"));
     assert!(err(&no_cn).starts_with("script s.toml: step \"cluster-root\""));
 }
+
+/// A sign-requests step with `cluster` as its `[step.cluster]` table.
+fn sign_step(cluster: &str) -> String {
+    script(&format!(
+        r#"[[step]]
+action = "sign-requests"
+id = "sign"
+bundle = "b.tar"
+bundle_sha256 = "{}"
+output = "out"
+recipients = ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+[step.issuers.cluster]
+key_label = "cluster-root-ca"
+certificate = "pki/ca.crt"
+[step.cluster]
+{cluster}
+"#,
+        "0".repeat(64)
+    ))
+}
+
+#[test]
+fn plans_and_shows_the_cluster_of_a_sign_step() {
+    let text = sign_step(
+        "node_dns_suffixes = [\".Nodes.Example.com\"]\nnode_networks = [\"10.0.0.0/24\", \"fd00::/64\"]\nservice_networks = [\"10.96.0.0/12\"]",
+    );
+    let plan = Plan::from_bytes(Path::new("s.toml"), text.as_bytes()).expect("valid");
+    let shown = plan.to_string();
+    assert!(
+        shown.contains("  nodes        node-bound requests (kubelet-serving, etcd-server, etcd-peer) may name their node, names under [nodes.example.com] and addresses in [10.0.0.0/24, fd00::/64]; service networks [10.96.0.0/12] and the API server's names (kubernetes, kubernetes.default…) only for profile apiserver\n"),
+        "{shown}"
+    );
+    let plan = Plan::from_bytes(Path::new("s.toml"), sign_step("").as_bytes()).expect("valid");
+    assert!(plan.to_string().contains("  nodes        node-bound requests (kubelet-serving, etcd-server, etcd-peer) may name only their node ([step.cluster] states no names or networks); the API server's names (kubernetes, kubernetes.default…) only for profile apiserver\n"));
+}
+
+#[test]
+fn refuses_a_bad_cluster_table() {
+    for (cluster, rule) in [
+        ("node_networks = [\"10.0.0.0/8\"]\nservice_networks = [\"10.96.0.0/12\"]", "cluster.node_networks: 10.0.0.0/8 overlaps the service network 10.96.0.0/12; a node's addresses must not be the API server's"),
+        ("node_networks = [\"10.0.0.1/24\"]", "cluster.node_networks: \"10.0.0.1/24\": host bits are set; use the network address"),
+        ("service_networks = [\"10.96.0.0/40\"]", "cluster.service_networks: \"10.96.0.0/40\": \"40\" is not a prefix length of 0 to 32"),
+        ("node_dns_suffixes = [\"nodes..example\"]", "cluster.node_dns_suffixes: \"nodes..example\" is not a DNS name"),
+        ("node_dns_suffixes = [\"kubernetes.default.svc\"]", "cluster.node_dns_suffixes: \"kubernetes.default.svc\" would put node names among the API server's"),
+        ("node_suffixes = [\"x\"]", "unknown field `node_suffixes`"),
+    ] {
+        let e = err(&sign_step(cluster));
+        assert!(e.contains(rule), "{cluster}: {e}");
+    }
+}

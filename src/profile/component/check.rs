@@ -8,8 +8,11 @@
 //! `system:masters` and break-glass, node names, SANs and lifetime. Pure: no
 //! I/O, no token.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
+use super::super::limits;
+use super::super::nodes::{api_server_name, is_v4_mapped, Loopback, NodeScope};
 use super::CnRule::{self, Exact, NodeName, NodeUser};
 use super::EkuRule::{self, Both, Client, Server};
 use super::{Profile, SanRule};
@@ -43,6 +46,8 @@ pub struct StepPolicy {
     pub allow_break_glass: bool,
     /// Settings for intermediate-ca requests.
     pub intermediate: IntermediatePolicy,
+    /// What node-bound requests may name.
+    pub nodes: NodeScope,
 }
 
 /// Intermediate-CA settings from the script.
@@ -106,6 +111,7 @@ impl Profile {
         policy: &StepPolicy,
     ) -> Result<Approved, Rejection> {
         let name = self.name;
+        limits::check_params(params).map_err(reject)?;
         let is_ca = self.eku == EkuRule::Ca;
         check_key(name, &csr.key, is_ca)?;
         if csr.requests_ca && !is_ca {
@@ -138,6 +144,11 @@ impl Profile {
             let n = node.ok_or_else(|| reject(format!("profile {name} needs a node name")))?;
             if !is_dns_name(n) {
                 return Err(reject(format!("node name {n:?} is not a valid DNS name")));
+            }
+            if self.sans != SanRule::ApiServer && api_server_name(n) {
+                return Err(reject(format!(
+                    "node name {n} is a name of the API server: only profile apiserver may carry it, not {name}"
+                )));
             }
         }
         let expected_cn = match self.cn {
@@ -174,7 +185,7 @@ impl Profile {
                 )));
             }
         }
-        let (dns, ips) = self.check_sans(params, node)?;
+        let (dns, ips) = self.check_sans(params, node, policy)?;
         let days = params.validity_days.unwrap_or(self.default_days);
         if days == 0 || days > self.max_days {
             return Err(reject(format!(
@@ -211,6 +222,7 @@ impl Profile {
         &self,
         params: &RequestParams<'_>,
         node: Option<&str>,
+        policy: &StepPolicy,
     ) -> Result<(Vec<String>, Vec<IpAddr>), Rejection> {
         let name = self.name;
         if let Some(e) = params.emails.first() {
@@ -223,7 +235,15 @@ impl Profile {
                 "SAN URI:{u} is not allowed: profile {name} allows no URI SANs"
             )));
         }
-        let mut dns = Vec::new();
+        let api_server = self.sans == SanRule::ApiServer;
+        // Node-bound: a kubelet's or an etcd member's own certificate.
+        let bound = match (self.cn, self.sans) {
+            (NodeUser | NodeName, SanRule::EtcdMember) => node.map(|n| (n, Loopback::Etcd)),
+            (NodeUser | NodeName, SanRule::AtLeastOne) => node.map(|n| (n, Loopback::None)),
+            _ => None,
+        };
+        let mut dns = Vec::with_capacity(params.dns.len());
+        let mut seen = HashSet::with_capacity(params.dns.len());
         for d in params.dns {
             if d.contains('*') {
                 return Err(reject(format!(
@@ -233,23 +253,56 @@ impl Profile {
             if !is_dns_name(d) {
                 return Err(reject(format!("SAN DNS:{d} is not a valid DNS name")));
             }
-            if dns.contains(d) {
+            if !seen.insert(d.to_ascii_lowercase()) {
                 return Err(reject(format!("SAN DNS:{d} is listed twice")));
+            }
+            if !api_server && api_server_name(d) {
+                return Err(Rejection {
+                    rule: format!(
+                        "SAN DNS:{d} is a name of the API server: only profile apiserver may carry it, not {name}"
+                    ),
+                    hint: Some("a node's certificate that names the API server lets the node impersonate it to every pod".into()),
+                });
+            }
+            if let Some((n, loopback)) = bound {
+                policy
+                    .nodes
+                    .check_dns(name, n, loopback, d)
+                    .map_err(reject)?;
             }
             dns.push(d.clone());
         }
-        let mut ips = Vec::new();
+        let mut ips = Vec::with_capacity(params.ips.len());
+        let mut seen = HashSet::with_capacity(params.ips.len());
         for i in params.ips {
             let ip: IpAddr = i
                 .parse()
                 .map_err(|_| reject(format!("SAN IP:{i} is not an IP address")))?;
-            if ips.contains(&ip) {
+            if is_v4_mapped(&ip) {
+                return Err(reject(format!(
+                    "SAN IP:{i} is an IPv4-mapped IPv6 address, which TLS clients match as IPv4: write it as IPv4"
+                )));
+            }
+            if !seen.insert(ip) {
                 return Err(reject(format!("SAN IP:{i} is listed twice")));
+            }
+            if !api_server {
+                if let Some(net) = policy.nodes.service_network(&ip) {
+                    return Err(Rejection {
+                        rule: format!(
+                            "SAN IP:{ip} is in the service network {net}: only profile apiserver may carry it, not {name}"
+                        ),
+                        hint: Some("a node's certificate that names the service IP lets the node impersonate the API server to every pod".into()),
+                    });
+                }
+            }
+            if let Some((_, loopback)) = bound {
+                policy.nodes.check_ip(name, loopback, &ip).map_err(reject)?;
             }
             ips.push(ip);
         }
-        let has_dns = |d: &str| dns.iter().any(|x| x == d);
-        let has_ip = |i: &str| i.parse::<IpAddr>().is_ok_and(|ip| ips.contains(&ip));
+        let has_dns = |d: &str| seen_dns(&dns, d);
+        let has_ip = |i: &str| i.parse::<IpAddr>().is_ok_and(|ip| seen.contains(&ip));
         let missing = |what: String| {
             Err(reject(format!(
                 "profile {name} requires SAN {what}, which the request does not list"
@@ -313,6 +366,11 @@ impl Profile {
     }
 }
 
+/// True when `dns` lists `name` (compared without case).
+fn seen_dns(dns: &[String], name: &str) -> bool {
+    dns.iter().any(|d| d.eq_ignore_ascii_case(name))
+}
+
 pub(super) fn check_key(profile: &str, key: &KeyKind, is_ca: bool) -> Result<(), Rejection> {
     let ok = match key {
         KeyKind::Rsa { bits } => (2048..=8192).contains(bits),
@@ -368,12 +426,11 @@ fn subject_parts(
     if cn.is_empty() {
         return Err(reject("CSR subject CN is empty".into()));
     }
-    let mut seen = Vec::new();
+    let mut seen = HashSet::with_capacity(orgs.len());
     for o in &orgs {
-        if seen.contains(&o) {
+        if !seen.insert(o) {
             return Err(reject(format!("CSR subject lists O={o} twice")));
         }
-        seen.push(o);
     }
     Ok((cn.clone(), orgs))
 }

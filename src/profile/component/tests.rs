@@ -89,8 +89,167 @@ fn kubeadm_shaped_requests_are_approved() {
         ips: &eips,
         ..Default::default()
     };
-    let a = check("etcd-peer", "CN=cp1", etcd).expect("etcd-peer");
+    let r = check("etcd-peer", "CN=cp1", etcd.clone()).expect_err("no node networks");
+    assert_eq!(r.rule, "SAN IP:10.0.0.10 is not allowed: profile etcd-peer accepts only addresses in the stated node networks (none stated), 127.0.0.1 and ::1");
+    let a = find("etcd-peer")
+        .expect("profile")
+        .check(&csr("CN=cp1", KeyKind::P256), &etcd, &cluster())
+        .expect("etcd-peer");
     assert_eq!(a.eku, vec![KP_SERVER_AUTH, KP_CLIENT_AUTH]);
+}
+
+/// A step that states node suffix `nodes.example.com`, node network
+/// 10.0.0.0/24 and service network 10.96.0.0/12.
+fn cluster() -> StepPolicy {
+    use crate::profile::{Network, NodeNames, NodeScope};
+    StepPolicy {
+        nodes: NodeScope::Stated(NodeNames {
+            dns_suffixes: vec!["nodes.example.com".into()],
+            networks: vec![Network::parse("10.0.0.0/24").expect("net")],
+            service_networks: vec![Network::parse("10.96.0.0/12").expect("net")],
+        }),
+        ..StepPolicy::default()
+    }
+}
+
+/// kubelet-serving for node w1 with these SANs, under `policy`.
+fn serving(dns: &[&str], ips: &[&str], policy: &StepPolicy) -> Result<Approved, Rejection> {
+    let (dns, ips) = (strings(dns), strings(ips));
+    find("kubelet-serving").expect("profile").check(
+        &csr("CN=system:node:w1,O=system:nodes", KeyKind::P256),
+        &RequestParams {
+            node: Some("w1"),
+            dns: &dns,
+            ips: &ips,
+            ..Default::default()
+        },
+        policy,
+    )
+}
+
+#[test]
+fn a_node_cannot_carry_the_api_servers_names() {
+    let stated = cluster();
+    for policy in [StepPolicy::default(), stated.clone()] {
+        for name in [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "KUBERNETES.default.svc.cluster.local",
+        ] {
+            let r = serving(&["w1", name], &[], &policy).expect_err(name);
+            assert_eq!(
+                r.rule,
+                format!("SAN DNS:{name} is a name of the API server: only profile apiserver may carry it, not kubelet-serving")
+            );
+            assert!(r.hint.expect("hint").contains("impersonate"));
+        }
+    }
+    let r = serving(&["w1"], &["10.96.0.1"], &stated).expect_err("service IP");
+    assert_eq!(r.rule, "SAN IP:10.96.0.1 is in the service network 10.96.0.0/12: only profile apiserver may carry it, not kubelet-serving");
+    // Without a stated service network the service IP is still outside the node networks.
+    let r = serving(&["w1"], &["10.96.0.1"], &StepPolicy::default()).expect_err("no networks");
+    assert_eq!(r.rule, "SAN IP:10.96.0.1 is not allowed: profile kubelet-serving accepts only addresses in the stated node networks (none stated)");
+    // An IPv4-mapped form of the service IP is refused for every profile.
+    let r = serving(&["w1"], &["::ffff:10.96.0.1"], &stated).expect_err("mapped");
+    assert_eq!(r.rule, "SAN IP:::ffff:10.96.0.1 is an IPv4-mapped IPv6 address, which TLS clients match as IPv4: write it as IPv4");
+    // A node named like the API server.
+    let r = find("kubelet-client")
+        .expect("profile")
+        .check(
+            &csr("CN=system:node:kubernetes,O=system:nodes", KeyKind::P256),
+            &RequestParams {
+                node: Some("kubernetes"),
+                ..Default::default()
+            },
+            &stated,
+        )
+        .expect_err("node kubernetes");
+    assert_eq!(r.rule, "node name kubernetes is a name of the API server: only profile apiserver may carry it, not kubelet-client");
+    // etcd members are node-bound too.
+    let (dns, ips) = (
+        strings(&["cp1", "localhost", "kubernetes.default.svc"]),
+        strings(&["127.0.0.1", "::1"]),
+    );
+    let r = find("etcd-server")
+        .expect("profile")
+        .check(
+            &csr("CN=cp1", KeyKind::P256),
+            &RequestParams {
+                node: Some("cp1"),
+                dns: &dns,
+                ips: &ips,
+                ..Default::default()
+            },
+            &stated,
+        )
+        .expect_err("etcd");
+    assert_eq!(r.rule, "SAN DNS:kubernetes.default.svc is a name of the API server: only profile apiserver may carry it, not etcd-server");
+}
+
+#[test]
+fn a_node_names_itself_its_suffixes_and_its_networks_only() {
+    let stated = cluster();
+    let a = serving(&["w1", "w1.nodes.example.com"], &["10.0.0.11"], &stated).expect("own names");
+    assert_eq!(a.dns, strings(&["w1", "w1.nodes.example.com"]));
+    let r = serving(&["w1", "w2.example.org"], &[], &stated).expect_err("outside");
+    assert_eq!(r.rule, "SAN DNS:w2.example.org is not allowed: profile kubelet-serving accepts only the node's own name (w1), and names under the stated node DNS suffixes (nodes.example.com)");
+    let r = serving(&["w1"], &["192.0.2.1"], &stated).expect_err("outside");
+    assert_eq!(r.rule, "SAN IP:192.0.2.1 is not allowed: profile kubelet-serving accepts only addresses in the stated node networks (10.0.0.0/24)");
+    // Nothing stated: only the node's own name.
+    assert!(serving(&["w1"], &[], &StepPolicy::default()).is_ok());
+    let r = serving(&["w1", "w1.nodes.example.com"], &[], &StepPolicy::default())
+        .expect_err("none stated");
+    assert_eq!(r.rule, "SAN DNS:w1.nodes.example.com is not allowed: profile kubelet-serving accepts only the node's own name (w1), and names under the stated node DNS suffixes (none stated)");
+    // Duplicates are found without case.
+    let r = serving(&["w1", "W1"], &[], &stated).expect_err("twice");
+    assert_eq!(r.rule, "SAN DNS:W1 is listed twice");
+    // Sealing does not know the cluster: only the API server's names are refused.
+    let unknown = StepPolicy {
+        nodes: crate::profile::NodeScope::Unknown,
+        ..StepPolicy::default()
+    };
+    assert!(serving(&["w1", "w2.example.org"], &["192.0.2.1"], &unknown).is_ok());
+    assert!(serving(&["kubernetes"], &[], &unknown).is_err());
+    // The API server keeps its names.
+    let (dns, ips) = (
+        strings(&[
+            "cp1",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ]),
+        strings(&["10.96.0.1", "10.0.0.10"]),
+    );
+    let api = RequestParams {
+        node: Some("cp1"),
+        dns: &dns,
+        ips: &ips,
+        ..Default::default()
+    };
+    assert!(find("apiserver")
+        .expect("profile")
+        .check(&csr("CN=kube-apiserver", KeyKind::P256), &api, &stated)
+        .is_ok());
+}
+
+#[test]
+fn request_limits_come_first() {
+    let many: Vec<String> = (0..6000)
+        .map(|i| format!("{}{i}.example.com", "n".repeat(40)))
+        .collect();
+    let r = check(
+        "kubelet-serving",
+        "CN=system:node:w1,O=system:nodes",
+        RequestParams {
+            node: Some("w1"),
+            dns: &many,
+            ..Default::default()
+        },
+    )
+    .expect_err("6,000 SANs");
+    assert_eq!(r.rule, "the request lists 6000 SANs, over the limit of 100");
 }
 
 #[test]
