@@ -160,3 +160,49 @@ fn a_fault_mid_batch_keeps_every_signed_certificate_on_record() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
 }
+
+#[test]
+fn a_step_rejecting_every_request_lists_the_first_hundred_in_its_refusal() {
+    let env = Env::new();
+    let script = batch(&env);
+    // Without the node networks, every node's IP SAN is refused.
+    let body = std::fs::read_to_string(env.path(&script)).expect("script");
+    env.write(
+        &script,
+        &body.replace("[step.cluster]\nnode_networks = [\"10.0.0.0/8\"]", ""),
+    );
+    let out = env.run(&["run", &script, "--pin-file", "user.pin"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let events = env.events("transcript.jsonl");
+    let rejected = events
+        .iter()
+        .filter(|e| e["type"] == "request_rejected")
+        .count();
+    assert_eq!(rejected, N);
+    let refused = events
+        .iter()
+        .find(|e| e["type"] == "refused" && e["step"] == "sign")
+        .expect("the step's refusal is recorded");
+    let reasons: Vec<&str> = refused["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    assert_eq!(reasons.len(), 102, "{reasons:?}");
+    assert!(reasons[0].starts_with(&format!("request {}: ", csrgen::node(0, 5))));
+    assert_eq!(
+        reasons[100],
+        format!(
+            "and {} more rejected request(s), each in its request_rejected entry",
+            N - 100
+        )
+    );
+    assert_eq!(
+        reasons[101],
+        "on_rejection = \"stop\": nothing in this step was signed"
+    );
+    assert!(issued_ids(&env).is_empty());
+    assert!(!env.path("bundles/many.tar.age").exists());
+    ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+}

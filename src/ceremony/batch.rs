@@ -31,6 +31,11 @@ use crate::fsutil;
 use crate::profile::Issuer;
 use crate::token::{KeyRecord, SignatureHash, Token, TokenKey, TokenSigner};
 
+/// The most rejections a step's `refused` entry (and error) lists one by
+/// one: each is in its own `request_rejected` entry, and a `refused` entry
+/// listing thousands would pass the transcript's line limit.
+const MAX_LISTED_REJECTIONS: usize = 100;
+
 /// notBefore is set this far before now, as kubeadm does.
 const BACKDATE: Duration = Duration::from_secs(5 * 60);
 
@@ -149,7 +154,9 @@ impl Runner<'_, '_> {
                 "step {}: rejected request {}: {}",
                 step.id, entry.id, r.rule
             ));
-            reasons.push(format!("request {}: {}", entry.id, r.rule));
+            if reasons.len() < MAX_LISTED_REJECTIONS {
+                reasons.push(format!("request {}: {}", entry.id, r.rule));
+            }
             rejected.push(RejectedEntry {
                 id: entry.id.clone(),
                 profile: entry.profile.clone(),
@@ -157,6 +164,12 @@ impl Runner<'_, '_> {
             });
         }
         if !reasons.is_empty() && step.on_rejection == OnRejection::Stop {
+            if rejected.len() > reasons.len() {
+                reasons.push(format!(
+                    "and {} more rejected request(s), each in its request_rejected entry",
+                    rejected.len() - reasons.len()
+                ));
+            }
             reasons.push("on_rejection = \"stop\": nothing in this step was signed".into());
             return Err(self.refuse(Some(&step.id), reasons));
         }
