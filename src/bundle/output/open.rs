@@ -163,8 +163,22 @@ impl Opened {
     /// 0644, directories 0755. `out_exists` is what [`check_out`] said.
     /// Returns the relative paths written, sorted.
     pub fn unpack(self, out: &Path, out_exists: bool) -> Result<Vec<String>> {
-        unpack::unpack(out, out_exists, &self.tar, &self.members)?;
-        let mut names: Vec<String> = self.members.into_iter().map(|m| m.name).collect();
+        self.unpack_gated(out, out_exists, || Ok(()))
+    }
+
+    /// [`Opened::unpack`], with `gate` called once every file is staged
+    /// and synced in the hidden temporary directory, before it takes
+    /// `out`'s name; when `gate` fails, the temporary directory is removed
+    /// and nothing is left. So checks that take a while can run while the
+    /// files are staged, and still decide whether anything is written.
+    pub fn unpack_gated(
+        &self,
+        out: &Path,
+        out_exists: bool,
+        gate: impl FnOnce() -> Result<()>,
+    ) -> Result<Vec<String>> {
+        unpack::unpack_gated(out, out_exists, &self.tar, &self.members, gate)?;
+        let mut names: Vec<String> = self.names().map(str::to_string).collect();
         names.sort();
         Ok(names)
     }

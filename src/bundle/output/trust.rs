@@ -327,9 +327,11 @@ impl Trusted {
 }
 
 /// Opens an output bundle into the directory `out` after [`check`]: `out`
-/// must not exist or be an empty directory (checked first), and nothing is
-/// written unless every rule passes. Returns what was verified and the
-/// relative paths written, sorted.
+/// must not exist or be an empty directory (checked first), and nothing
+/// takes `out`'s name unless every rule passes. The certificates are checked
+/// while the files are staged in the hidden temporary directory beside
+/// `out` (which a failure removes), so the checks cost little more than the
+/// writing. Returns what was verified and the relative paths written, sorted.
 pub fn open(
     bundle: &Path,
     identity: &Path,
@@ -339,9 +341,18 @@ pub fn open(
 ) -> Result<(Trusted, Vec<String>)> {
     let out_exists = check_out(out)?;
     let opened = Opened::read(bundle, identity)?;
-    let trusted = check(&opened, pins, audit_key, SystemTime::now())?;
-    let written = opened.unpack(out, out_exists)?;
-    Ok((trusted, written))
+    let now = SystemTime::now();
+    std::thread::scope(|scope| {
+        let checking = scope.spawn(|| check(&opened, pins, audit_key, now));
+        let mut trusted = None;
+        let written = opened.unpack_gated(out, out_exists, || {
+            let checked = checking.join().expect("the checks do not panic")?;
+            trusted = Some(checked);
+            Ok(())
+        })?;
+        let trusted = trusted.expect("the gate ran and passed");
+        Ok((trusted, written))
+    })
 }
 
 /// Checks an opened bundle against the pins and the audit key (see the
