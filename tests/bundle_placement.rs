@@ -7,7 +7,6 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::Duration;
 
 use common::bundles::{copy_of, kubeadm_world, open, refused, repack, state, unpack};
@@ -254,7 +253,7 @@ fn nothing_is_written_through_a_symlinked_directory_or_over_a_link() {
 
 /// Every `.ceremony-tmp.` name under `dir`.
 #[cfg(feature = "fault-injection")]
-fn temporaries(dir: &Path) -> Vec<String> {
+fn temporaries(dir: &std::path::Path) -> Vec<String> {
     state(dir)
         .into_keys()
         .filter(|f| f.contains(".ceremony-tmp."))
