@@ -92,6 +92,19 @@ impl Opened {
         identity_file: &Path,
         tmp_dir: &Path,
     ) -> Result<Opened> {
+        let opened = Opened::read_unverified(bundle, identity_file, tmp_dir)?;
+        opened.check_sums()?;
+        Ok(opened)
+    }
+
+    /// [`Opened::read_with_tmp`] but for `SHA256SUMS`, which the caller
+    /// checks with [`Opened::check_sums`] before anything is written (so
+    /// other checks can run meanwhile).
+    pub(super) fn read_unverified(
+        bundle: &Path,
+        identity_file: &Path,
+        tmp_dir: &Path,
+    ) -> Result<Opened> {
         let identities = read_identities(identity_file)?;
         let (encrypted, sha256) = super::super::copy_private(bundle, MAX_ENCRYPTED_BYTES, tmp_dir)?;
         let checksum_file = check_checksum_file(bundle, &sha256)?;
@@ -104,7 +117,6 @@ impl Opened {
                 MAX_OUTPUT_MEMBER_BYTES
             }
         })?;
-        check_sums(bundle, &tar, &members)?;
         if !members.iter().any(|m| m.name == MANIFEST) {
             return Err(Error::Manifest {
                 path: bundle.to_path_buf(),
@@ -123,6 +135,11 @@ impl Opened {
             index,
             checksum_file,
         })
+    }
+
+    /// Checks `SHA256SUMS` against every other member.
+    pub(super) fn check_sums(&self) -> Result<()> {
+        check_sums(&self.bundle, &self.tar, &self.members)
     }
 
     /// The bundle file.

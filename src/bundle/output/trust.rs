@@ -178,15 +178,20 @@ pub fn open(
     out: &Path,
 ) -> Result<(Trusted, Vec<String>)> {
     let out_exists = check_out(out)?;
-    let opened = Opened::read(bundle, identity)?;
+    let opened = Opened::read_unverified(bundle, identity, &std::env::temp_dir())?;
     let now = SystemTime::now();
     std::thread::scope(|scope| {
+        // The certificates are checked on the other cores while SHA256SUMS
+        // is checked and the files are staged; both must pass before the
+        // staging directory takes `out`'s name.
         let checking = scope.spawn(|| check(&opened, pins, audit_key, now));
         let mut trusted = None;
-        let written = opened.unpack_gated(out, out_exists, || {
-            let checked = checking.join().expect("the checks do not panic")?;
-            trusted = Some(checked);
-            Ok(())
+        let written = opened.check_sums().and_then(|()| {
+            opened.unpack_gated(out, out_exists, || {
+                let checked = checking.join().expect("the checks do not panic")?;
+                trusted = Some(checked);
+                Ok(())
+            })
         })?;
         let trusted = trusted.expect("the gate ran and passed");
         Ok((trusted, written))
@@ -476,7 +481,7 @@ fn check_one(
         )
     })?;
     let parsed = cert::parse_pem(&pem).map_err(|rule| untrusted(file, rule))?;
-    let rule = cert::check_signed_by(&parsed.cert, ca)
+    let rule = cert::check_signed_by(&parsed, ca)
         .and_then(|()| cert::check_valid_now(&parsed.cert, now))
         .and_then(|()| cert::check_entry(&parsed, entry))
         .and_then(|()| cert::check_profile(&parsed.cert, profile));

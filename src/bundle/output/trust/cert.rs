@@ -7,7 +7,7 @@
 use std::time::SystemTime;
 
 use der::oid::ObjectIdentifier;
-use der::{Decode, Encode};
+use der::Decode;
 use sha2::{Digest, Sha256};
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
@@ -47,8 +47,25 @@ pub(super) fn parse_pem(pem: &[u8]) -> Result<Parsed, String> {
     Ok(Parsed { cert, der })
 }
 
-/// Checks that `issuer` signed `cert`.
-pub(super) fn check_signed_by(cert: &Certificate, issuer: &Pinned) -> Result<(), String> {
+/// The TBSCertificate's bytes within a certificate's DER: the first
+/// element of the outer SEQUENCE, as signed.
+fn tbs_bytes(der: &[u8]) -> Option<&[u8]> {
+    use der::{Encode, Header, Reader, SliceReader};
+    let mut reader = SliceReader::new(der).ok()?;
+    let outer = Header::decode(&mut reader).ok()?;
+    if outer.tag() != der::Tag::Sequence {
+        return None;
+    }
+    let start = usize::try_from(reader.position()).ok()?;
+    let inner = Header::peek(&mut reader).ok()?;
+    let len = (inner.encoded_len().ok()? + inner.length()).ok()?;
+    let len = usize::try_from(len).ok()?;
+    der.get(start..start.checked_add(len)?)
+}
+
+/// Checks that `issuer` signed the certificate.
+pub(super) fn check_signed_by(parsed: &Parsed, issuer: &Pinned) -> Result<(), String> {
+    let cert = &parsed.cert;
     let tbs = cert.tbs_certificate();
     if tbs.issuer() != issuer.cert.tbs_certificate().subject() {
         return Err(format!(
@@ -58,26 +75,21 @@ pub(super) fn check_signed_by(cert: &Certificate, issuer: &Pinned) -> Result<(),
             issuer.file.display()
         ));
     }
-    let tbs_der = tbs
-        .to_der()
-        .map_err(|e| format!("cannot encode its TBS: {e}"))?;
+    // The DER was parsed strictly, so its TBS is the encoding of `tbs`.
+    let tbs_der = tbs_bytes(&parsed.der).ok_or("its TBSCertificate cannot be found")?;
     let signature = cert
         .signature()
         .as_bytes()
         .ok_or("its signature is not a whole number of bytes")?;
-    verify_signature(
-        &issuer.spki,
-        cert.signature_algorithm(),
-        &tbs_der,
-        signature,
-    )
-    .map_err(|reason| {
-        format!(
+    verify_signature(&issuer.spki, cert.signature_algorithm(), tbs_der, signature).map_err(
+        |reason| {
+            format!(
             "does not chain to a pinned CA: its signature does not verify with {} ({}): {reason}",
             issuer.subject,
             issuer.file.display()
         )
-    })
+        },
+    )
 }
 
 /// Checks that `now` lies within the certificate's validity.

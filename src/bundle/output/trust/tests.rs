@@ -117,7 +117,7 @@ fn a_certificate_the_root_issued_passes_every_rule() {
     let ca_key = key(1);
     let ca = root(&ca_key);
     let p = parsed(&leaf(&ca, &ca_key, vec![KP_SERVER_AUTH], year()));
-    check_signed_by(&p.cert, &ca).expect("signed by the root");
+    check_signed_by(&p, &ca).expect("signed by the root");
     check_valid_now(&p.cert, SystemTime::now()).expect("valid");
     check_entry(&p, &entry_of(&p)).expect("as listed");
     let apiserver = crate::profile::find("apiserver").expect("profile");
@@ -131,7 +131,7 @@ fn a_look_alike_root_does_not_verify() {
     let real = root(&real_key);
     let fake = root(&fake_key);
     let p = parsed(&leaf(&fake, &fake_key, vec![KP_SERVER_AUTH], year()));
-    let rule = check_signed_by(&p.cert, &real).expect_err("forged");
+    let rule = check_signed_by(&p, &real).expect_err("forged");
     assert!(
         rule.starts_with(
             "does not chain to a pinned CA: its signature does not verify with CN=kubernetes (ca.crt)"
