@@ -57,7 +57,7 @@ fn tbs_bytes(der: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let start = usize::try_from(reader.position()).ok()?;
-    let inner = Header::peek(&mut reader).ok()?;
+    let inner = Header::peek(&reader).ok()?;
     let len = (inner.encoded_len().ok()? + inner.length()).ok()?;
     let len = usize::try_from(len).ok()?;
     der.get(start..start.checked_add(len)?)
