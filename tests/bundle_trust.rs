@@ -84,6 +84,14 @@ fn genuine_certificates_under_a_hostile_manifest_are_refused_and_nothing_is_writ
             "manifests/kube-apiserver.yaml: is not a file this tool writes",
         ),
         (
+            "same-ca-twice",
+            Box::new(|dir, m| {
+                std::fs::copy(dir.join("pki/ca.crt"), dir.join("pki/etcd/ca.crt")).expect("copy");
+                m["ca"][1]["subject"] = "CN=kubernetes".into();
+            }),
+            "pki/etcd/ca.crt: is the same certificate as the cluster CA; each role has its own",
+        ),
+        (
             "serial",
             Box::new(|_, m| entry(m, "apiserver")["serial"] = "01".into()),
             "certs/apiserver.crt: its serial ",
@@ -131,6 +139,44 @@ fn genuine_certificates_under_a_hostile_manifest_are_refused_and_nothing_is_writ
         .filter(|f| !f.starts_with("tokens/"))
         .collect();
     assert!(now.is_empty(), "{now:?}");
+
+    // Only the cluster root's certificates left: the etcd and front-proxy
+    // roots, which no certificate in the bundle binds to their role, are
+    // not written into the tree.
+    let dir = copy_of(&env, &genuine, "cluster-only");
+    let mut m = manifest(&dir);
+    let keep: Vec<serde_json::Value> = m["issued"]
+        .as_array()
+        .expect("issued")
+        .iter()
+        .filter(|e| {
+            let p = e["profile"].as_str().unwrap_or_default();
+            !p.starts_with("etcd") && p != "apiserver-etcd-client" && p != "front-proxy-client"
+        })
+        .cloned()
+        .collect();
+    for e in m["issued"].as_array().expect("issued") {
+        if !keep.contains(e) {
+            for key in ["file", "kubeadm_path"] {
+                if let Some(path) = e[key].as_str() {
+                    std::fs::remove_file(dir.join(path)).expect("rm");
+                }
+            }
+        }
+    }
+    m["issued"] = keep.into();
+    write_manifest(&dir, &m);
+    let bundle = repack(&env, &dir, "cluster-only", &recipient);
+    let out = ok(&open(&env, &bundle, &["--kubeadm", "kubeadm"]));
+    assert!(out.contains("kubeadm/pki/ca.crt\n"), "{out}");
+    assert!(!tree.join("pki/etcd/ca.crt").exists(), "{out}");
+    assert!(!tree.join("pki/front-proxy-ca.crt").exists(), "{out}");
+    let after = state(&tree);
+    for (path, before) in &before {
+        if path.ends_with(".key") {
+            assert_eq!(after.get(path), Some(before), "{path}");
+        }
+    }
 
     // The genuine bundle, repacked by the same tools with its own
     // SHA256SUMS, opens: the refusals above are the edits', not the packing's.

@@ -122,6 +122,12 @@ fn plan(
     let mut plan: Vec<Planned> = Vec::new();
     let mut cas: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for (issuer, ca) in &trusted.ca {
+        // A CA is written to its role's path only when a certificate in the
+        // bundle was verified against it under that role: a pinned root is
+        // never put in another root's place.
+        if !trusted.signing.contains(issuer) {
+            continue;
+        }
         let pem = member(&ca.file)?;
         plan_certificate(&mut plan, dir, issuer.kubeadm_path(), pem.clone(), force)?;
         cas.insert(issuer.name(), pem);

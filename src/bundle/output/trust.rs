@@ -107,6 +107,9 @@ pub struct Trusted {
     pub issued: Vec<IssuedEntry>,
     /// The CA certificates, each a pinned one, with their role.
     pub ca: Vec<(Issuer, CaEntry)>,
+    /// The roles that issued at least one certificate in the bundle: their
+    /// CA certificate is bound to the role by those signatures.
+    pub signing: Vec<Issuer>,
     /// The ceremony's signature.
     pub signature: SignatureCheck,
     /// The `.sha256` file beside the bundle.
@@ -274,6 +277,12 @@ pub fn check(
                 ),
             )
         })?;
+        if let Some((role, _)) = cas.iter().find(|(_, (p, _))| std::ptr::eq(*p, pinned)) {
+            return Err(untrusted(
+                &entry.file,
+                format!("is the same certificate as the {role} CA; each role has its own"),
+            ));
+        }
         if pinned.subject != entry.subject {
             return Err(untrusted(
                 &entry.file,
@@ -378,9 +387,19 @@ pub fn check(
     }
 
     check_certificates(opened, &manifest.issued, &cas, now)?;
+    let signing = ISSUERS
+        .into_iter()
+        .filter(|i| {
+            manifest
+                .issued
+                .iter()
+                .any(|e| crate::profile::find(&e.profile).is_some_and(|p| p.issuer == *i))
+        })
+        .collect();
     Ok(Trusted {
         issued: manifest.issued,
         ca: ca_out,
+        signing,
         signature,
         checksum_file: opened.checksum_file().clone(),
         pins: pins.certs.len(),
