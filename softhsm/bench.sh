@@ -32,7 +32,8 @@
 #      fsync'd transcript, the encrypted output bundle and the checkpoint;
 #   4. (not timed) the output bundle is decrypted with the stock age CLI, its
 #      certificates counted, and the first one checked with
-#      openssl verify -x509_strict -purpose sslserver;
+#      openssl verify -x509_strict -purpose sslserver; then (timed) the
+#      requester's `ceremony bundle open --ca --audit-key` of it;
 #   5. the openssl loop: one `openssl x509 -req -engine pkcs11` process per
 #      CSR, on a sample of the same CSRs, with the same key in the same token.
 # Then it times `ceremony transcript verify` on a synthetic transcript
@@ -296,6 +297,18 @@ TOML
     rm -f "$w/nodes.tar"
     [ "$in_bundle" -eq "$n" ] || { echo "error: N=$n: the output bundle holds $in_bundle certificates" >&2; exit 1; }
     echo "output:   $in_bundle certificates in bundles/nodes.tar.age ($(du -m "$w/bundles/nodes.tar.age" | cut -f1) MiB); $(openssl verify -x509_strict -purpose sslserver -CAfile "$dir/pki/ca.crt" "$w/$first_id.crt" | sed "s#^$w/##")"
+
+    # The requester's side: `bundle open` pinned to the root and the audit
+    # key, every certificate checked, timed end to end (the files are
+    # written to opened/ and removed after).
+    rm -rf "$w/opened"
+    (cd "$w" && /usr/bin/time -f '%e %M' -o open.time "$ceremony" bundle open bundles/nodes.tar.age \
+        --identity ../requester.agekey --ca ../pki/ca.crt --audit-key ../pki/audit-key.pub --out opened >open.out 2>&1) ||
+        { cat "$w/open.out" >&2; exit 1; }
+    read -r open_s open_kib < <(tail -1 "$w/open.time")
+    printf 'open:     bundle open --ca --audit-key of %d certificates in %.2fs, peak RSS %.1f MiB; %s\n' \
+        "$n" "$open_s" "$(calc "$open_kib / 1024")" "$(tail -1 "$w/open.out" | cut -d';' -f1-2)"
+    rm -rf "$w/opened"
 
     # The openssl loop, one process per certificate, on the first CSRs of this batch.
     sample=$((n < sample_max ? n : sample_max))

@@ -111,14 +111,24 @@ done
 "$ceremony" transcript verify transcript.jsonl
 
 echo
-echo "== requester: open the output bundles"
+echo "== requester: open the output bundles, pinned to the roots and the audit key"
+# The requester pins the roots and the audit key it got out of band (here
+# from pki/, as the root ceremony wrote them; compare their fingerprints
+# with the ceremony's report or paper record).
+pins=(--ca pki/ca.crt --ca pki/etcd/ca.crt --ca pki/front-proxy-ca.crt --audit-key pki/audit-key.pub)
+for root in pki/ca.crt pki/etcd/ca.crt pki/front-proxy-ca.crt; do
+    echo "  pinned $root: $(openssl x509 -in "$root" -noout -fingerprint -sha256)"
+done
 for name in intermediate components; do
     (cd bundles && sha256sum -c "$name.tar.age.sha256")
-    "$ceremony" bundle open "bundles/$name.tar.age" --identity requester.agekey --out "opened/$name" | tail -1
-    # The stock tools give the same result: age -d, tar, sha256sum -c.
+    "$ceremony" bundle open "bundles/$name.tar.age" --identity requester.agekey "${pins[@]}" --out "opened/$name" | tail -1
+    # The stock tools give the same result: age -d, tar, sha256sum -c, and
+    # the ceremony's signature over SHA256SUMS with openssl dgst -verify.
     mkdir -p "stock/$name"
     age -d -i requester.agekey "bundles/$name.tar.age" | tar -x -C "stock/$name"
     (cd "stock/$name" && sha256sum --quiet -c SHA256SUMS) && echo "stock age + sha256sum -c: $name OK"
+    openssl dgst -sha256 -verify pki/audit-key.pub -signature "stock/$name/SHA256SUMS.sig" "stock/$name/SHA256SUMS" |
+        sed "s/^/stock openssl dgst -verify SHA256SUMS.sig: $name /"
 done
 
 echo
@@ -154,7 +164,7 @@ echo "== kubeadm external-CA flow: fixture in kubeadm/, sealed with --kubeadm"
 "$ceremony" request seal --kubeadm kubeadm --out requests/kubeadm.tar | tee requests/kubeadm.sealed
 fill_script "$repo/ceremonies/sign-kubeadm.toml" sign-kubeadm.toml "$(sha_of kubeadm)" "$recipient"
 "$ceremony" run sign-kubeadm.toml --pin-file user.pin
-"$ceremony" bundle open bundles/kubeadm.tar.age --identity requester.agekey --kubeadm kubeadm | tail -1
+"$ceremony" bundle open bundles/kubeadm.tar.age --identity requester.agekey "${pins[@]}" --kubeadm kubeadm | tail -1
 for cert in kubeadm/pki/*.crt kubeadm/pki/etcd/*.crt; do
     case $cert in
         */ca.crt | */front-proxy-ca.crt) continue ;;

@@ -98,13 +98,25 @@ fn parse_map(s: &str) -> Result<(String, String), String> {
 
 #[derive(Debug, Subcommand)]
 pub enum BundleCommand {
-    /// Decrypt an output bundle, check every checksum, and write its files.
+    /// Decrypt an output bundle, check every checksum, every certificate
+    /// against the pinned CAs and (with --audit-key) the ceremony's
+    /// signature, and write only the files this tool knows.
     Open {
         /// The output bundle (NAME.tar.age).
         bundle: PathBuf,
-        /// The age identity file (AGE-SECRET-KEY-1…).
+        /// The age identity file (AGE-SECRET-KEY-1…, mode 0600).
         #[arg(long, value_name = "FILE")]
         identity: PathBuf,
+        /// A PEM file of CA certificates you trust (the ceremony's roots,
+        /// whose fingerprints you checked out of band). Repeatable; at
+        /// least one. Every certificate must be signed by one, and every CA
+        /// certificate in the bundle must be one of them.
+        #[arg(long = "ca", value_name = "FILE", required = true)]
+        cas: Vec<PathBuf>,
+        /// The ceremony's audit public key (PEM, pki/audit-key.pub): the
+        /// bundle's SHA256SUMS.sig must verify with it.
+        #[arg(long, value_name = "PUB")]
+        audit_key: Option<PathBuf>,
         /// The directory to write (must not exist, or be empty).
         #[arg(
             long,

@@ -99,6 +99,56 @@ fn verify_transcript(
     Ok(verified.uncovered_error(file))
 }
 
+/// `bundle open`: checks the bundle against the pins and the audit key,
+/// writes it, and says what was verified (and on stderr what was not).
+#[allow(clippy::too_many_arguments)]
+fn open_bundle(
+    bundle: &std::path::Path,
+    identity: &std::path::Path,
+    cas: &[std::path::PathBuf],
+    audit_key: Option<&std::path::Path>,
+    dir: Option<std::path::PathBuf>,
+    kubeadm: Option<std::path::PathBuf>,
+    force: bool,
+    out: &mut dyn Write,
+) -> Result<(), ceremony::Error> {
+    use ceremony::bundle::output::{self, AuditKey, Pins};
+    let pins = Pins::read(cas)?;
+    let key = audit_key.map(AuditKey::read).transpose()?;
+    let (root, (trusted, files)) = match (kubeadm, dir) {
+        (Some(tree), _) => {
+            let opened = ceremony::kubeadm::open_into_tree(
+                bundle,
+                identity,
+                &pins,
+                key.as_ref(),
+                &tree,
+                force,
+            )?;
+            (tree, opened)
+        }
+        (None, Some(dir)) => {
+            let opened = output::open(bundle, identity, &pins, key.as_ref(), &dir)?;
+            (dir, opened)
+        }
+        (None, None) => unreachable!("clap requires --out or --kubeadm"),
+    };
+    for f in &files {
+        let _ = writeln!(out, "{}", root.join(f).display());
+    }
+    let _ = writeln!(
+        out,
+        "opened {}: {} file(s) written",
+        bundle.display(),
+        files.len()
+    );
+    let _ = writeln!(out, "{}", trusted.summary());
+    for w in trusted.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
 fn selector(args: TokenArgs) -> TokenSelector {
     match args.uri {
         Some(uri) => uri,
@@ -269,33 +319,21 @@ fn main() -> ExitCode {
         Command::Bundle(BundleCommand::Open {
             bundle,
             identity,
+            cas,
+            audit_key,
             out: dir,
             kubeadm,
             force,
-        }) => {
-            let (root, files) = match (kubeadm, dir) {
-                (Some(tree), _) => {
-                    let files = ceremony::kubeadm::open_into_tree(&bundle, &identity, &tree, force);
-                    (tree, files.map_err(ceremony::Error::from))
-                }
-                (None, Some(dir)) => {
-                    let files = ceremony::bundle::output::open(&bundle, &identity, &dir);
-                    (dir, files.map_err(ceremony::Error::from))
-                }
-                (None, None) => unreachable!("clap requires --out or --kubeadm"),
-            };
-            files.map(|files| {
-                for f in &files {
-                    let _ = writeln!(out, "{}", root.join(f).display());
-                }
-                let _ = writeln!(
-                    out,
-                    "opened {}: {} file(s) written, every checksum verified",
-                    bundle.display(),
-                    files.len()
-                );
-            })
-        }
+        }) => open_bundle(
+            &bundle,
+            &identity,
+            &cas,
+            audit_key.as_deref(),
+            dir,
+            kubeadm,
+            force,
+            &mut out,
+        ),
     };
     let _ = out.flush();
     match result {

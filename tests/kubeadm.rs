@@ -222,10 +222,21 @@ fn seal_sign_and_open_a_kubeadm_tree() {
         "bundles/kubeadm.tar.age",
         "--identity",
         "requester.agekey",
+        "--ca",
+        "pki/ca.crt",
+        "--ca",
+        "pki/etcd/ca.crt",
+        "--ca",
+        "pki/front-proxy-ca.crt",
+        "--audit-key",
+        "pki/audit-key.pub",
         "--kubeadm",
         "kubeadm",
     ]));
-    assert!(opened.contains("every checksum verified"), "{opened}");
+    assert!(
+        opened.contains("verified: every checksum in SHA256SUMS"),
+        "{opened}"
+    );
 
     // kubeadm's external-CA layout: CA certificates without keys, every leaf beside its key.
     for ca in ["pki/ca.crt", "pki/etcd/ca.crt", "pki/front-proxy-ca.crt"] {
@@ -355,6 +366,14 @@ fn seal_sign_and_open_a_kubeadm_tree() {
         "bundles/kubeadm.tar.age",
         "--identity",
         "requester.agekey",
+        "--ca",
+        "pki/ca.crt",
+        "--ca",
+        "pki/etcd/ca.crt",
+        "--ca",
+        "pki/front-proxy-ca.crt",
+        "--audit-key",
+        "pki/audit-key.pub",
         "--kubeadm",
         "kubeadm",
     ]));
@@ -367,6 +386,14 @@ fn seal_sign_and_open_a_kubeadm_tree() {
         "bundles/kubeadm.tar.age",
         "--identity",
         "requester.agekey",
+        "--ca",
+        "pki/ca.crt",
+        "--ca",
+        "pki/etcd/ca.crt",
+        "--ca",
+        "pki/front-proxy-ca.crt",
+        "--audit-key",
+        "pki/audit-key.pub",
         "--kubeadm",
         "kubeadm",
     ]);
@@ -392,6 +419,14 @@ fn seal_sign_and_open_a_kubeadm_tree() {
         "bundles/kubeadm.tar.age",
         "--identity",
         "requester.agekey",
+        "--ca",
+        "pki/ca.crt",
+        "--ca",
+        "pki/etcd/ca.crt",
+        "--ca",
+        "pki/front-proxy-ca.crt",
+        "--audit-key",
+        "pki/audit-key.pub",
         "--kubeadm",
         "kubeadm",
         "--force",
@@ -449,6 +484,14 @@ fn a_certificate_that_does_not_match_the_key_beside_it_is_refused_and_nothing_is
         "bundles/kubeadm.tar.age",
         "--identity",
         "requester.agekey",
+        "--ca",
+        "pki/ca.crt",
+        "--ca",
+        "pki/etcd/ca.crt",
+        "--ca",
+        "pki/front-proxy-ca.crt",
+        "--audit-key",
+        "pki/audit-key.pub",
         "--kubeadm",
         "kubeadm",
     ]);

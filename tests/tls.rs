@@ -45,10 +45,21 @@ fn signed_cluster(env: &Env) {
         "bundles/components.tar.age",
         "--identity",
         "requester.agekey",
+        "--ca",
+        "pki/ca.crt",
+        "--ca",
+        "pki/etcd/ca.crt",
+        "--ca",
+        "pki/front-proxy-ca.crt",
+        "--audit-key",
+        "pki/audit-key.pub",
         "--out",
         "opened/components",
     ]));
-    assert!(opened.contains("every checksum verified"), "{opened}");
+    assert!(
+        opened.contains("verified: every checksum in SHA256SUMS"),
+        "{opened}"
+    );
 }
 
 /// `CERTS/ID.crt` and `KEYS/ID.key`.

@@ -1,5 +1,7 @@
 //! `ceremony bundle open`: the tar and SHA256SUMS checks behind the age
-//! decryption, and the unpacking.
+//! decryption, the trust checks of the manifest and certificates (against
+//! a fixed pinned CA and audit key: an input passes them only with the
+//! fixtures' keys, which nobody has), and the unpacking.
 //!
 //! The input is the decrypted tar: it is encrypted to a fixed identity,
 //! written beside that identity, and opened into a fresh directory (as
@@ -19,6 +21,8 @@ use libfuzzer_sys::fuzz_target;
 struct Fixed {
     identity: PathBuf,
     recipient: age::x25519::Recipient,
+    pins: ceremony::bundle::output::Pins,
+    audit_key: ceremony::bundle::output::AuditKey,
 }
 
 fn fixed() -> &'static Fixed {
@@ -27,12 +31,26 @@ fn fixed() -> &'static Fixed {
         let identity = ceremony_fuzz::scratch("identity.agekey");
         std::fs::write(&identity, format!("{}\n", ceremony_fuzz::AGE_IDENTITY))
             .expect("write the identity");
+        // Only its owner may read an identity file.
+        std::fs::set_permissions(
+            &identity,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("chmod the identity");
+        let ca = ceremony_fuzz::write_scratch("ca.crt", include_bytes!("../fixtures/ca.crt"));
+        let pins = ceremony::bundle::output::Pins::read(&[ca]).expect("the fixed CA");
+        let key =
+            ceremony_fuzz::write_scratch("audit-key.pub", ceremony_fuzz::AUDIT_KEY_PEM.as_bytes());
+        let audit_key =
+            ceremony::bundle::output::AuditKey::read(&key).expect("the fixed audit key");
         let recipient = ceremony_fuzz::AGE_RECIPIENT
             .parse()
             .expect("the fixed recipient");
         Fixed {
             identity,
             recipient,
+            pins,
+            audit_key,
         }
     })
 }
@@ -55,7 +73,15 @@ fn open(encrypted: &[u8]) {
     let bundle = dir.join("out.tar.age");
     std::fs::write(&bundle, encrypted).expect("write the bundle");
     let out = dir.join("opened");
-    match ceremony::bundle::output::open(&bundle, &f.identity, &out) {
+    // The trust checks on the structure that passed, then the unpacking
+    // (what `bundle open --out` does once they pass).
+    let opened = ceremony::bundle::output::Opened::read(&bundle, &f.identity).and_then(|opened| {
+        let now = std::time::SystemTime::now();
+        let _ = ceremony::bundle::output::check(&opened, &f.pins, Some(&f.audit_key), now);
+        let _ = ceremony::bundle::output::check(&opened, &f.pins, None, now);
+        opened.unpack(&out, false)
+    });
+    match opened {
         Ok(names) => {
             for name in &names {
                 assert!(

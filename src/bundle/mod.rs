@@ -14,7 +14,9 @@
 //! rules shared by both kinds. It never follows a link, never trusts a member
 //! name it has not checked, never parses a request bundle before its digest
 //! matches, never overwrites a file, and never leaves a partial output behind.
-//! It knows nothing about what a CSR or a certificate means.
+//! Opening an output bundle checks its certificates against the CAs the
+//! requester pinned (`output/trust.rs`); otherwise it knows nothing about
+//! what a CSR or a certificate means.
 
 pub mod output;
 pub mod request;
@@ -192,6 +194,35 @@ pub enum Error {
         /// Why the signer failed.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A pinned CA file (`--ca`) cannot be used.
+    #[error("--ca {}: {rule}", path.display())]
+    Pin {
+        /// The file.
+        path: PathBuf,
+        /// The rule broken.
+        rule: String,
+    },
+    /// The audit key file (`--audit-key`) cannot be used.
+    #[error("--audit-key {}: {rule}", path.display())]
+    AuditKey {
+        /// The file.
+        path: PathBuf,
+        /// The rule broken.
+        rule: String,
+    },
+    /// A member of an output bundle fails a trust check: a certificate that
+    /// is not signed by a pinned CA, not valid now, not as its manifest entry
+    /// or profile says, a CA that is not pinned, a path this tool does not
+    /// write, or the ceremony's signature. Nothing was written.
+    #[error("bundle {}: {member}: {rule}", path.display())]
+    Untrusted {
+        /// The bundle.
+        path: PathBuf,
+        /// The member (or manifest path) that fails.
+        member: String,
+        /// The rule broken.
+        rule: String,
+    },
     /// The caller asked for a bundle that cannot be written (bad name, no recipients, …).
     #[error("bundle {}: {rule}", path.display())]
     Invalid {
@@ -231,6 +262,17 @@ impl Error {
             Error::Identity { .. } => Some(
                 "give the file written by `age-keygen` (AGE-SECRET-KEY-1… lines, # comments allowed)"
                     .into(),
+            ),
+            Error::Untrusted { .. } => Some(
+                "nothing was written: do not use this bundle; pin the roots from the ceremony's report or paper record (--ca) and ask the ceremony for the bundle again"
+                    .into(),
+            ),
+            Error::Pin { .. } => Some(
+                "give the PEM certificates of the roots you trust, whose fingerprints you checked out of band (the ceremony's pki/ca.crt, pki/etcd/ca.crt, pki/front-proxy-ca.crt)"
+                    .into(),
+            ),
+            Error::AuditKey { .. } => Some(
+                "give the ceremony's audit public key, pki/audit-key.pub as generate-audit-key wrote it".into(),
             ),
             Error::TooLarge { .. } => {
                 Some("split the requests over several bundles".into())

@@ -13,9 +13,12 @@
 //!
 //! This module owns that layout. It writes a bundle as a stream, through
 //! tar and age into a temporary file, holding only the member names and
-//! digests in memory; [`open`] (in `output/open.rs`) reads one back. It never writes over an existing file or directory,
-//! never leaves a partial bundle or a partly unpacked directory, and never
-//! writes a member before every checksum has been verified.
+//! digests in memory; [`Opened`] (in `output/open.rs`) reads one back, and
+//! [`open`] (in `output/trust.rs`) checks it against the requester's pinned
+//! CAs and the ceremony's audit key before anything is written. It never
+//! writes over an existing file or directory, never leaves a partial bundle
+//! or a partly unpacked directory, and never writes a member before every
+//! checksum, certificate and path has been checked.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Write};
@@ -507,8 +510,12 @@ fn checksum_path(bundle: &Path) -> PathBuf {
 }
 
 mod open;
+mod trust;
 
-pub use open::open;
+pub use open::{check_out, ChecksumFile, Opened};
+pub use trust::{
+    check, open, AuditKey, CaEntry, IssuedEntry, Pinned, Pins, SignatureCheck, Trusted,
+};
 
 #[cfg(test)]
 mod tests;

@@ -52,11 +52,27 @@ pub(super) fn check_out(out: &Path) -> Result<bool> {
 /// `out` (replacing it only if it is still an empty directory). Missing
 /// parent directories of `out` are created first. On failure the temporary
 /// directory and any parent created here are removed.
+#[cfg(test)]
 pub(super) fn unpack<S: Source + ?Sized>(
     out: &Path,
     out_exists: bool,
     tar: &S,
     members: &[Member],
+) -> Result<()> {
+    unpack_gated(out, out_exists, tar, members, || Ok(()))
+}
+
+/// [`unpack`], with `gate` called once every member is written and synced
+/// in the temporary directory and before it takes `out`'s name: when the
+/// gate fails, the temporary directory is removed and nothing is left. The
+/// caller's checks run in `gate` (or finish there) while the files are
+/// staged.
+pub(super) fn unpack_gated<S: Source + ?Sized>(
+    out: &Path,
+    out_exists: bool,
+    tar: &S,
+    members: &[Member],
+    gate: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
     let parent = fsutil::parent_dir(out);
     let out_name = out
@@ -75,28 +91,30 @@ pub(super) fn unpack<S: Source + ?Sized>(
         return Err(io_err(&staging, "create temporary directory")(e));
     }
     // From here on the temporary directory is ours: remove it on any failure.
-    let result = fill(&staging, tar, members).and_then(|()| {
-        let moved = if out_exists {
-            // rename(2) replaces an empty directory and refuses a non-empty one.
-            fs::rename(&staging, out)
-        } else {
-            fsutil::rename_noreplace(&staging, out)
-        };
-        moved.map_err(|e| match e.kind() {
-            std::io::ErrorKind::DirectoryNotEmpty => Error::NotEmpty {
-                path: out.to_path_buf(),
-            },
-            std::io::ErrorKind::AlreadyExists if out_exists => Error::NotEmpty {
-                path: out.to_path_buf(),
-            },
-            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
-                Error::Exists {
+    let result = fill(&staging, tar, members)
+        .and_then(|()| gate())
+        .and_then(|()| {
+            let moved = if out_exists {
+                // rename(2) replaces an empty directory and refuses a non-empty one.
+                fs::rename(&staging, out)
+            } else {
+                fsutil::rename_noreplace(&staging, out)
+            };
+            moved.map_err(|e| match e.kind() {
+                std::io::ErrorKind::DirectoryNotEmpty => Error::NotEmpty {
                     path: out.to_path_buf(),
+                },
+                std::io::ErrorKind::AlreadyExists if out_exists => Error::NotEmpty {
+                    path: out.to_path_buf(),
+                },
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+                    Error::Exists {
+                        path: out.to_path_buf(),
+                    }
                 }
-            }
-            _ => io_err(out, "move into place")(e),
-        })
-    });
+                _ => io_err(out, "move into place")(e),
+            })
+        });
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&staging);
         remove_created(&created);

@@ -2,6 +2,7 @@
 //! the real `ceremony` binary, and outside tools (openssl, pkcs11-tool).
 #![allow(dead_code)]
 
+pub mod bundles;
 pub mod csrgen;
 
 use std::os::unix::fs::PermissionsExt;

@@ -3,13 +3,15 @@
 //!
 //! This module owns the order of those checks. It reads the bundle only
 //! through private copies, and never writes a member before every checksum
-//! has been verified.
+//! has been verified; what a certificate means is checked by the caller
+//! (`output/trust.rs`) between [`Opened::read`] and [`Opened::unpack`].
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::ops::Range;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use super::super::archive::{self, FileSource, Member, Source};
 use super::super::unpack;
@@ -24,28 +26,13 @@ use crate::fsutil;
 const MAX_CHECKSUM_FILE_BYTES: u64 = 4096;
 
 /// Opens an output bundle into the directory `out` and returns the relative
-/// paths written, sorted.
+/// paths written, sorted, checking only its structure: no certificate is
+/// checked against pinned CAs (that is [`super::open`]). For tests.
 ///
-/// In order: `out` must not exist or be an empty directory; `BUNDLE.sha256`,
-/// if it exists, must match; the identity file (age format, comments
-/// allowed) must hold at least one X25519 identity; the bundle must decrypt
-/// with one of them; the tar must pass the strict rules; `SHA256SUMS` must
-/// list every other member exactly once, and nothing else, with matching
-/// digests. Members and `SHA256SUMS` lines may come in any order: this
-/// writer puts `manifest.json` and `SHA256SUMS` last, earlier ones put them
-/// first with the lines sorted. Only then is anything written: into a sibling temporary
-/// directory (missing parents of `out` are created), renamed to `out` at
-/// the end, so a failure leaves nothing. Files are 0644, directories 0755.
-pub fn open(bundle: &Path, identity_file: &Path, out: &Path) -> Result<Vec<String>> {
-    open_with_tmp(bundle, identity_file, out, &std::env::temp_dir())
-}
-
-/// [`open`], with the private copies made in `tmp_dir`.
-///
-/// The bundle is copied into a private file while it is hashed, and only
-/// that copy is decrypted, into a second private file: memory stays small
-/// whatever the bundle's size, and a bundle changed on disk after its
-/// checksum was checked is never read.
+/// In order: `out` must not exist or be an empty directory; then
+/// [`Opened::read_with_tmp`]; only then is anything written, by
+/// [`Opened::unpack`].
+#[cfg(test)]
 pub(super) fn open_with_tmp(
     bundle: &Path,
     identity_file: &Path,
@@ -53,38 +40,182 @@ pub(super) fn open_with_tmp(
     tmp_dir: &Path,
 ) -> Result<Vec<String>> {
     let out_exists = unpack::check_out(out)?;
-    let (encrypted, sha256) = super::super::copy_private(bundle, MAX_ENCRYPTED_BYTES, tmp_dir)?;
-    check_checksum_file(bundle, &sha256)?;
-    let identities = read_identities(identity_file)?;
-    let tar = decrypt(bundle, identity_file, &encrypted, &identities, tmp_dir)?;
-    drop(encrypted);
-    let members = archive::read(bundle, &tar, |name| {
-        if name == MANIFEST || name == SUMS {
-            MAX_MANIFEST_BYTES
-        } else {
-            MAX_OUTPUT_MEMBER_BYTES
-        }
-    })?;
-    check_sums(bundle, &tar, &members)?;
-    if !members.iter().any(|m| m.name == MANIFEST) {
-        return Err(Error::Manifest {
-            path: bundle.to_path_buf(),
-            rule: "missing from the bundle".into(),
-        });
+    Opened::read_with_tmp(bundle, identity_file, tmp_dir)?.unpack(out, out_exists)
+}
+
+/// What was found of the `BUNDLE.sha256` file beside a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecksumFile {
+    /// It names the bundle with its SHA-256.
+    Verified(PathBuf),
+    /// There is none: the bundle's digest was not checked against it.
+    Missing(PathBuf),
+}
+
+/// An output bundle decrypted and checked as a bundle: the `.sha256` file
+/// beside it when there is one, the age decryption, the strict tar rules and
+/// `SHA256SUMS` (every other member listed exactly once, nothing else, with
+/// matching digests; `manifest.json` present). Nothing is written yet; the
+/// members stay in a private file until [`Opened::unpack`].
+///
+/// Members and `SHA256SUMS` lines may come in any order: this writer puts
+/// `manifest.json` and `SHA256SUMS` last, earlier ones put them first with
+/// the lines sorted.
+#[derive(Debug)]
+pub struct Opened {
+    /// The bundle, named in errors.
+    bundle: PathBuf,
+    /// The decrypted tar, a private file.
+    tar: FileSource,
+    /// Its members, in archive order.
+    members: Vec<Member>,
+    /// Member name to index in `members`.
+    index: HashMap<String, usize>,
+    /// The `.sha256` file beside the bundle.
+    checksum_file: ChecksumFile,
+}
+
+impl Opened {
+    /// Reads and checks `bundle` with the identities in `identity_file`.
+    pub fn read(bundle: &Path, identity_file: &Path) -> Result<Opened> {
+        Opened::read_with_tmp(bundle, identity_file, &std::env::temp_dir())
     }
-    unpack::unpack(out, out_exists, &tar, &members)?;
-    let mut names: Vec<String> = members.into_iter().map(|m| m.name).collect();
-    names.sort();
-    Ok(names)
+
+    /// [`Opened::read`], with the private copies made in `tmp_dir`.
+    ///
+    /// The bundle is copied into a private file while it is hashed, and only
+    /// that copy is decrypted, into a second private file: memory stays small
+    /// whatever the bundle's size, and a bundle changed on disk after its
+    /// checksum was checked is never read.
+    pub(super) fn read_with_tmp(
+        bundle: &Path,
+        identity_file: &Path,
+        tmp_dir: &Path,
+    ) -> Result<Opened> {
+        let opened = Opened::read_unverified(bundle, identity_file, tmp_dir)?;
+        opened.check_sums()?;
+        Ok(opened)
+    }
+
+    /// [`Opened::read_with_tmp`] but for `SHA256SUMS`, which the caller
+    /// checks with [`Opened::check_sums`] before anything is written (so
+    /// other checks can run meanwhile).
+    pub(super) fn read_unverified(
+        bundle: &Path,
+        identity_file: &Path,
+        tmp_dir: &Path,
+    ) -> Result<Opened> {
+        let identities = read_identities(identity_file)?;
+        let (encrypted, sha256) = super::super::copy_private(bundle, MAX_ENCRYPTED_BYTES, tmp_dir)?;
+        let checksum_file = check_checksum_file(bundle, &sha256)?;
+        let tar = decrypt(bundle, identity_file, &encrypted, &identities, tmp_dir)?;
+        drop(encrypted);
+        let members = archive::read(bundle, &tar, |name| {
+            if name == MANIFEST || name == SUMS {
+                MAX_MANIFEST_BYTES
+            } else {
+                MAX_OUTPUT_MEMBER_BYTES
+            }
+        })?;
+        if !members.iter().any(|m| m.name == MANIFEST) {
+            return Err(Error::Manifest {
+                path: bundle.to_path_buf(),
+                rule: "missing from the bundle".into(),
+            });
+        }
+        let index = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        Ok(Opened {
+            bundle: bundle.to_path_buf(),
+            tar,
+            members,
+            index,
+            checksum_file,
+        })
+    }
+
+    /// Checks `SHA256SUMS` against every other member.
+    pub(super) fn check_sums(&self) -> Result<()> {
+        check_sums(&self.bundle, &self.tar, &self.members)
+    }
+
+    /// The bundle file.
+    pub fn bundle(&self) -> &Path {
+        &self.bundle
+    }
+
+    /// What was found of the `.sha256` file beside the bundle.
+    pub fn checksum_file(&self) -> &ChecksumFile {
+        &self.checksum_file
+    }
+
+    /// Every member name, in archive order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|m| m.name.as_str())
+    }
+
+    /// Whether the bundle holds a member of this name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// The bytes of member `name`, or `None` when there is no such member.
+    pub fn member(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.index.get(name) {
+            Some(&i) => self
+                .tar
+                .read_range(&self.members[i].range)
+                .map(Some)
+                .map_err(io_err(&self.bundle, "read")),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes every member into `out` (see [`unpack::unpack`]): into a
+    /// sibling temporary directory (missing parents of `out` are created),
+    /// renamed to `out` at the end, so a failure leaves nothing. Files are
+    /// 0644, directories 0755. `out_exists` is what [`check_out`] said.
+    /// Returns the relative paths written, sorted.
+    pub fn unpack(self, out: &Path, out_exists: bool) -> Result<Vec<String>> {
+        self.unpack_gated(out, out_exists, || Ok(()))
+    }
+
+    /// [`Opened::unpack`], with `gate` called once every file is staged
+    /// and synced in the hidden temporary directory, before it takes
+    /// `out`'s name; when `gate` fails, the temporary directory is removed
+    /// and nothing is left. So checks that take a while can run while the
+    /// files are staged, and still decide whether anything is written.
+    pub fn unpack_gated(
+        &self,
+        out: &Path,
+        out_exists: bool,
+        gate: impl FnOnce() -> Result<()>,
+    ) -> Result<Vec<String>> {
+        unpack::unpack_gated(out, out_exists, &self.tar, &self.members, gate)?;
+        let mut names: Vec<String> = self.names().map(str::to_string).collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Returns whether `out` exists (as an empty directory); refuses anything
+/// else there. Called before a bundle is read, so a bad `--out` fails first.
+pub fn check_out(out: &Path) -> Result<bool> {
+    unpack::check_out(out)
 }
 
 /// If `BUNDLE.sha256` exists, checks it is one `sha256sum` line naming the
-/// bundle with its digest, `actual` (lowercase hex).
-fn check_checksum_file(bundle: &Path, actual: &str) -> Result<()> {
+/// bundle with its digest, `actual` (lowercase hex); says whether it exists.
+fn check_checksum_file(bundle: &Path, actual: &str) -> Result<ChecksumFile> {
     let path = checksum_path(bundle);
     let file = match File::open(&path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(ChecksumFile::Missing(path))
+        }
         Err(e) => return Err(io_err(&path, "open")(e)),
     };
     let mut text = Vec::new();
@@ -117,7 +248,7 @@ fn check_checksum_file(bundle: &Path, actual: &str) -> Result<()> {
             "SHA-256 mismatch for {expected_name}: expected {digest}, actual {actual}"
         )));
     }
-    Ok(())
+    Ok(ChecksumFile::Verified(path))
 }
 
 /// Splits a `sha256sum` line into digest and name (text or binary mode marker).
@@ -137,6 +268,18 @@ pub(super) fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity +
         reason,
     };
     let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    // As for the PIN file: the mode of the file actually opened.
+    let mode = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read: {e}")))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(fail(format!(
+            "readable or writable by other users (mode {mode:04o}); run chmod 600 on it"
+        )));
+    }
     // age's messages start "identity file …" and never quote the contents.
     let describe = |e: &dyn std::fmt::Display| {
         let text = e.to_string();

@@ -7,6 +7,11 @@ use age::secrecy::ExposeSecret;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 
+/// Opens a bundle's structure only (no pins), as `open` did before trust.
+fn open(bundle: &Path, identity: &Path, out: &Path) -> Result<Vec<String>> {
+    open_with_tmp(bundle, identity, out, &std::env::temp_dir())
+}
+
 /// A member name and its bytes.
 type Raw<'a> = (&'a str, &'a [u8]);
 
@@ -25,6 +30,7 @@ fn keys(dir: &Path, name: &str) -> Keys {
         identity.to_string().expose_secret()
     );
     fs::write(&file, text).expect("identity file");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
     Keys { identity, file }
 }
 
@@ -509,6 +515,21 @@ fn identity_files_and_recipients_are_checked() {
     let out = dir.path().join("out");
     let bad = dir.path().join("bad.key");
     fs::write(&bad, "# comment\nAGE-SECRET-KEY-NOTREALLY\n").expect("write");
+    // Like the PIN file, an identity others can read is refused first.
+    let err = open(&written.path, &bad, &out).expect_err("loose mode");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "identity file {}: readable or writable by other users (mode 0644); run chmod 600 on it",
+            bad.display()
+        )
+    );
+    fs::set_permissions(&alice.file, fs::Permissions::from_mode(0o640)).expect("chmod");
+    let err = open(&written.path, &alice.file, &out).expect_err("group-readable");
+    assert!(err.to_string().contains("(mode 0640)"), "{err}");
+    fs::set_permissions(&alice.file, fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert!(!out.exists());
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o600)).expect("chmod");
     let err = open(&written.path, &bad, &out).expect_err("bad identity");
     let text = err.to_string();
     assert!(
