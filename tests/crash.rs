@@ -227,7 +227,14 @@ fn the_run_after_a_kill_mid_batch_removes_its_temporaries_and_names_it() {
     let recipient = common::age_identity(&env, "requester.agekey");
     env.write(
         "many.toml",
-        &common::sign_script("many.tar", &sha, "many", &recipient, ""),
+        // csrgen's nodes are in 10.0.0.0/8.
+        &common::sign_script(
+            "many.tar",
+            &sha,
+            "many",
+            &recipient,
+            "[step.cluster]\nnode_networks = [\"10.0.0.0/8\"]",
+        ),
     );
     copy_dir(&env.path("tokens"), &env.path("tokens.saved"));
     eprintln!("set up in {:?}", clock.elapsed());
@@ -256,6 +263,9 @@ fn the_run_after_a_kill_mid_batch_removes_its_temporaries_and_names_it() {
             std::time::Instant::now() < deadline,
             "the batch never got going"
         );
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("the batch ended by itself before it was killed: {status}");
+        }
         let transcript = std::fs::read_to_string(env.path("transcript.jsonl")).unwrap_or_default();
         if env.path("bundles").join(&temporary).exists()
             && transcript
