@@ -60,23 +60,11 @@ fn a_batch_on_two_sessions_is_recorded_and_bundled_in_request_order() {
     assert_eq!(issued_ids(&env), expected);
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
 
-    ok(&env.run(&[
-        "bundle",
-        "open",
+    ok(&common::bundles::open(
+        &env,
         "bundles/many.tar.age",
-        "--identity",
-        "requester.agekey",
-        "--ca",
-        "pki/ca.crt",
-        "--ca",
-        "pki/etcd/ca.crt",
-        "--ca",
-        "pki/front-proxy-ca.crt",
-        "--audit-key",
-        "pki/audit-key.pub",
-        "--out",
-        "opened",
-    ]));
+        &["--out", "opened"],
+    ));
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.path("opened/manifest.json")).expect("manifest"))
             .expect("manifest.json is JSON");

@@ -32,23 +32,11 @@ fn with_intermediate() -> Env {
         .replace("/usr/lib/softhsm/libsofthsm2.so", &common::module());
     env.write("sign-intermediate.toml", &script);
     ok(&env.run(&["run", "sign-intermediate.toml", "--pin-file", "user.pin"]));
-    ok(&env.run(&[
-        "bundle",
-        "open",
+    ok(&common::bundles::open(
+        &env,
         "bundles/intermediate.tar.age",
-        "--identity",
-        "requester.agekey",
-        "--ca",
-        "pki/ca.crt",
-        "--ca",
-        "pki/etcd/ca.crt",
-        "--ca",
-        "pki/front-proxy-ca.crt",
-        "--audit-key",
-        "pki/audit-key.pub",
-        "--out",
-        "opened/intermediate",
-    ]));
+        &["--out", "opened/intermediate"],
+    ));
     env
 }
 

@@ -216,23 +216,11 @@ fn seal_sign_and_open_a_kubeadm_tree() {
         "user.pin",
     ]));
 
-    let opened = ok(&env.run(&[
-        "bundle",
-        "open",
+    let opened = ok(&common::bundles::open(
+        &env,
         "bundles/kubeadm.tar.age",
-        "--identity",
-        "requester.agekey",
-        "--ca",
-        "pki/ca.crt",
-        "--ca",
-        "pki/etcd/ca.crt",
-        "--ca",
-        "pki/front-proxy-ca.crt",
-        "--audit-key",
-        "pki/audit-key.pub",
-        "--kubeadm",
-        "kubeadm",
-    ]));
+        &["--kubeadm", "kubeadm"],
+    ));
     assert!(
         opened.contains("verified: every checksum in SHA256SUMS"),
         "{opened}"
@@ -360,43 +348,15 @@ fn seal_sign_and_open_a_kubeadm_tree() {
     }
 
     // Opening again changes nothing; a different certificate is refused without --force.
-    let again = ok(&env.run(&[
-        "bundle",
-        "open",
+    let again = ok(&common::bundles::open(
+        &env,
         "bundles/kubeadm.tar.age",
-        "--identity",
-        "requester.agekey",
-        "--ca",
-        "pki/ca.crt",
-        "--ca",
-        "pki/etcd/ca.crt",
-        "--ca",
-        "pki/front-proxy-ca.crt",
-        "--audit-key",
-        "pki/audit-key.pub",
-        "--kubeadm",
-        "kubeadm",
-    ]));
+        &["--kubeadm", "kubeadm"],
+    ));
     assert!(again.contains("0 file(s) written"), "{again}");
     std::fs::write(env.path("kubeadm/pki/apiserver.crt"), b"not this one\n").expect("write");
     let snapshot = digests(&env.path("kubeadm"));
-    let out = env.run(&[
-        "bundle",
-        "open",
-        "bundles/kubeadm.tar.age",
-        "--identity",
-        "requester.agekey",
-        "--ca",
-        "pki/ca.crt",
-        "--ca",
-        "pki/etcd/ca.crt",
-        "--ca",
-        "pki/front-proxy-ca.crt",
-        "--audit-key",
-        "pki/audit-key.pub",
-        "--kubeadm",
-        "kubeadm",
-    ]);
+    let out = common::bundles::open(&env, "bundles/kubeadm.tar.age", &["--kubeadm", "kubeadm"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("pki/apiserver.crt: already holds a different certificate"),
@@ -413,24 +373,11 @@ fn seal_sign_and_open_a_kubeadm_tree() {
         snapshot,
         "a refused open wrote something"
     );
-    ok(&env.run(&[
-        "bundle",
-        "open",
+    ok(&common::bundles::open(
+        &env,
         "bundles/kubeadm.tar.age",
-        "--identity",
-        "requester.agekey",
-        "--ca",
-        "pki/ca.crt",
-        "--ca",
-        "pki/etcd/ca.crt",
-        "--ca",
-        "pki/front-proxy-ca.crt",
-        "--audit-key",
-        "pki/audit-key.pub",
-        "--kubeadm",
-        "kubeadm",
-        "--force",
-    ]));
+        &["--kubeadm", "kubeadm", "--force"],
+    ));
     ok(&openssl(
         &kdir,
         &["verify", "-CAfile", "pki/ca.crt", "pki/apiserver.crt"],
@@ -478,23 +425,7 @@ fn a_certificate_that_does_not_match_the_key_beside_it_is_refused_and_nothing_is
     std::fs::write(env.path("kubeadm/pki/front-proxy-client.key"), &b).expect("write");
     std::fs::write(env.path("kubeadm/pki/apiserver-etcd-client.key"), &a).expect("write");
     let before = digests(&env.path("kubeadm"));
-    let out = env.run(&[
-        "bundle",
-        "open",
-        "bundles/kubeadm.tar.age",
-        "--identity",
-        "requester.agekey",
-        "--ca",
-        "pki/ca.crt",
-        "--ca",
-        "pki/etcd/ca.crt",
-        "--ca",
-        "pki/front-proxy-ca.crt",
-        "--audit-key",
-        "pki/audit-key.pub",
-        "--kubeadm",
-        "kubeadm",
-    ]);
+    let out = common::bundles::open(&env, "bundles/kubeadm.tar.age", &["--kubeadm", "kubeadm"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(

@@ -50,23 +50,11 @@ fn components_and_an_intermediate_are_signed_sealed_and_opened() {
         );
         assert!(!text(&out.stdout).contains("FAILED"));
 
-        let opened = ok(&env.run(&[
-            "bundle",
-            "open",
+        let opened = ok(&common::bundles::open(
+            &env,
             &format!("bundles/{name}.tar.age"),
-            "--identity",
-            "requester.agekey",
-            "--ca",
-            "pki/ca.crt",
-            "--ca",
-            "pki/etcd/ca.crt",
-            "--ca",
-            "pki/front-proxy-ca.crt",
-            "--audit-key",
-            "pki/audit-key.pub",
-            "--out",
-            &format!("opened/{name}"),
-        ]));
+            &["--out", &format!("opened/{name}")],
+        ));
         assert!(
             opened.contains("verified: every checksum in SHA256SUMS"),
             "{opened}"

@@ -39,23 +39,11 @@ const PORT_ATTEMPTS: usize = 3;
 /// The signing flow, and the components bundle opened into `opened/components`.
 fn signed_cluster(env: &Env) {
     common::signed_cluster(env);
-    let opened = ok(&env.run(&[
-        "bundle",
-        "open",
+    let opened = ok(&common::bundles::open(
+        &env,
         "bundles/components.tar.age",
-        "--identity",
-        "requester.agekey",
-        "--ca",
-        "pki/ca.crt",
-        "--ca",
-        "pki/etcd/ca.crt",
-        "--ca",
-        "pki/front-proxy-ca.crt",
-        "--audit-key",
-        "pki/audit-key.pub",
-        "--out",
-        "opened/components",
-    ]));
+        &["--out", "opened/components"],
+    ));
     assert!(
         opened.contains("verified: every checksum in SHA256SUMS"),
         "{opened}"
