@@ -40,7 +40,7 @@ const PORT_ATTEMPTS: usize = 3;
 fn signed_cluster(env: &Env) {
     common::signed_cluster(env);
     let opened = ok(&common::bundles::open(
-        &env,
+        env,
         "bundles/components.tar.age",
         &["--out", "opened/components"],
     ));
