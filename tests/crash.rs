@@ -352,6 +352,15 @@ fn the_run_after_a_kill_mid_batch_removes_its_temporaries_and_names_it() {
         })
     );
     assert_eq!(events[at + 2]["type"], "ceremony_start");
+    // The new ceremony_start names it too.
+    assert_eq!(
+        events[at + 2]["interrupted"],
+        serde_json::json!({
+            "ceremony_start_seq": start,
+            "ceremony": "test",
+            "certificates_undelivered": issued,
+        })
+    );
 
     // And so does transcript verify, with every entry covered.
     let out = ok(&env.run(&[

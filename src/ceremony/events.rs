@@ -18,6 +18,18 @@ pub enum Outcome {
     Failed,
 }
 
+/// The ceremony an earlier run left unfinished, as the next
+/// `ceremony_start` names it (the full record is `unfinished_ceremony_found`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Interrupted {
+    /// The entry where it started.
+    pub ceremony_start_seq: u64,
+    /// Its name.
+    pub ceremony: String,
+    /// The certificates it signed and never delivered in an output bundle.
+    pub certificates_undelivered: u64,
+}
+
 /// One transcript event.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -46,6 +58,9 @@ pub enum Event<'a> {
         operator: &'a str,
         witnesses: &'a [String],
         steps: Vec<&'a str>,
+        /// The ceremony an earlier run left unfinished, when there is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        interrupted: Option<Interrupted>,
     },
     /// The token the ceremony uses.
     Token {

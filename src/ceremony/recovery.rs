@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::events::Event;
+use super::events::{Event, Interrupted};
 use super::run::Runner;
 use super::Error;
 use crate::checkpoint::interrupted::Tracker;
@@ -16,7 +16,7 @@ impl Runner<'_, '_> {
     /// Records the ceremony that started at entry `seq` and never ended: its
     /// name and the certificates it signed and never delivered. Read in a
     /// second pass over the transcript, only after a crash.
-    pub(super) fn record_unfinished(&mut self, seq: u64) -> Result<(), Error> {
+    pub(super) fn record_unfinished(&mut self, seq: u64) -> Result<Interrupted, Error> {
         let mut tracker = Tracker::default();
         crate::transcript::verify_file_with(self.transcript.path(), |v| tracker.visit(v))?;
         let (found, _) = tracker.finish();
@@ -31,6 +31,11 @@ impl Runner<'_, '_> {
             ceremony_start_seq: seq,
             ceremony: &ceremony,
             certificates_issued: issued,
+            certificates_undelivered: undelivered,
+        })?;
+        Ok(Interrupted {
+            ceremony_start_seq: seq,
+            ceremony,
             certificates_undelivered: undelivered,
         })
     }

@@ -61,9 +61,10 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         acks: Acknowledgements::new(opts.answers.as_deref()),
         sessions: opts.sessions.unwrap_or_else(default_sessions),
     };
-    if let Some(seq) = runner.transcript.open_ceremony() {
-        runner.record_unfinished(seq)?;
-    }
+    let interrupted = match runner.transcript.open_ceremony() {
+        Some(seq) => Some(runner.record_unfinished(seq)?),
+        None => None,
+    };
     runner.remove_stale_temporaries()?;
     runner.record(&Event::CeremonyStart {
         administrator: plan.script.participants.administrator.as_deref(),
@@ -76,6 +77,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         operator: &plan.script.participants.operator,
         witnesses: &plan.script.participants.witnesses,
         steps: plan.steps.iter().map(|s| s.id()).collect(),
+        interrupted,
     })?;
     runner.say(format_args!(
         "ceremony {:?} started; transcript {}",
