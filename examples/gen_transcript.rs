@@ -5,7 +5,7 @@
 //! cargo run --release --example gen_transcript -- N FILE
 //! ```
 //!
-//! Writes FILE (which must not exist) in the exact format of the README's
+//! Writes FILE (which must not exist) in the exact format of docs/formats.md,
 //! "The transcript": `{"seq":…,"time":…,"prev":…,"event":…,"hash":…}` per
 //! line, where `hash` is the SHA-256 of the line without the `,"hash":"…"`
 //! member and `prev` the hash of the line before (64 zeros for the first).

@@ -40,7 +40,7 @@ fn every_output_bundle_carries_the_audit_keys_signature_over_sha256sums() {
     for name in ["intermediate", "components"] {
         let dir = stock_open(&env, name);
         let rel = format!("stock/{name}");
-        // The stock check the README shows.
+        // The stock check docs/operations.md shows.
         let out = openssl(
             env.dir.path(),
             &[
