@@ -1,4 +1,4 @@
-//! Tests of writing outputs: never half-written, never over an existing file.
+//! Tests of writing outputs: never over an existing file, temporaries cleaned up only when ours.
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! Tests of the ceremony report rendering.
+//! Tests of the ceremony report: everything from the transcript is HTML-escaped.
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! Tests of the requester's side: sealing CSRs into a request bundle and opening output bundles.
+//! Tests of the request manifest: parsed piecewise it is the manifest parsed at once.
 
 use super::*;
 use proptest::prelude::*;

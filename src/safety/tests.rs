@@ -1,4 +1,4 @@
-//! Tests of the operating-safety checks.
+//! Tests of the operating-safety checks: the ceremony lock and world-writable directories.
 
 use super::*;
 

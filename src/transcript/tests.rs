@@ -1,4 +1,4 @@
-//! Tests of transcript entries: canonical rendering and hash chaining, with property tests.
+//! Property tests of transcript lines: a rendered line splits back into its parts.
 
 use super::*;
 use proptest::prelude::*;

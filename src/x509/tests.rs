@@ -1,4 +1,4 @@
-//! Tests of certificate building: serials, validity and extensions.
+//! Tests of certificate building: serials, DER encoding and validity.
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! Tests of the streamed tar writer used by both bundle writers.
+//! Tests of the streamed tar writer: what it writes is what the reader reads.
 
 use super::*;
 use sha2::{Digest, Sha256};

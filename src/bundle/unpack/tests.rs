@@ -1,4 +1,4 @@
-//! Tests of laying out a bundle's members: all or nothing, no links followed, nothing overwritten.
+//! Tests of laying out a bundle's members: fixed modes, all or nothing, nothing overwritten.
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! Tests of the issue-crl step's pure parts.
+//! Tests of the issue-crl step: CRL numbers per issuer and reason codes.
 
 use super::*;
 use serde_json::json;

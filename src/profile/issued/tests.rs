@@ -1,4 +1,4 @@
-//! Tests of what an approved request becomes: subject, SANs, key usage and limits.
+//! Tests of what an approved request becomes: CIDR SANs and subject order.
 
 use super::*;
 

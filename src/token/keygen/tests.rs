@@ -1,4 +1,4 @@
-//! Tests of key generation templates and public-key reading that need no token.
+//! Tests of the key policy checks and DER unwrapping that need no token.
 
 use super::*;
 

@@ -1,4 +1,4 @@
-//! Tests of where the PIN comes from: files, descriptors, and what is refused.
+//! Tests of PIN files: one newline stripped, loose modes and empty files refused, never shown by Debug.
 
 use super::*;
 use secrecy_like::expose;

@@ -1,4 +1,4 @@
-//! Tests of choosing a token: labels, serials and RFC 7512 URIs, good and bad.
+//! Tests of choosing a token: labels, serials and RFC 7512 URIs, and what is refused.
 
 use super::*;
 

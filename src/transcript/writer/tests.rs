@@ -1,4 +1,4 @@
-//! Tests of the transcript writer: append-only, one entry per write, resumed chains.
+//! Tests of the transcript writer: the chain continues across opens, nothing bad or torn is appended or dropped.
 
 use super::*;
 

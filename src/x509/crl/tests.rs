@@ -1,4 +1,4 @@
-//! Tests of CRL building: numbers, dates, revoked entries and their encoding.
+//! Tests of CRL building: number, AKI, reasons, empty lists, dates after 2049, bad signatures.
 
 use super::*;
 use crate::oid::ECDSA_WITH_SHA256;

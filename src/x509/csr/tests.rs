@@ -1,4 +1,4 @@
-//! Tests of strict CSR parsing: what is accepted and every rule that refuses.
+//! Tests of strict CSR parsing: private keys, trailing garbage, deep nesting and oversized inputs refused.
 
 use super::*;
 

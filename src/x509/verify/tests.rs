@@ -1,4 +1,4 @@
-//! Tests of software signature verification, with property tests.
+//! Tests of software signature verification: raw to DER signatures, compressed points, refusals.
 
 use super::*;
 use proptest::prelude::*;
