@@ -19,10 +19,20 @@ use crate::fsutil;
 pub enum Error {
     /// The transcript could not be read.
     #[error("transcript {}: {reason}", path.display())]
-    Read { path: PathBuf, reason: String },
+    Read {
+        /// The file concerned.
+        path: PathBuf,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
     /// A report file could not be written.
     #[error("report {}: {reason}", path.display())]
-    Write { path: PathBuf, reason: String },
+    Write {
+        /// The file concerned.
+        path: PathBuf,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
 }
 
 /// One ceremony, as the report shows it.

@@ -19,10 +19,20 @@ use crate::x509::{self, parse_csr};
 pub enum Error {
     /// The manifest could not be read or parsed.
     #[error("manifest {}: {reason}", path.display())]
-    Manifest { path: PathBuf, reason: String },
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
     /// A request is refused.
     #[error("request {id}: {reason}")]
-    Request { id: String, reason: String },
+    Request {
+        /// The request's id.
+        id: String,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
     /// The bundle could not be written or read.
     #[error(transparent)]
     Bundle(#[from] crate::bundle::Error),

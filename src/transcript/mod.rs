@@ -43,21 +43,33 @@ pub enum Error {
     /// The file could not be opened, read or written.
     #[error("transcript {}: {action}: {source}", path.display())]
     Io {
+        /// The transcript file.
         path: PathBuf,
+        /// What was being done: open, read, write, sync.
         action: &'static str,
+        /// The underlying I/O error.
         source: std::io::Error,
     },
     /// An entry breaks the chain.
     #[error("transcript {}: entry {entry} (line {line}): {reason}", path.display())]
     Invalid {
+        /// The transcript file.
         path: PathBuf,
+        /// The entry's sequence number.
         entry: u64,
+        /// Its line in the file.
         line: u64,
+        /// Why, naming the rule broken.
         reason: String,
     },
     /// An event could not be serialised.
     #[error("transcript {}: cannot encode event: {reason}", path.display())]
-    Encode { path: PathBuf, reason: String },
+    Encode {
+        /// The transcript file.
+        path: PathBuf,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
 }
 
 impl Error {

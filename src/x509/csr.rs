@@ -23,29 +23,55 @@ pub const MAX_CSR_BYTES: usize = 64 * 1024;
 pub enum CsrError {
     /// The input holds a private key, which never belongs in a request.
     #[error("{what}: holds a private key; only the CSR may leave the requester's machine")]
-    PrivateKey { what: String },
+    PrivateKey {
+        /// The CSR concerned (file or request id).
+        what: String,
+    },
     /// Larger than [`MAX_CSR_BYTES`].
     #[error("{what}: {size} bytes is larger than the {MAX_CSR_BYTES}-byte limit for a CSR")]
-    TooLarge { what: String, size: usize },
+    TooLarge {
+        /// The CSR concerned (file or request id).
+        what: String,
+        /// Its size in bytes.
+        size: usize,
+    },
     /// Not a well-formed PKCS#10 request.
     #[error("{what}: not a valid CSR: {reason}")]
-    Malformed { what: String, reason: String },
+    Malformed {
+        /// The CSR concerned (file or request id).
+        what: String,
+        /// Why, as the parser or verifier says.
+        reason: String,
+    },
     /// The CSR's key is of a kind this tool never accepts, so its
     /// signature is not even checked.
     #[error("{what}: key {key} is not accepted: keys must be RSA 2048 to 8192 bits, P-256, P-384 or Ed25519")]
-    UnsupportedKey { what: String, key: KeyKind },
+    UnsupportedKey {
+        /// The CSR concerned (file or request id).
+        what: String,
+        /// The kind of key it holds.
+        key: KeyKind,
+    },
     /// The CSR's self-signature does not verify.
     #[error(
         "{what}: the CSR's signature does not verify (no proof of possession of the key): {reason}"
     )]
-    BadSignature { what: String, reason: String },
+    BadSignature {
+        /// The CSR concerned (file or request id).
+        what: String,
+        /// Why, as the parser or verifier says.
+        reason: String,
+    },
 }
 
 /// The kind and size of a public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyKind {
     /// RSA with a modulus of this many bits.
-    Rsa { bits: usize },
+    Rsa {
+        /// The modulus size.
+        bits: usize,
+    },
     /// ECDSA on NIST P-256.
     P256,
     /// ECDSA on NIST P-384.
@@ -53,9 +79,15 @@ pub enum KeyKind {
     /// Ed25519.
     Ed25519,
     /// An elliptic curve this tool does not accept (named when known).
-    OtherCurve { name: String },
+    OtherCurve {
+        /// The curve's name, or its OID.
+        name: String,
+    },
     /// Any other key algorithm.
-    Other { oid: String },
+    Other {
+        /// The algorithm's OID.
+        oid: String,
+    },
 }
 
 impl fmt::Display for KeyKind {

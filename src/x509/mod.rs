@@ -39,18 +39,38 @@ use crate::token::{TokenSigner, TokenVerifyingKey};
 pub enum Error {
     /// A DER structure could not be built or parsed.
     #[error("{what}: DER error: {reason}")]
-    Der { what: String, reason: String },
+    Der {
+        /// The certificate or CRL concerned.
+        what: String,
+        /// Why, as the encoder, builder or verifier says.
+        reason: String,
+    },
     /// The token's signature did not verify in software.
     #[error(
         "{what}: the token's signature does not verify against the key's public half: {reason}"
     )]
-    BadSignature { what: String, reason: String },
+    BadSignature {
+        /// The certificate or CRL concerned.
+        what: String,
+        /// Why, as the encoder, builder or verifier says.
+        reason: String,
+    },
     /// The builder or the token failed to sign.
     #[error("{what}: signing failed: {reason}")]
-    Sign { what: String, reason: String },
+    Sign {
+        /// The certificate or CRL concerned.
+        what: String,
+        /// Why, as the encoder, builder or verifier says.
+        reason: String,
+    },
     /// A validity period that cannot be represented.
     #[error("{what}: validity: {reason}")]
-    Validity { what: String, reason: String },
+    Validity {
+        /// The certificate or CRL concerned.
+        what: String,
+        /// Why, as the encoder, builder or verifier says.
+        reason: String,
+    },
 }
 
 /// Shorthand for results in this module.
