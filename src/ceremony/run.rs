@@ -30,7 +30,7 @@ pub struct RunOptions {
     /// Witness acknowledgements from a file (a rehearsal), instead of the terminal.
     pub answers: Option<std::path::PathBuf>,
     /// Token sessions signing at once in a batch; `None` for the default,
-    /// [`default_sessions`].
+    /// `default_sessions()`.
     pub sessions: Option<usize>,
 }
 
