@@ -205,3 +205,30 @@ fn a_set_certificate_authority_is_left_alone() {
     let file_cluster = ".clusters[1].cluster.certificate-authority-data";
     assert_eq!(ca(&after, file_cluster), None);
 }
+
+#[test]
+fn client_key_data_that_is_not_padded_standard_base64_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("admin.conf");
+    // Each refused form beside its padded, standard-alphabet twin, which
+    // decodes and so fails later, on what it holds.
+    for (refused, decodes) in [("QUJDRA", "QUJDRA=="), ("-_-_", "+/+/"), ("QU.D", "QUJD")] {
+        let before = kubeconfig(refused, "");
+        std::fs::write(&path, &before).expect("write");
+        let err = fill_kubeconfig(&path, b"CERT", b"SPKI", None, false)
+            .expect_err(refused)
+            .to_string();
+        assert!(
+            err.ends_with("client-key-data is not base64: invalid Base64 encoding"),
+            "{refused}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+
+        std::fs::write(&path, kubeconfig(decodes, "")).expect("write");
+        let err = fill_kubeconfig(&path, b"CERT", b"SPKI", None, false)
+            .expect_err(decodes)
+            .to_string();
+        assert!(!err.contains("not base64"), "{decodes}: {err}");
+        assert!(err.contains("client-key-data"), "{decodes}: {err}");
+    }
+}
