@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
+use base64ct::{Base64, Encoding};
 use der::oid::ObjectIdentifier;
 use der::DecodePem;
 use serde::Serialize;
@@ -123,10 +123,6 @@ pub fn body(origin: &str, entries: u64, head: &str) -> String {
     format!("{FORMAT}\norigin {origin}\nentries {entries}\nhead {head}\n")
 }
 
-fn b64() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::STANDARD
-}
-
 impl Checkpoint {
     /// Signs a checkpoint of `entries` entries ending at `head` with the
     /// audit key, and verifies the signature in software.
@@ -157,7 +153,7 @@ impl Checkpoint {
             head: head.to_string(),
             key_sha256: audit_key.spki_sha256.clone(),
             algorithm: signer.algorithm_oid().to_string(),
-            signature: b64().encode(signature),
+            signature: Base64::encode_string(&signature),
         })
     }
 
@@ -219,8 +215,7 @@ impl Checkpoint {
             .algorithm
             .parse()
             .map_err(|_| format!("{:?} is not an algorithm OID", self.algorithm))?;
-        let signature = b64()
-            .decode(&self.signature)
+        let signature = Base64::decode_vec(&self.signature)
             .map_err(|e| format!("signature is not base64: {e}"))?;
         let alg = AlgorithmIdentifierOwned {
             oid,

@@ -19,10 +19,20 @@ use crate::fsutil;
 pub enum Error {
     /// The transcript could not be read.
     #[error("transcript {}: {reason}", path.display())]
-    Read { path: PathBuf, reason: String },
+    Read {
+        /// The file concerned.
+        path: PathBuf,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
     /// A report file could not be written.
     #[error("report {}: {reason}", path.display())]
-    Write { path: PathBuf, reason: String },
+    Write {
+        /// The file concerned.
+        path: PathBuf,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
 }
 
 /// One ceremony, as the report shows it.
@@ -541,12 +551,4 @@ fn html(path: &Path, verified: bool, verdict: &str, ceremonies: &[Ceremony]) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_escapes_everything_from_the_transcript() {
-        assert_eq!(esc("<script>&\"x\""), "&lt;script&gt;&amp;&quot;x&quot;");
-        assert_eq!(md_cell("a|b\nc"), "a\\|b c");
-    }
-}
+mod tests;

@@ -134,9 +134,9 @@ struct UserCertificate {
 /// The client certificates embedded in a kubeconfig. A user without
 /// `client-certificate-data` (one naming a file, or using a token) is skipped.
 pub(super) fn kubeconfig(bytes: &[u8]) -> std::result::Result<Vec<Item>, String> {
-    // serde_yaml names the field (`users[0].user…`) and the line; serde
+    // yaml_serde names the field (`users[0].user…`) and the line; serde
     // quotes the offending value, which may be a key: never show it.
-    let config: Kubeconfig = serde_yaml::from_slice(bytes)
+    let config: Kubeconfig = yaml_serde::from_slice(bytes)
         .map_err(|e| format!("not a kubeconfig: {}", redact_quoted(&e.to_string())))?;
     if config.kind.as_deref().is_some_and(|k| k != "Config") {
         return Err("not a kubeconfig: kind is not Config".into());

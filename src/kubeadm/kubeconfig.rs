@@ -4,16 +4,12 @@
 
 use std::path::Path;
 
-use base64::Engine;
-use serde_yaml::Value;
+use base64ct::{Base64, Encoding};
+use yaml_serde::Value;
 use zeroize::Zeroizing;
 
 use super::keys::{public_key_of, MAX_KEY_BYTES};
 use super::{tree_err, Error};
-
-fn b64() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::STANDARD
-}
 
 /// Fills `client-certificate-data` (and an empty `certificate-authority-data`)
 /// in the kubeconfig at `path`, after checking its `client-key-data` matches.
@@ -32,7 +28,7 @@ pub(super) fn fill_kubeconfig(
         return Err(bad("is not a regular kubeconfig file".into()));
     }
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?);
-    let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| bad(format!("not YAML: {e}")))?;
+    let mut doc: Value = yaml_serde::from_str(&text).map_err(|e| bad(format!("not YAML: {e}")))?;
     let user_name =
         current_user(&doc).ok_or_else(|| bad("names no user for its current context".into()))?;
     let user = doc
@@ -53,8 +49,7 @@ pub(super) fn fill_kubeconfig(
             bad("has no client-key-data: kubeadm's partial kubeconfig holds the key".into())
         })?;
     let key_pem = Zeroizing::new(
-        b64()
-            .decode(key_b64.trim())
+        Base64::decode_vec(key_b64.trim())
             .map_err(|e| bad(format!("client-key-data is not base64: {e}")))?,
     );
     let key_pem =
@@ -65,7 +60,7 @@ pub(super) fn fill_kubeconfig(
             "client-key-data does not match the certificate issued for it".into(),
         ));
     }
-    let new_cert = b64().encode(cert_pem);
+    let new_cert = Base64::encode_string(cert_pem);
     match user.get("client-certificate-data").and_then(Value::as_str) {
         Some(existing) if existing == new_cert => return Ok(None),
         Some(existing) if !existing.is_empty() && !force => {
@@ -87,13 +82,13 @@ pub(super) fn fill_kubeconfig(
                 if empty && c.get("certificate-authority").is_none() {
                     c.insert(
                         "certificate-authority-data".into(),
-                        Value::String(b64().encode(ca)),
+                        Value::String(Base64::encode_string(ca)),
                     );
                 }
             }
         }
     }
-    let out = serde_yaml::to_string(&doc).map_err(|e| bad(e.to_string()))?;
+    let out = yaml_serde::to_string(&doc).map_err(|e| bad(e.to_string()))?;
     Ok(Some(out.into_bytes()))
 }
 
@@ -117,3 +112,6 @@ fn current_user(doc: &Value) -> Option<String> {
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -42,12 +42,20 @@ pub enum Error {
     Bundle(#[from] crate::bundle::Error),
     /// A file in the kubeadm tree breaks a rule; nothing was written.
     #[error("{}: {rule}", path.display())]
-    Tree { path: PathBuf, rule: String },
+    Tree {
+        /// The file in the kubeadm tree.
+        path: PathBuf,
+        /// The rule it breaks.
+        rule: String,
+    },
     /// A member of the bundle cannot be used as its manifest says.
     #[error("bundle {}: {member}: {reason}", bundle.display())]
     Member {
+        /// The output bundle.
         bundle: PathBuf,
+        /// The member concerned.
         member: String,
+        /// Why, naming the rule broken.
         reason: String,
     },
 }

@@ -25,10 +25,20 @@ use spki::SubjectPublicKeyInfoRef;
 pub enum Error {
     /// A subject string is not a valid RFC 4514 name, or is empty.
     #[error("subject {subject:?}: {reason}")]
-    Subject { subject: String, reason: String },
+    Subject {
+        /// The subject string as given.
+        subject: String,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
     /// A name constraint from the script is malformed.
     #[error("name constraint {value:?}: {reason}")]
-    Constraint { value: String, reason: String },
+    Constraint {
+        /// The constraint as given.
+        value: String,
+        /// Why, naming the rule broken.
+        reason: String,
+    },
 }
 
 /// Appends the subject key identifier (of `spk`) and the authority key

@@ -126,6 +126,7 @@ pub struct Report<'a> {
 #[derive(Debug, Serialize)]
 pub struct ReportEntry<'a> {
     #[serde(flatten)]
+    /// The object as the token reports it.
     pub object: &'a ObjectInfo,
     /// What is wrong with the object; empty when nothing is.
     pub flags: Vec<Flag>,

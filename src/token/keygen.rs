@@ -83,16 +83,27 @@ pub enum SignatureHash {
 /// The attributes of a private key that prove it cannot leave the token.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct KeyAttributes {
+    /// CKA_TOKEN: kept on the token.
     pub token: bool,
+    /// CKA_PRIVATE: usable only after login.
     pub private: bool,
+    /// CKA_SENSITIVE: never revealed in plaintext.
     pub sensitive: bool,
+    /// CKA_EXTRACTABLE: can be wrapped out of the token.
     pub extractable: bool,
+    /// CKA_ALWAYS_SENSITIVE: sensitive since it was made.
     pub always_sensitive: bool,
+    /// CKA_NEVER_EXTRACTABLE: never extractable since it was made.
     pub never_extractable: bool,
+    /// CKA_LOCAL: generated inside the token.
     pub local: bool,
+    /// CKA_SIGN: may sign.
     pub sign: bool,
+    /// CKA_DECRYPT: may decrypt.
     pub decrypt: bool,
+    /// CKA_UNWRAP: may unwrap keys into the token.
     pub unwrap: bool,
+    /// CKA_DERIVE: may derive other keys.
     pub derive: bool,
 }
 
@@ -129,17 +140,29 @@ impl KeyAttributes {
 /// or cannot be read), never a guessed `false`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ObjectAttributes {
+    /// CKA_TOKEN: kept on the token.
     pub token: Option<bool>,
+    /// CKA_PRIVATE: usable only after login.
     pub private: Option<bool>,
+    /// CKA_SENSITIVE: never revealed in plaintext.
     pub sensitive: Option<bool>,
+    /// CKA_EXTRACTABLE: can be wrapped out of the token.
     pub extractable: Option<bool>,
+    /// CKA_ALWAYS_SENSITIVE: sensitive since it was made.
     pub always_sensitive: Option<bool>,
+    /// CKA_NEVER_EXTRACTABLE: never extractable since it was made.
     pub never_extractable: Option<bool>,
+    /// CKA_LOCAL: generated inside the token.
     pub local: Option<bool>,
+    /// CKA_SIGN: may sign.
     pub sign: Option<bool>,
+    /// CKA_DECRYPT: may decrypt.
     pub decrypt: Option<bool>,
+    /// CKA_WRAP: may wrap other keys.
     pub wrap: Option<bool>,
+    /// CKA_UNWRAP: may unwrap keys into the token.
     pub unwrap: Option<bool>,
+    /// CKA_DERIVE: may derive other keys.
     pub derive: Option<bool>,
 }
 
@@ -543,46 +566,4 @@ pub(super) fn unwrap_octet_string(der: &[u8]) -> Option<&[u8]> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn octet_string_unwrap() {
-        assert_eq!(
-            unwrap_octet_string(&[0x04, 0x02, 0xaa, 0xbb]),
-            Some(&[0xaa, 0xbb][..])
-        );
-        let mut long = vec![0x04, 0x81, 0x81];
-        long.extend([7u8; 0x81]);
-        assert_eq!(unwrap_octet_string(&long).map(|b| b.len()), Some(0x81));
-        assert_eq!(unwrap_octet_string(&[0x04, 0x03, 0xaa]), None);
-        assert_eq!(unwrap_octet_string(&[0x03, 0x01, 0xaa]), None);
-    }
-
-    #[test]
-    fn policy_flags_each_bad_attribute() {
-        let good = KeyAttributes {
-            token: true,
-            private: true,
-            sensitive: true,
-            extractable: false,
-            always_sensitive: true,
-            never_extractable: true,
-            local: true,
-            sign: true,
-            decrypt: false,
-            unwrap: false,
-            derive: false,
-        };
-        assert_eq!(good.policy_violation(), None);
-        let mut bad = good.clone();
-        bad.extractable = true;
-        assert_eq!(
-            bad.policy_violation(),
-            Some(("CKA_EXTRACTABLE", true, false))
-        );
-        let mut bad = good;
-        bad.local = false;
-        assert_eq!(bad.policy_violation(), Some(("CKA_LOCAL", false, true)));
-    }
-}
+mod tests;

@@ -38,57 +38,104 @@ use serde::Serialize;
 pub enum Error {
     /// The PKCS#11 module could not be loaded or initialised.
     #[error("PKCS#11 module {}: cannot load: {reason}", module.display())]
-    ModuleLoad { module: PathBuf, reason: String },
+    ModuleLoad {
+        /// The PKCS#11 module's path.
+        module: PathBuf,
+        /// Why it could not be loaded.
+        reason: String,
+    },
     /// No token matched the selector.
     #[error("module {}: no token matches {selector} (tokens present: {})", module.display(), list_or_none(present))]
     TokenNotFound {
+        /// The PKCS#11 module's path.
         module: PathBuf,
+        /// The token selector as given.
         selector: String,
+        /// The labels of the tokens that are present.
         present: Vec<String>,
     },
     /// More than one token matched the selector.
     #[error("module {}: {count} tokens match {selector}; a ceremony needs exactly one", module.display())]
     TokenAmbiguous {
+        /// The PKCS#11 module's path.
         module: PathBuf,
+        /// The token selector as given.
         selector: String,
+        /// How many tokens matched.
         count: usize,
     },
     /// A PKCS#11 call failed.
     #[error("token {token}: {function} failed: {rv}")]
     Call {
+        /// The token's label.
         token: String,
+        /// The PKCS#11 function that failed.
         function: String,
+        /// The return value the module gave.
         rv: String,
     },
     /// The token refused the PIN.
     #[error("token {token}: login refused: {rv}")]
-    Login { token: String, rv: String },
+    Login {
+        /// The token's label.
+        token: String,
+        /// The return value the module gave.
+        rv: String,
+    },
     /// The PIN could not be read from its source.
     #[error("PIN source {source_name}: {reason}")]
-    Pin { source_name: String, reason: String },
+    Pin {
+        /// Where the PIN was to come from (prompt, file or descriptor).
+        source_name: String,
+        /// Why it could not be loaded.
+        reason: String,
+    },
     /// A `pkcs11:` URI was malformed or asked for something not allowed.
     #[error("pkcs11 URI {uri:?}: {reason}")]
-    Uri { uri: String, reason: String },
+    Uri {
+        /// The URI as given.
+        uri: String,
+        /// Why it could not be loaded.
+        reason: String,
+    },
     /// An object with the requested label already exists.
     #[error("token {token}: an object labelled {label:?} already exists; existing keys are never overwritten")]
-    LabelExists { token: String, label: String },
+    LabelExists {
+        /// The token's label.
+        token: String,
+        /// The key's label.
+        label: String,
+    },
     /// No key with the requested label exists.
     #[error("token {token}: no key labelled {label:?}")]
-    KeyNotFound { token: String, label: String },
+    KeyNotFound {
+        /// The token's label.
+        token: String,
+        /// The key's label.
+        label: String,
+    },
     /// A generated key's attributes break the key policy.
     #[error("token {token}: key {label:?} breaks the key policy: {attribute} is {actual}, must be {expected}")]
     KeyPolicy {
+        /// The token's label.
         token: String,
+        /// The key's label.
         label: String,
+        /// The attribute that breaks the policy.
         attribute: &'static str,
+        /// Its value on the token.
         actual: String,
+        /// The value the policy requires.
         expected: &'static str,
     },
     /// The token returned a public key or signature this tool cannot use.
     #[error("token {token}: key {label:?}: {reason}")]
     KeyMaterial {
+        /// The token's label.
         token: String,
+        /// The key's label.
         label: String,
+        /// Why it could not be loaded.
         reason: String,
     },
 }

@@ -23,29 +23,55 @@ pub const MAX_CSR_BYTES: usize = 64 * 1024;
 pub enum CsrError {
     /// The input holds a private key, which never belongs in a request.
     #[error("{what}: holds a private key; only the CSR may leave the requester's machine")]
-    PrivateKey { what: String },
+    PrivateKey {
+        /// The CSR concerned (file or request id).
+        what: String,
+    },
     /// Larger than [`MAX_CSR_BYTES`].
     #[error("{what}: {size} bytes is larger than the {MAX_CSR_BYTES}-byte limit for a CSR")]
-    TooLarge { what: String, size: usize },
+    TooLarge {
+        /// The CSR concerned (file or request id).
+        what: String,
+        /// Its size in bytes.
+        size: usize,
+    },
     /// Not a well-formed PKCS#10 request.
     #[error("{what}: not a valid CSR: {reason}")]
-    Malformed { what: String, reason: String },
+    Malformed {
+        /// The CSR concerned (file or request id).
+        what: String,
+        /// Why, as the parser or verifier says.
+        reason: String,
+    },
     /// The CSR's key is of a kind this tool never accepts, so its
     /// signature is not even checked.
     #[error("{what}: key {key} is not accepted: keys must be RSA 2048 to 8192 bits, P-256, P-384 or Ed25519")]
-    UnsupportedKey { what: String, key: KeyKind },
+    UnsupportedKey {
+        /// The CSR concerned (file or request id).
+        what: String,
+        /// The kind of key it holds.
+        key: KeyKind,
+    },
     /// The CSR's self-signature does not verify.
     #[error(
         "{what}: the CSR's signature does not verify (no proof of possession of the key): {reason}"
     )]
-    BadSignature { what: String, reason: String },
+    BadSignature {
+        /// The CSR concerned (file or request id).
+        what: String,
+        /// Why, as the parser or verifier says.
+        reason: String,
+    },
 }
 
 /// The kind and size of a public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyKind {
     /// RSA with a modulus of this many bits.
-    Rsa { bits: usize },
+    Rsa {
+        /// The modulus size.
+        bits: usize,
+    },
     /// ECDSA on NIST P-256.
     P256,
     /// ECDSA on NIST P-384.
@@ -53,9 +79,15 @@ pub enum KeyKind {
     /// Ed25519.
     Ed25519,
     /// An elliptic curve this tool does not accept (named when known).
-    OtherCurve { name: String },
+    OtherCurve {
+        /// The curve's name, or its OID.
+        name: String,
+    },
     /// Any other key algorithm.
-    Other { oid: String },
+    Other {
+        /// The algorithm's OID.
+        oid: String,
+    },
 }
 
 impl fmt::Display for KeyKind {
@@ -280,88 +312,4 @@ pub fn describe_general_name(name: &GeneralName) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_keys_are_recognised() {
-        assert!(holds_private_key(
-            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
-        ));
-        assert!(holds_private_key(b"-----BEGIN EC PRIVATE KEY-----\n"));
-        assert!(holds_private_key(b"-----BEGIN OPENSSH PRIVATE KEY-----\n"));
-        let key = p256::SecretKey::from_slice(&[7u8; 32]).expect("scalar");
-        let der = {
-            use p256::pkcs8::EncodePrivateKey;
-            key.to_pkcs8_der().expect("pkcs8")
-        };
-        assert!(holds_private_key(der.as_bytes()));
-        assert!(!holds_private_key(b"-----BEGIN CERTIFICATE REQUEST-----\n"));
-    }
-
-    fn real_csr() -> Vec<u8> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = std::process::Command::new("openssl")
-            .current_dir(dir.path())
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "k.pem",
-                "-subj",
-                "/CN=x",
-                "-outform",
-                "DER",
-                "-out",
-                "x.csr",
-            ])
-            .output()
-            .expect("openssl");
-        assert!(out.status.success());
-        std::fs::read(dir.path().join("x.csr")).expect("csr")
-    }
-
-    #[test]
-    fn trailing_garbage_and_deep_nesting_are_refused() {
-        let der = real_csr();
-        assert!(parse_csr("ok", &der).is_ok());
-        let mut trailing = der.clone();
-        trailing.extend_from_slice(&[0x05, 0x00]);
-        let err = parse_csr("t", &trailing).expect_err("trailing bytes");
-        assert!(err.to_string().starts_with("t: not a valid CSR"), "{err}");
-        // 200 nested SEQUENCEs: refused without recursion trouble.
-        let mut nested = vec![0x05, 0x00];
-        for _ in 0..200 {
-            let len = nested.len();
-            let mut outer = vec![0x30];
-            if len < 0x80 {
-                outer.push(len as u8);
-            } else if len < 0x100 {
-                outer.extend([0x81, len as u8]);
-            } else {
-                outer.extend([0x82, (len >> 8) as u8, len as u8]);
-            }
-            outer.extend(nested);
-            nested = outer;
-        }
-        let err = parse_csr("n", &nested).expect_err("nested");
-        assert!(err.to_string().starts_with("n: not a valid CSR"), "{err}");
-    }
-
-    #[test]
-    fn garbage_and_oversized_inputs_are_refused() {
-        let err = parse_csr("r1", b"\x30\x03\x02\x01\x00").expect_err("garbage");
-        assert!(err.to_string().starts_with("r1: not a valid CSR"), "{err}");
-        let big = vec![b'A'; MAX_CSR_BYTES + 1];
-        let err = parse_csr("r2", &big).expect_err("big");
-        assert!(
-            err.to_string().contains("larger than the 65536-byte limit"),
-            "{err}"
-        );
-    }
-}
+mod tests;

@@ -39,18 +39,38 @@ use crate::token::{TokenSigner, TokenVerifyingKey};
 pub enum Error {
     /// A DER structure could not be built or parsed.
     #[error("{what}: DER error: {reason}")]
-    Der { what: String, reason: String },
+    Der {
+        /// The certificate or CRL concerned.
+        what: String,
+        /// Why, as the encoder, builder or verifier says.
+        reason: String,
+    },
     /// The token's signature did not verify in software.
     #[error(
         "{what}: the token's signature does not verify against the key's public half: {reason}"
     )]
-    BadSignature { what: String, reason: String },
+    BadSignature {
+        /// The certificate or CRL concerned.
+        what: String,
+        /// Why, as the encoder, builder or verifier says.
+        reason: String,
+    },
     /// The builder or the token failed to sign.
     #[error("{what}: signing failed: {reason}")]
-    Sign { what: String, reason: String },
+    Sign {
+        /// The certificate or CRL concerned.
+        what: String,
+        /// Why, as the encoder, builder or verifier says.
+        reason: String,
+    },
     /// A validity period that cannot be represented.
     #[error("{what}: validity: {reason}")]
-    Validity { what: String, reason: String },
+    Validity {
+        /// The certificate or CRL concerned.
+        what: String,
+        /// Why, as the encoder, builder or verifier says.
+        reason: String,
+    },
 }
 
 /// Shorthand for results in this module.
@@ -272,66 +292,4 @@ pub fn spki_from_der(what: &str, der: &[u8]) -> Result<SubjectPublicKeyInfoOwned
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn serial_is_positive_and_sixteen_bytes() {
-        for first in [0x00u8, 0x7f, 0x80, 0xff] {
-            let mut r = [0xa5u8; 16];
-            r[0] = first;
-            let s = serial_from_random(&r);
-            assert_eq!(s.as_bytes().len(), 16);
-            assert!(s.as_bytes()[0] & 0x80 == 0);
-            assert!(s.as_bytes()[0] != 0);
-        }
-    }
-
-    #[test]
-    fn certificate_der_matches_the_encoder() {
-        use spki::EncodePublicKey;
-        use x509_cert::builder::Builder;
-        let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).expect("valid scalar");
-        let spki_der = key.verifying_key().to_public_key_der().expect("spki");
-        let profile = crate::profile::RootProfile::new("CN=encoding-check", None).expect("root");
-        let cert = CertificateBuilder::new(
-            profile,
-            SerialNumber::new(&[0x42; 16]).expect("serial"),
-            validity(
-                "t",
-                SystemTime::now(),
-                Duration::from_secs(60),
-                Duration::from_secs(86_400),
-            )
-            .expect("validity"),
-            spki_from_der("t", spki_der.as_bytes()).expect("spki"),
-        )
-        .expect("builder")
-        .build::<_, p256::ecdsa::DerSignature>(&key)
-        .expect("self-signed");
-        let tbs = cert.tbs_certificate().to_der().expect("tbs");
-        let expected = cert.to_der().expect("der");
-        assert!(expected.len() > 256, "long-form lengths are exercised");
-        assert_eq!(certificate_der(&tbs, &cert).expect("der"), expected);
-    }
-
-    #[test]
-    fn validity_backdates_and_extends() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let v = validity(
-            "t",
-            now,
-            Duration::from_secs(300),
-            Duration::from_secs(86_400),
-        )
-        .expect("validity");
-        assert_eq!(
-            v.not_before.to_unix_duration(),
-            Duration::from_secs(1_800_000_000 - 300)
-        );
-        assert_eq!(
-            v.not_after.to_unix_duration(),
-            Duration::from_secs(1_800_000_000 + 86_400)
-        );
-    }
-}
+mod tests;

@@ -174,7 +174,7 @@ impl Opened {
         }
     }
 
-    /// Writes every member into `out` (see [`unpack::unpack`]): into a
+    /// Writes every member into `out` (see `bundle/unpack.rs`): into a
     /// sibling temporary directory (missing parents of `out` are created),
     /// renamed to `out` at the end, so a failure leaves nothing. Files are
     /// 0644, directories 0755. `out_exists` is what [`check_out`] said.

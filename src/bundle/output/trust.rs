@@ -97,7 +97,10 @@ pub enum SignatureCheck {
     /// It verifies with the audit key from this file.
     Verified(PathBuf),
     /// No audit key was given; the bundle carries a signature (`true`) or not.
-    NotChecked { present: bool },
+    NotChecked {
+        /// Whether the bundle carries a signature.
+        present: bool,
+    },
 }
 
 /// What checking a bundle found; the bundle passed every rule.
