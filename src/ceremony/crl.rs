@@ -7,6 +7,7 @@
 //! latest CRL lists must be listed again, or the step refuses: a ceremony
 //! never silently un-revokes a certificate.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -293,33 +294,46 @@ pub struct CrlHistory {
 impl CrlHistory {
     /// Takes one event into account: a `crl_issued` of the same issuer,
     /// matched by key label or by the issuer certificate's SHA-256.
-    pub fn observe(&mut self, event: &serde_json::Value, key_label: &str, cert_sha256: &str) {
-        if event["type"] != "crl_issued" {
-            return;
-        }
-        let same = event["issuer_key_label"].as_str() == Some(key_label)
-            || event["issuer_certificate_sha256"].as_str() == Some(cert_sha256);
-        let Some(number) = event["crl_number"].as_u64() else {
+    pub fn observe(&mut self, event: &Event<'_>, key_label: &str, cert_sha256: &str) {
+        let Event::CrlIssued {
+            issuer_key_label,
+            issuer_certificate_sha256,
+            crl_number,
+            revoked,
+            ..
+        } = event
+        else {
             return;
         };
-        if !same || number < self.last_number {
+        let same = issuer_key_label == key_label || issuer_certificate_sha256 == cert_sha256;
+        if !same || *crl_number < self.last_number {
             return;
         }
-        self.last_number = number;
-        self.revoked = event["revoked"]
-            .as_array()
-            .map(|entries| {
-                entries
-                    .iter()
-                    .filter_map(|e| {
-                        Some((
-                            e["serial"].as_str()?.to_string(),
-                            e["reason"].as_str().unwrap_or("").to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        self.last_number = *crl_number;
+        self.revoked = revoked
+            .iter()
+            .map(|r| (r.serial.clone(), r.reason.to_string()))
+            .collect();
+    }
+
+    /// Reads the transcript at `path`, verifying it, for the CRLs of the
+    /// issuer with key `key_label` or certificate `cert_sha256`. A
+    /// `crl_issued` entry that does not read as that event fails the read
+    /// at that entry: it never restarts the numbering.
+    pub fn read(
+        path: &std::path::Path,
+        key_label: &str,
+        cert_sha256: &str,
+    ) -> Result<CrlHistory, transcript::Error> {
+        let mut history = CrlHistory::default();
+        transcript::verify_file_with(path, |entry| {
+            if entry.kind == "crl_issued" {
+                let event: Event<'static> = entry.parse()?;
+                history.observe(&event, key_label, cert_sha256);
+            }
+            Ok(())
+        })?;
+        Ok(history)
     }
 
     /// The next CRL number, or `None` if it would overflow.
@@ -393,14 +407,11 @@ impl Runner<'_, '_> {
 
         // The transcript verified when it was opened; it is read again,
         // entry by entry and checked, for this issuer's earlier CRLs.
-        let mut history = CrlHistory::default();
-        transcript::verify_file_with(self.transcript.path(), |entry| {
-            if entry.kind == "crl_issued" {
-                let event = entry.event()?;
-                history.observe(&event, &step.issuer.key_label, &prepared.issuer_sha256);
-            }
-            Ok(())
-        })?;
+        let history = CrlHistory::read(
+            self.transcript.path(),
+            &step.issuer.key_label,
+            &prepared.issuer_sha256,
+        )?;
         let dropped = history.dropped(prepared.revoked.iter().map(|r| r.serial_hex.as_str()));
         if !dropped.is_empty() {
             return Err(self.refuse(Some(&step.id), dropped));
@@ -439,7 +450,7 @@ impl Runner<'_, '_> {
             .iter()
             .map(|r| RevokedRecord {
                 serial: r.serial_hex.clone(),
-                reason: r.reason.name(),
+                reason: Cow::Borrowed(r.reason.name()),
                 revoked_at: der::DateTime::from_system_time(r.revoked_at)
                     .map(|t| t.to_string())
                     .unwrap_or_default(),
@@ -449,17 +460,17 @@ impl Runner<'_, '_> {
             .collect();
         let file = &step.crl;
         self.record(&Event::CrlIssued {
-            step: &step.id,
-            issuer: &crl.issuer,
-            issuer_key_label: &step.issuer.key_label,
+            step: Cow::Borrowed(&step.id),
+            issuer: Cow::Borrowed(&crl.issuer),
+            issuer_key_label: Cow::Borrowed(&step.issuer.key_label),
             issuer_certificate: step.issuer.certificate.display().to_string(),
-            issuer_certificate_sha256: &prepared.issuer_sha256,
+            issuer_certificate_sha256: Cow::Borrowed(&prepared.issuer_sha256),
             crl_number,
-            this_update: &crl.this_update,
-            next_update: &crl.next_update,
-            revoked: &records,
+            this_update: Cow::Borrowed(&crl.this_update),
+            next_update: Cow::Borrowed(&crl.next_update),
+            revoked: Cow::Borrowed(&records),
             file: file.display().to_string(),
-            sha256: &crl.sha256,
+            sha256: Cow::Borrowed(&crl.sha256),
         })?;
         super::run::write_output(file, pem.as_bytes())?;
         self.crls += 1;
@@ -484,11 +495,54 @@ mod tests {
     fn crl_event(label: &str, sha: &str, number: u64, serials: &[&str]) -> serde_json::Value {
         json!({
             "type": "crl_issued",
+            "step": "crl",
+            "issuer": "CN=kubernetes",
             "issuer_key_label": label,
+            "issuer_certificate": "ca.crt",
             "issuer_certificate_sha256": sha,
             "crl_number": number,
-            "revoked": serials.iter().map(|s| json!({"serial": s, "reason": "superseded"})).collect::<Vec<_>>(),
+            "this_update": "2026-11-23T13:45:00Z",
+            "next_update": "2026-12-23T13:45:00Z",
+            "revoked": serials.iter().map(|s| json!({"serial": s, "reason": "superseded", "revoked_at": "2026-11-23T13:45:00Z"})).collect::<Vec<_>>(),
+            "file": "ca.crl",
+            "sha256": "ff",
         })
+    }
+
+    fn typed(event: serde_json::Value) -> Event<'static> {
+        serde_json::from_value(event).expect("an event")
+    }
+
+    #[test]
+    fn a_crl_issued_that_does_not_read_fails_instead_of_restarting_at_1() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.jsonl");
+        let earlier = crl_event("cluster-root-ca", "aa", 5, &["01"]);
+        std::fs::write(
+            &path,
+            crate::checkpoint::tests::chain(std::slice::from_ref(&earlier)),
+        )
+        .expect("write");
+        let h = CrlHistory::read(&path, "cluster-root-ca", "aa").expect("reads");
+        assert_eq!(h.next_number(), Some(6));
+
+        // A re-chained transcript whose crl_issued lost its number (a renamed
+        // field) is refused at that entry.
+        let mut renamed = earlier.clone();
+        let number = renamed
+            .as_object_mut()
+            .and_then(|m| m.remove("crl_number"))
+            .expect("had a number");
+        renamed["number"] = number;
+        std::fs::write(&path, crate::checkpoint::tests::chain(&[renamed])).expect("write");
+        let err = CrlHistory::read(&path, "cluster-root-ca", "aa").expect_err("must fail");
+        assert!(
+            err.to_string().starts_with("transcript ")
+                && err
+                    .to_string()
+                    .contains("entry 0 (line 1): crl_issued event: missing field `crl_number`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -496,11 +550,11 @@ mod tests {
         let mut h = CrlHistory::default();
         assert_eq!(h.next_number(), Some(1));
         for e in [
-            json!({"type": "certificate_issued", "crl_number": 99}),
-            crl_event("cluster-root-ca", "aa", 1, &["01"]),
-            crl_event("etcd-root-ca", "bb", 7, &["02"]),
-            crl_event("other-label", "aa", 3, &["03", "04"]),
-            crl_event("cluster-root-ca", "cc", 2, &["05"]),
+            typed(json!({"type": "step_failed", "step": "cluster-root-ca", "error": "aa"})),
+            typed(crl_event("cluster-root-ca", "aa", 1, &["01"])),
+            typed(crl_event("etcd-root-ca", "bb", 7, &["02"])),
+            typed(crl_event("other-label", "aa", 3, &["03", "04"])),
+            typed(crl_event("cluster-root-ca", "cc", 2, &["05"])),
         ] {
             h.observe(&e, "cluster-root-ca", "aa");
         }

@@ -4,6 +4,7 @@
 //! (removed when their process is gone). Both are recorded before
 //! `ceremony_start`, under the ceremony's locks.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use super::events::{Event, Interrupted};
@@ -29,7 +30,7 @@ impl Runner<'_, '_> {
         ));
         self.record(&Event::UnfinishedCeremonyFound {
             ceremony_start_seq: seq,
-            ceremony: &ceremony,
+            ceremony: Cow::Borrowed(&ceremony),
             certificates_issued: issued,
             certificates_undelivered: undelivered,
         })?;
