@@ -14,6 +14,7 @@
 pub mod bundle;
 pub mod ceremony;
 pub mod checkpoint;
+pub mod events;
 pub mod expiry;
 pub mod fsutil;
 pub mod hex;

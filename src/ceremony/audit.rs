@@ -5,11 +5,11 @@ use std::borrow::Cow;
 
 use der::EncodePem;
 
-use super::events::Event;
 use super::plan::AuditKeyStep;
 use super::run::Runner;
 use super::Error;
 use crate::checkpoint::Checkpoint;
+use crate::events::Event;
 use crate::fsutil;
 use crate::token::Token;
 

@@ -21,13 +21,13 @@ use pipeline::{
     CHUNK,
 };
 
-use super::events::Event;
 use super::plan::SignStep;
 use super::run::Runner;
 use super::script::OnRejection;
 use super::sign::{self, CaEntry, IssuedEntry, Prepared, RejectedEntry, OUTPUT_FORMAT};
 use super::Error;
 use crate::bundle::output::{self, OutputWriter, SumsSigner};
+use crate::events::Event;
 use crate::fsutil;
 use crate::profile::Issuer;
 use crate::token::{KeyRecord, SignatureHash, Token, TokenKey, TokenSigner};

@@ -19,12 +19,12 @@ use x509_cert::ext::pkix::{AuthorityKeyIdentifier, KeyUsage, KeyUsages, SubjectK
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 
-use super::events::{Event, RevokedRecord};
 use super::plan::{CrlStep, RevokeTarget};
 use super::run::Runner;
 use super::script::RevocationReason;
 use super::sign::{load_issuer, LoadedIssuer};
 use super::Error;
+use crate::events::{Event, RevokedRecord};
 use crate::token::{Token, TokenSigner};
 use crate::{hex, transcript, x509};
 

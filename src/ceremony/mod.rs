@@ -9,7 +9,6 @@
 mod audit;
 mod batch;
 pub mod crl;
-mod events;
 pub mod plan;
 mod recovery;
 mod run;
@@ -17,7 +16,7 @@ pub mod script;
 pub mod sign;
 mod witness;
 
-pub use events::{Event, Outcome};
+pub use crate::events::{Event, Outcome};
 pub use plan::Plan;
 pub use run::{checkpoint_now, note, run, RunOptions};
 

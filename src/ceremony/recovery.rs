@@ -7,10 +7,10 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use super::events::{Event, Interrupted};
 use super::run::Runner;
 use super::Error;
 use crate::checkpoint::interrupted::Tracker;
+use crate::events::{Event, Interrupted};
 use crate::fsutil;
 
 impl Runner<'_, '_> {

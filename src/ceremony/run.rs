@@ -10,12 +10,12 @@ use std::time::SystemTime;
 use der::Encode;
 use x509_cert::Certificate;
 
-use super::events::{Event, Outcome};
 use super::plan::{Plan, PlannedStep, RevokeTarget, RootStep};
 use super::script::{IssuerSpec, OnRejection};
 use super::witness::Acknowledgements;
 use super::Error;
 use super::{crl, sign};
+use crate::events::{Event, Outcome};
 use crate::fsutil;
 use crate::token::{KeyRecord, PinSource, Token, TokenSigner};
 use crate::transcript::Transcript;

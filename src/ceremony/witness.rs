@@ -8,9 +8,9 @@ use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use super::events::Event;
 use super::run::Runner;
 use super::Error;
+use crate::events::Event;
 
 /// Where acknowledgements come from.
 pub(super) struct Acknowledgements {

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 
 use super::*;
-use crate::checkpoint::Checkpoint;
 use crate::token::inventory::Report;
 use crate::token::{KeyAlgorithm, KeyAttributes, ObjectAttributes, ObjectInfo};
 
@@ -468,8 +467,8 @@ fn a_renamed_or_retyped_field_does_not_read() {
 #[test]
 fn a_real_transcript_reads_back_entry_by_entry() {
     for text in [
-        include_str!("../../../fuzz/seeds/transcript/demo-root-init-to-checkpoint.jsonl"),
-        include_str!("../../../fuzz/seeds/transcript/torn-line-then-crash-remnant.jsonl"),
+        include_str!("../../fuzz/seeds/transcript/demo-root-init-to-checkpoint.jsonl"),
+        include_str!("../../fuzz/seeds/transcript/torn-line-then-crash-remnant.jsonl"),
     ] {
         let mut seen = 0;
         crate::transcript::verify_reader_with(std::path::Path::new("seed"), text.as_bytes(), |v| {

@@ -2,9 +2,11 @@
 //! the `type` field names it. No event ever carries a PIN or key material.
 //!
 //! [`Event`] is the one type of a transcript event in both directions: the
-//! runner writes it, and every reader (CRL numbering, checkpoints, the
-//! interrupted-ceremony count) parses it back with it, never as untyped
-//! JSON. What is written borrows (`Cow::Borrowed`); what is read owns. A
+//! ceremony runner writes it, and every reader (CRL numbering, the
+//! checkpoint origin, checkpoint verification, the interrupted-ceremony
+//! count) parses it back with it, never as untyped JSON. It sits below
+//! `ceremony` and `checkpoint`, which both import it, and imports only the
+//! record types of `token` and `x509`; the transcript layer stays generic. What is written borrows (`Cow::Borrowed`); what is read owns. A
 //! field added after transcripts were first written reads as its default
 //! when an older entry lacks it, so old transcripts still parse.
 
@@ -200,7 +202,7 @@ pub enum Event<'a> {
     /// A signed checkpoint of every entry before this one.
     Checkpoint {
         #[serde(flatten)]
-        checkpoint: Cow<'a, crate::checkpoint::Checkpoint>,
+        checkpoint: Cow<'a, Checkpoint>,
         file: String,
     },
     /// No checkpoint could be signed.
@@ -240,6 +242,25 @@ pub enum Event<'a> {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// A signed checkpoint: the fields the `checkpoint` event records and the
+/// checkpoint file holds. Signing, parsing and checking it are
+/// [`crate::checkpoint`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The transcript's origin name.
+    pub origin: String,
+    /// How many entries it covers.
+    pub entries: u64,
+    /// The hash of entry `entries - 1`.
+    pub head: String,
+    /// SHA-256 of the audit key's SubjectPublicKeyInfo, hex.
+    pub key_sha256: String,
+    /// The signature algorithm OID.
+    pub algorithm: String,
+    /// The DER signature, base64.
+    pub signature: String,
 }
 
 /// One entry of a CRL, as `crl_issued` records it.
