@@ -29,6 +29,17 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The name the transcript records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 /// The ceremony an earlier run left unfinished, as the next
 /// `ceremony_start` names it (the full record is `unfinished_ceremony_found`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -488,3 +488,13 @@ fn a_real_transcript_reads_back_entry_by_entry() {
         assert!(seen >= 4);
     }
 }
+
+#[test]
+fn outcome_names_are_the_names_written() {
+    for o in [Outcome::Completed, Outcome::Refused, Outcome::Failed] {
+        assert_eq!(
+            serde_json::to_string(&o).expect("serializes"),
+            format!("\"{}\"", o.name())
+        );
+    }
+}
