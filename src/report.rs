@@ -5,15 +5,16 @@
 //! tampered transcript still renders, under a FAILED verdict.
 
 use std::fmt::Write as _;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::events::Event;
 use crate::fsutil;
-use crate::token::{KeyAttributes, KeyRecord, TokenIdentity};
+use crate::token::{KeyAttributes, KeyRecord};
+
+mod read;
+
+use read::{collect, start, Ceremony};
 
 /// Errors while making a report.
 #[derive(Debug, thiserror::Error)]
@@ -25,33 +26,6 @@ pub enum Error {
     /// A report file could not be written.
     #[error("report {}: {reason}", path.display())]
     Write { path: PathBuf, reason: String },
-}
-
-/// One ceremony, as the report shows it.
-#[derive(Debug, Default)]
-struct Ceremony {
-    start: Option<Event<'static>>,
-    time: String,
-    end: Option<Event<'static>>,
-    token: Option<TokenIdentity>,
-    rows: Vec<(String, Event<'static>)>,
-}
-
-/// The parts of an entry the report reads; the chain is checked apart.
-#[derive(Deserialize)]
-struct Entry {
-    #[serde(default)]
-    time: String,
-    event: Read,
-}
-
-/// An event, or an entry this tool does not know (a `crash_remnant`, or one
-/// changed so it no longer reads): the latter is shown in no table.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Read {
-    Known(Box<Event<'static>>),
-    Other(serde::de::IgnoredAny),
 }
 
 /// What the report was made from, and the verdict.
@@ -126,87 +100,6 @@ pub fn make(
         verified,
         verdict,
     })
-}
-
-/// Reads every parseable entry, grouping them by ceremony.
-fn collect(path: &Path) -> Result<Vec<Ceremony>, Error> {
-    let read = |reason: String| Error::Read {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let file = std::fs::File::open(path).map_err(|e| read(e.to_string()))?;
-    let mut out: Vec<Ceremony> = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| read(e.to_string()))?;
-        let Ok(Entry { time, event }) = serde_json::from_str::<Entry>(&line) else {
-            continue;
-        };
-        let event = match event {
-            Read::Known(event) => Some(*event),
-            Read::Other(_) => None,
-        };
-        if let Some(event @ Event::CeremonyStart { .. }) = event {
-            out.push(Ceremony {
-                start: Some(event),
-                time,
-                ..Ceremony::default()
-            });
-            continue;
-        }
-        if out.is_empty() {
-            out.push(Ceremony::default());
-        }
-        let c = out.last_mut().expect("pushed above");
-        match event {
-            Some(event @ Event::CeremonyEnd { .. }) => c.end = Some(event),
-            Some(Event::Token { identity }) => c.token = Some(identity.into_owned()),
-            Some(event) => c.rows.push((time, event)),
-            None => {}
-        }
-    }
-    Ok(out)
-}
-
-/// What `ceremony_start` says, empty where the ceremony has none.
-#[derive(Default)]
-struct Start<'a> {
-    ceremony: &'a str,
-    administrator: &'a str,
-    rehearsal: bool,
-    script: &'a str,
-    script_sha256: &'a str,
-    tool: &'a str,
-    version: &'a str,
-    operator: &'a str,
-    witnesses: &'a [String],
-}
-
-fn start(c: &Ceremony) -> Start<'_> {
-    match &c.start {
-        Some(Event::CeremonyStart {
-            ceremony,
-            administrator,
-            rehearsal,
-            script,
-            script_sha256,
-            tool,
-            version,
-            operator,
-            witnesses,
-            ..
-        }) => Start {
-            ceremony,
-            administrator: administrator.as_deref().unwrap_or_default(),
-            rehearsal: *rehearsal,
-            script,
-            script_sha256,
-            tool,
-            version,
-            operator,
-            witnesses,
-        },
-        _ => Start::default(),
-    }
 }
 
 /// The rows of one ceremony that `pick` turns into table rows.
