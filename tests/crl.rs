@@ -347,6 +347,18 @@ fn the_revoke_ceremony_writes_a_crl_that_openssl_accepts() {
     assert!(shown.contains("No Revoked Certificates."), "{shown}");
     crl_verify(&env, "crl/etcd-root.crl", "pki/etcd/ca.crt");
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+    // Every entry reads back with the one event type, byte for byte.
+    let kinds = env.assert_events_read_back("transcript.jsonl");
+    for kind in [
+        "ceremony_start",
+        "crl_issued",
+        "refused",
+        "output_bundle_written",
+        "certificate_issued",
+        "ceremony_end",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
 }
 
 #[test]
