@@ -4,11 +4,15 @@
 //! [`Event`] is the one type of a transcript event in both directions: the
 //! ceremony runner writes it, and every reader (CRL numbering, the
 //! checkpoint origin, checkpoint verification, the interrupted-ceremony
-//! count) parses it back with it, never as untyped JSON. It sits below
-//! `ceremony` and `checkpoint`, which both import it, and imports only the
-//! record types of `token` and `x509`; the transcript layer stays generic. What is written borrows (`Cow::Borrowed`); what is read owns. A
-//! field added after transcripts were first written reads as its default
-//! when an older entry lacks it, so old transcripts still parse.
+//! count, the report) reads it back with it, never as untyped JSON. What is
+//! written borrows (`Cow::Borrowed`); what is read owns. A field added
+//! after transcripts were first written reads as its default when an older
+//! entry lacks it, so old transcripts still parse; the bytes written for
+//! today's events are those written before this type read them back.
+//!
+//! This module sits below `ceremony`, `checkpoint` and `report`, which
+//! import it, and imports only the record types of `token` and `x509`; the
+//! transcript layer stays generic over its events.
 
 use std::borrow::Cow;
 
