@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use base64ct::{Base64, Encoding};
 use der::oid::ObjectIdentifier;
 use der::DecodePem;
-use serde::Serialize;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::hex;
@@ -32,6 +31,8 @@ pub mod interrupted;
 mod render;
 mod verify;
 
+/// A signed checkpoint (its fields are an event's, so the type lives with the events).
+pub use crate::events::Checkpoint;
 pub use interrupted::Interrupted;
 pub use render::Uncovered;
 pub use verify::{verify, Verified};
@@ -99,23 +100,6 @@ impl Error {
             _ => None,
         }
     }
-}
-
-/// A signed checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Checkpoint {
-    /// The transcript's origin name.
-    pub origin: String,
-    /// How many entries it covers.
-    pub entries: u64,
-    /// The hash of entry `entries - 1`.
-    pub head: String,
-    /// SHA-256 of the audit key's SubjectPublicKeyInfo, hex.
-    pub key_sha256: String,
-    /// The signature algorithm OID.
-    pub algorithm: String,
-    /// The DER signature, base64.
-    pub signature: String,
 }
 
 /// The text a checkpoint signs.

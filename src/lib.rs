@@ -17,6 +17,7 @@ pub mod ceremony;
 // Field docs come with the checkpoint rework (issue 12 part 3).
 #[allow(missing_docs)]
 pub mod checkpoint;
+pub mod events;
 pub mod expiry;
 pub mod fsutil;
 pub mod hex;

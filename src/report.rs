@@ -5,13 +5,16 @@
 //! tampered transcript still renders, under a FAILED verdict.
 
 use std::fmt::Write as _;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::checkpoint::{self, Checkpoint};
+use crate::events::Event;
 use crate::fsutil;
+use crate::token::{KeyAttributes, KeyRecord};
+
+mod read;
+
+use read::{collect, start, Ceremony};
 
 /// Errors while making a report.
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +36,6 @@ pub enum Error {
         /// Why, naming the rule broken.
         reason: String,
     },
-}
-
-/// One ceremony, as the report shows it.
-#[derive(Debug, Default)]
-struct Ceremony {
-    start: Value,
-    time: String,
-    end: Option<Value>,
-    token: Option<Value>,
-    rows: Vec<(String, Value)>,
 }
 
 /// What the report was made from, and the verdict.
@@ -119,72 +112,39 @@ pub fn make(
     })
 }
 
-/// Reads every parseable entry, grouping them by ceremony.
-fn collect(path: &Path) -> Result<Vec<Ceremony>, Error> {
-    let read = |reason: String| Error::Read {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let file = std::fs::File::open(path).map_err(|e| read(e.to_string()))?;
-    let mut out: Vec<Ceremony> = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| read(e.to_string()))?;
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let event = entry["event"].clone();
-        let time = entry["time"].as_str().unwrap_or("").to_string();
-        let kind = event["type"].as_str().unwrap_or("").to_string();
-        match kind.as_str() {
-            "ceremony_start" => out.push(Ceremony {
-                start: event,
-                time,
-                ..Ceremony::default()
-            }),
-            _ => {
-                if out.is_empty() {
-                    out.push(Ceremony::default());
-                }
-                let c = out.last_mut().expect("pushed above");
-                match kind.as_str() {
-                    "ceremony_end" => c.end = Some(event),
-                    "token" => c.token = Some(event),
-                    _ => c.rows.push((time, event)),
-                }
-            }
-        }
-    }
-    Ok(out)
+/// The rows of one ceremony that `pick` turns into table rows.
+fn of<'a>(
+    c: &'a Ceremony,
+    pick: impl Fn(&'a str, &'a Event<'static>) -> Option<Vec<String>> + 'a,
+) -> impl Iterator<Item = Vec<String>> + 'a {
+    c.rows.iter().filter_map(move |(time, e)| pick(time, e))
 }
 
-fn s(v: &Value, key: &str) -> String {
-    match &v[key] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-fn of<'a>(c: &'a Ceremony, kind: &'a str) -> impl Iterator<Item = &'a (String, Value)> + 'a {
-    c.rows.iter().filter(move |(_, e)| e["type"] == kind)
-}
-
-fn attrs(e: &Value) -> String {
-    let a = &e["attributes"];
+fn attrs(a: &KeyAttributes) -> String {
     [
-        "sensitive",
-        "extractable",
-        "always_sensitive",
-        "never_extractable",
-        "local",
-        "decrypt",
-        "unwrap",
-        "derive",
+        ("sensitive", a.sensitive),
+        ("extractable", a.extractable),
+        ("always_sensitive", a.always_sensitive),
+        ("never_extractable", a.never_extractable),
+        ("local", a.local),
+        ("decrypt", a.decrypt),
+        ("unwrap", a.unwrap),
+        ("derive", a.derive),
     ]
     .iter()
-    .map(|k| format!("{k}={}", a[*k]))
+    .map(|(k, v)| format!("{k}={v}"))
     .collect::<Vec<_>>()
     .join(" ")
+}
+
+fn key_row(key: &KeyRecord) -> Vec<String> {
+    vec![
+        key.label.clone(),
+        key.algorithm.to_string(),
+        key.id.clone(),
+        key.spki_sha256.clone(),
+        attrs(&key.attributes),
+    ]
 }
 
 /// The tables of one ceremony: (title, header, rows).
@@ -192,40 +152,54 @@ type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
 
 fn tables(c: &Ceremony) -> Vec<Table> {
     let mut t: Vec<Table> = Vec::new();
-    let acks = of(c, "witness_acknowledged")
-        .chain(of(c, "witness_refused"))
-        .map(|(time, e)| {
-            vec![
-                time.clone(),
-                s(e, "step"),
-                s(e, "witness"),
-                s(e, "code"),
-                s(e, "source"),
-                if e["type"] == "witness_refused" {
-                    format!("REFUSED: {}", s(e, "reason"))
-                } else {
-                    "acknowledged".into()
-                },
-            ]
-        })
-        .collect();
+    let acks = of(c, |time, e| match e {
+        Event::WitnessAcknowledged {
+            step,
+            witness,
+            code,
+            source,
+        } => Some(vec![
+            time.into(),
+            step.to_string(),
+            witness.to_string(),
+            code.to_string(),
+            source.to_string(),
+            "acknowledged".into(),
+        ]),
+        _ => None,
+    })
+    .chain(of(c, |time, e| match e {
+        Event::WitnessRefused {
+            step,
+            witness,
+            code,
+            source,
+            reason,
+        } => Some(vec![
+            time.into(),
+            step.to_string(),
+            witness.to_string(),
+            code.to_string(),
+            source.to_string(),
+            format!("REFUSED: {reason}"),
+        ]),
+        _ => None,
+    }))
+    .collect();
     t.push((
         "Acknowledgements",
         vec!["time", "step", "witness", "code", "source", "result"],
         acks,
     ));
-    let keys = of(c, "key_generated")
-        .chain(of(c, "audit_key_generated"))
-        .map(|(_, e)| {
-            vec![
-                s(e, "label"),
-                s(e, "algorithm"),
-                s(e, "id"),
-                s(e, "spki_sha256"),
-                attrs(e),
-            ]
-        })
-        .collect();
+    let keys = of(c, |_, e| match e {
+        Event::KeyGenerated { key, .. } => Some(key_row(key)),
+        _ => None,
+    })
+    .chain(of(c, |_, e| match e {
+        Event::AuditKeyGenerated { key, .. } => Some(key_row(key)),
+        _ => None,
+    }))
+    .collect();
     t.push((
         "Keys generated",
         vec![
@@ -237,51 +211,58 @@ fn tables(c: &Ceremony) -> Vec<Table> {
         ],
         keys,
     ));
-    let certs = of(c, "certificate_issued")
-        .map(|(_, e)| {
-            vec![
-                s(e, "subject"),
-                s(e, "serial"),
-                if e["profile"].is_string() {
-                    s(e, "profile")
-                } else {
-                    "root".into()
-                },
-                format!("{} to {}", s(e, "not_before"), s(e, "not_after")),
-                s(e, "sha256"),
-            ]
-        })
-        .collect();
+    let certs = of(c, |_, e| match e {
+        Event::CertificateIssued {
+            profile,
+            certificate: i,
+            ..
+        } => Some(vec![
+            i.subject.clone(),
+            i.serial.clone(),
+            profile.as_deref().unwrap_or("root").to_string(),
+            format!("{} to {}", i.not_before, i.not_after),
+            i.sha256.clone(),
+        ]),
+        _ => None,
+    })
+    .collect();
     t.push((
         "Certificates issued",
         vec!["subject", "serial", "profile", "validity", "SHA-256"],
         certs,
     ));
-    let crls = of(c, "crl_issued")
-        .map(|(_, e)| {
-            let revoked = e["revoked"]
-                .as_array()
-                .map(|r| {
-                    r.iter()
-                        .map(|x| format!("{} ({})", s(x, "serial"), s(x, "reason")))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .unwrap_or_default();
-            vec![
-                s(e, "issuer"),
-                s(e, "crl_number"),
-                format!("{} to {}", s(e, "this_update"), s(e, "next_update")),
+    let crls = of(c, |_, e| match e {
+        Event::CrlIssued {
+            issuer,
+            crl_number,
+            this_update,
+            next_update,
+            revoked,
+            file,
+            sha256,
+            ..
+        } => {
+            let revoked = revoked
+                .iter()
+                .map(|x| format!("{} ({})", x.serial, x.reason))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Some(vec![
+                issuer.to_string(),
+                crl_number.to_string(),
+                format!("{this_update} to {next_update}"),
                 if revoked.is_empty() {
                     "none".into()
                 } else {
                     revoked
                 },
-                s(e, "file"),
-                s(e, "sha256"),
-            ]
-        })
-        .collect();
+                file.clone(),
+                sha256.to_string(),
+            ])
+        }
+        _ => None,
+    })
+    .collect();
     t.push((
         "CRLs issued",
         vec![
@@ -294,89 +275,95 @@ fn tables(c: &Ceremony) -> Vec<Table> {
         ],
         crls,
     ));
-    let rejected = of(c, "request_rejected")
-        .map(|(_, e)| vec![s(e, "request"), s(e, "profile"), s(e, "rule")])
-        .chain(of(c, "refused").map(|(_, e)| {
-            let reasons = e["reasons"]
-                .as_array()
-                .map(|r| {
-                    r.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .unwrap_or_default();
-            vec![s(e, "step"), "(refusal)".into(), reasons]
-        }))
-        .collect();
+    let rejected = of(c, |_, e| match e {
+        Event::RequestRejected {
+            request,
+            profile,
+            rule,
+            ..
+        } => Some(vec![
+            request.to_string(),
+            profile.to_string(),
+            rule.to_string(),
+        ]),
+        _ => None,
+    })
+    .chain(of(c, |_, e| match e {
+        Event::Refused { step, reasons } => Some(vec![
+            step.as_deref().unwrap_or_default().to_string(),
+            "(refusal)".into(),
+            reasons.join("; "),
+        ]),
+        _ => None,
+    }))
+    .collect();
     t.push((
         "Rejections and refusals",
         vec!["request or step", "profile", "rule"],
         rejected,
     ));
-    let bundles = of(c, "output_bundle_written")
-        .map(|(_, e)| {
-            vec![
-                s(e, "file"),
-                s(e, "sha256"),
-                s(e, "certificates"),
-                s(e, "rejected"),
-            ]
-        })
-        .collect();
+    let bundles = of(c, |_, e| match e {
+        Event::OutputBundleWritten {
+            file,
+            sha256,
+            certificates,
+            rejected,
+            ..
+        } => Some(vec![
+            file.clone(),
+            sha256.to_string(),
+            certificates.to_string(),
+            rejected.to_string(),
+        ]),
+        _ => None,
+    })
+    .collect();
     t.push((
         "Output bundles",
         vec!["file", "SHA-256", "certificates", "rejected"],
         bundles,
     ));
-    let checkpoints = of(c, "checkpoint")
-        .map(|(_, e)| {
-            vec![
-                s(e, "origin"),
-                s(e, "entries"),
-                s(e, "head"),
-                s(e, "key_sha256"),
-            ]
-        })
-        .collect();
+    let checkpoints = of(c, |_, e| match e {
+        Event::Checkpoint { checkpoint: cp, .. } => Some(vec![
+            cp.origin.clone(),
+            cp.entries.to_string(),
+            cp.head.clone(),
+            cp.key_sha256.clone(),
+        ]),
+        _ => None,
+    })
+    .collect();
     t.push((
         "Checkpoints",
         vec!["origin", "entries", "head", "audit key SHA-256"],
         checkpoints,
     ));
-    let notes = of(c, "note")
-        .map(|(time, e)| vec![time.clone(), s(e, "author"), s(e, "text")])
-        .collect();
+    let notes = of(c, |time, e| match e {
+        Event::Note { author, text } => {
+            Some(vec![time.into(), author.to_string(), text.to_string()])
+        }
+        _ => None,
+    })
+    .collect();
     t.push(("Notes", vec!["time", "author", "note"], notes));
     t
 }
 
 fn summary(c: &Ceremony) -> Vec<(&'static str, String)> {
-    let st = &c.start;
+    let st = start(c);
     let mut v = vec![
         ("Started", c.time.clone()),
         (
             "Script",
-            format!("{} (SHA-256 {})", s(st, "script"), s(st, "script_sha256")),
+            format!("{} (SHA-256 {})", st.script, st.script_sha256),
         ),
-        ("Tool", format!("{} {}", s(st, "tool"), s(st, "version"))),
-        ("Administrator", s(st, "administrator")),
-        ("Operator", s(st, "operator")),
-        (
-            "Witnesses",
-            st["witnesses"]
-                .as_array()
-                .map(|w| {
-                    w.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default(),
-        ),
+        ("Tool", format!("{} {}", st.tool, st.version)),
+        ("Administrator", st.administrator.to_string()),
+        ("Operator", st.operator.to_string()),
+        ("Witnesses", st.witnesses.join(", ")),
         (
             "Rehearsal",
-            if st["rehearsal"] == true {
+            if st.rehearsal {
                 "yes: acknowledgements came from a file".into()
             } else {
                 "no".into()
@@ -388,26 +375,18 @@ fn summary(c: &Ceremony) -> Vec<(&'static str, String)> {
             "Token",
             format!(
                 "{} ({} {}, serial {}), module {}",
-                s(t, "label"),
-                s(t, "manufacturer"),
-                s(t, "model"),
-                s(t, "serial"),
-                s(t, "module")
+                t.label, t.manufacturer, t.model, t.serial, t.module
             ),
         ));
     }
     v.push((
         "Outcome",
         match &c.end {
-            Some(e) => {
-                let err = s(e, "error");
-                if err.is_empty() {
-                    s(e, "outcome")
-                } else {
-                    format!("{}: {err}", s(e, "outcome"))
-                }
-            }
-            None => "no ceremony_end: interrupted or cut".into(),
+            Some(Event::CeremonyEnd { outcome, error, .. }) => match error.as_deref() {
+                None | Some("") => outcome.name().to_string(),
+                Some(err) => format!("{}: {err}", outcome.name()),
+            },
+            _ => "no ceremony_end: interrupted or cut".into(),
         },
     ));
     v
@@ -426,12 +405,7 @@ fn markdown(path: &Path, verdict: &str, ceremonies: &[Ceremony]) -> String {
         md_cell(verdict)
     );
     for (i, c) in ceremonies.iter().enumerate() {
-        let _ = writeln!(
-            o,
-            "## Ceremony {}: {}\n",
-            i + 1,
-            md_cell(&s(&c.start, "ceremony"))
-        );
+        let _ = writeln!(o, "## Ceremony {}: {}\n", i + 1, md_cell(start(c).ceremony));
         for (k, v) in summary(c) {
             let _ = writeln!(o, "- **{k}:** {}", md_cell(&v));
         }
@@ -472,10 +446,11 @@ fn signers(ceremonies: &[Ceremony]) -> Vec<String> {
         }
     };
     for c in ceremonies {
-        add(format!("Administrator: {}", s(&c.start, "administrator")));
-        add(format!("Operator: {}", s(&c.start, "operator")));
-        for w in c.start["witnesses"].as_array().into_iter().flatten() {
-            add(format!("Witness: {}", w.as_str().unwrap_or("")));
+        let st = start(c);
+        add(format!("Administrator: {}", st.administrator));
+        add(format!("Operator: {}", st.operator));
+        for w in st.witnesses {
+            add(format!("Witness: {w}"));
         }
     }
     out
@@ -510,7 +485,7 @@ fn html(path: &Path, verified: bool, verdict: &str, ceremonies: &[Ceremony]) -> 
             o,
             "<section class=\"ceremony\"><h2>Ceremony {}: {}</h2>\n<table>",
             i + 1,
-            esc(&s(&c.start, "ceremony"))
+            esc(start(c).ceremony)
         );
         for (k, v) in summary(c) {
             let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));

@@ -151,6 +151,10 @@ fn sigkill_at_many_points_leaves_nothing_half_done() {
         found >= 1,
         "no interrupted ceremony was recorded ({starts} starts)"
     );
+    // Torn lines apart (they are not entries), every entry reads back with
+    // the one event type, byte for byte.
+    let kinds = env.assert_events_read_back("transcript.jsonl");
+    assert!(kinds.iter().any(|k| k == "unfinished_ceremony_found"));
     eprintln!(
         "{starts} runs, {found} found interrupted, {finished} killed after the bundle was in place"
     );
@@ -377,6 +381,11 @@ fn the_run_after_a_kill_mid_batch_removes_its_temporaries_and_names_it() {
         "{out}"
     );
     assert_eq!(out.matches("interrupted:").count(), 1, "{out}");
+    let kinds = env.assert_events_read_back("transcript.jsonl");
+    assert!(
+        kinds.iter().any(|k| k == "stale_temporaries_removed"),
+        "{kinds:?}"
+    );
     assert!(
         out.contains(&format!(
             "covered: all {} entries are covered by a checkpoint",

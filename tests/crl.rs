@@ -347,6 +347,18 @@ fn the_revoke_ceremony_writes_a_crl_that_openssl_accepts() {
     assert!(shown.contains("No Revoked Certificates."), "{shown}");
     crl_verify(&env, "crl/etcd-root.crl", "pki/etcd/ca.crt");
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+    // Every entry reads back with the one event type, byte for byte.
+    let kinds = env.assert_events_read_back("transcript.jsonl");
+    for kind in [
+        "ceremony_start",
+        "crl_issued",
+        "refused",
+        "output_bundle_written",
+        "certificate_issued",
+        "ceremony_end",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
 }
 
 #[test]
@@ -662,4 +674,74 @@ fn bad_revocations_are_refused_and_nothing_is_written() {
         &s,
         "must be relative and stay inside the output directory",
     );
+}
+
+/// Rewrites `line`'s event with `edit` and its `prev` with `prev`, and
+/// hashes it again, as an attacker without the audit key who re-chains a
+/// transcript would.
+fn rechain(line: &str, prev: &str, edit: impl Fn(&str) -> String) -> (String, String) {
+    let at = line.rfind(",\"hash\":\"").expect("a hash");
+    let body = format!("{}}}", &line[..at]);
+    let p = body.find(",\"prev\":\"").expect("a prev") + ",\"prev\":\"".len();
+    let mut body = edit(&format!("{}{prev}{}", &body[..p], &body[p + 64..]));
+    // A checkpoint entry names the head before it (its signature, checked
+    // only with the audit key, is left as it was).
+    if body.contains("\"type\":\"checkpoint\"") {
+        let h = body.find(",\"head\":\"").expect("a head") + ",\"head\":\"".len();
+        body = format!("{}{prev}{}", &body[..h], &body[h + 64..]);
+    }
+    let hash = hex(&Sha256::digest(body.as_bytes()));
+    (
+        format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]),
+        hash,
+    )
+}
+
+#[test]
+fn a_re_chained_crl_issued_with_a_renamed_number_stops_the_next_crl() {
+    let env = with_intermediate();
+    let script = env.shipped_script("revoke-intermediate.toml");
+    let script = script.to_str().expect("utf-8");
+    ok(&run(&env, script));
+
+    // The attacker renames crl_number in the crl_issued entry and re-chains
+    // every entry, so the chain verifies.
+    let written = std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript");
+    let mut prev = "0".repeat(64);
+    let mut forged = String::new();
+    for line in written.lines() {
+        let (line, hash) = rechain(line, &prev, |body| {
+            if body.contains("\"type\":\"crl_issued\"") {
+                body.replace("\"crl_number\":", "\"number\":")
+            } else {
+                body.to_string()
+            }
+        });
+        forged.push_str(&line);
+        forged.push('\n');
+        prev = hash;
+    }
+    assert!(forged.contains("\"number\":1"), "the CRL entry was renamed");
+    std::fs::write(env.path("transcript.jsonl"), &forged).expect("write");
+    ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+
+    // The next CRL is not numbered 1 again: the step stops at that entry,
+    // and no CRL is written.
+    let second = revoke_script(
+        &env,
+        "revoke-2.toml",
+        &[("crl = \"cluster-root.crl\"", "crl = \"cluster-root-2.crl\"")],
+    );
+    let out = run(&env, &second);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("crl_issued event: missing field `crl_number`"),
+        "{stderr}"
+    );
+    assert!(!env.path("crl/cluster-root-2.crl").exists(), "CRL written");
+    let after = std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript");
+    let tail = &after[forged.len()..];
+    assert!(!tail.contains("\"type\":\"crl_issued\""), "{tail}");
+    assert!(tail.contains("\"outcome\":\"failed\""), "{tail}");
 }

@@ -42,8 +42,15 @@ fn check(data: &[u8]) {
     let summary = transcript::verify_reader_with(name, data, |v| {
         hashes.push(v.hash.to_string());
         // The event is parsed only on demand; a verified entry's always parses.
-        let event = v.event().expect("a verified entry's event parses");
+        let event: serde_json::Value = v.parse().expect("a verified entry's event parses");
         assert_eq!(event["type"].as_str(), Some(v.kind));
+        // An event that reads as the one event type writes back stably.
+        if let Ok(typed) = v.parse::<ceremony::events::Event<'static>>() {
+            let once = serde_json::to_string(&typed).expect("an event serializes");
+            let again: ceremony::events::Event<'static> =
+                serde_json::from_str(&once).expect("a written event reads back");
+            assert_eq!(serde_json::to_string(&again).expect("serializes"), once);
+        }
         Ok(())
     });
     let plain = transcript::verify_reader(name, data);

@@ -1,13 +1,15 @@
 //! The audit key and checkpoints, run side: generating the audit key in the
 //! token, and signing a checkpoint at the end of every ceremony.
 
+use std::borrow::Cow;
+
 use der::EncodePem;
 
-use super::events::Event;
 use super::plan::AuditKeyStep;
 use super::run::Runner;
 use super::Error;
 use crate::checkpoint::Checkpoint;
+use crate::events::Event;
 use crate::fsutil;
 use crate::token::Token;
 
@@ -27,9 +29,9 @@ impl Runner<'_, '_> {
                 reason: e.to_string(),
             })?;
         self.record(&Event::AuditKeyGenerated {
-            step: &step.id,
+            step: Cow::Borrowed(&step.id),
             file: file.display().to_string(),
-            key: &key,
+            key: Cow::Borrowed(&key),
         })?;
         key.check_policy(&token.identity().label)?;
         super::run::write_output(file, pem.as_bytes())?;
@@ -69,7 +71,7 @@ impl Runner<'_, '_> {
             }
         })?;
         self.record(&Event::Checkpoint {
-            checkpoint: &cp,
+            checkpoint: Cow::Borrowed(&cp),
             file: audit.checkpoint.display().to_string(),
         })?;
         fsutil::replace(&audit.checkpoint, cp.to_text().as_bytes(), 0o644).map_err(|source| {

@@ -5,6 +5,7 @@
 mod manifest;
 mod pipeline;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,13 +21,13 @@ use pipeline::{
     CHUNK,
 };
 
-use super::events::Event;
 use super::plan::SignStep;
 use super::run::Runner;
 use super::script::OnRejection;
 use super::sign::{self, CaEntry, IssuedEntry, Prepared, RejectedEntry, OUTPUT_FORMAT};
 use super::Error;
 use crate::bundle::output::{self, OutputWriter, SumsSigner};
+use crate::events::Event;
 use crate::fsutil;
 use crate::profile::Issuer;
 use crate::token::{KeyRecord, SignatureHash, Token, TokenKey, TokenSigner};
@@ -116,9 +117,9 @@ impl Runner<'_, '_> {
             Err(e) => return Err(e),
         };
         self.record(&Event::RequestBundleVerified {
-            step: &step.id,
+            step: Cow::Borrowed(&step.id),
             bundle: step.bundle.display().to_string(),
-            sha256: &prepared.bundle_sha256,
+            sha256: Cow::Borrowed(&prepared.bundle_sha256),
             requests: prepared.entries.len(),
         })?;
         self.say(format_args!(
@@ -145,10 +146,10 @@ impl Runner<'_, '_> {
         let mut rejected = Vec::new();
         for (entry, r) in prepared.rejected() {
             self.record(&Event::RequestRejected {
-                step: &step.id,
-                request: &entry.id,
-                profile: &entry.profile,
-                rule: &r.rule,
+                step: Cow::Borrowed(&step.id),
+                request: Cow::Borrowed(&entry.id),
+                profile: Cow::Borrowed(&entry.profile),
+                rule: Cow::Borrowed(&r.rule),
             })?;
             self.say(format_args!(
                 "step {}: rejected request {}: {}",
@@ -262,14 +263,14 @@ impl Runner<'_, '_> {
         self.transcript.sync()?;
         let written = finished.place()?;
         self.record(&Event::OutputBundleWritten {
-            step: &step.id,
+            step: Cow::Borrowed(&step.id),
             file: written.path.display().to_string(),
             checksum_file: written.checksum_path.display().to_string(),
-            sha256: &written.sha256,
+            sha256: Cow::Borrowed(&written.sha256),
             certificates: issued_count,
             rejected: rejected_count,
-            recipients: &step.recipients,
-            signature_key_sha256: &audit_key.spki_sha256,
+            recipients: Cow::Borrowed(&step.recipients),
+            signature_key_sha256: Cow::Borrowed(&audit_key.spki_sha256),
         })?;
         self.say(format_args!(
             "step {}: wrote {} ({} certificate(s), {} rejected, sha256 {}, SHA256SUMS signed by audit key {:?})",
@@ -339,12 +340,12 @@ impl Runner<'_, '_> {
         let profile = job.approval.profile;
         let file = format!("certs/{}.crt", entry.id);
         self.transcript.append_unsynced(&Event::CertificateIssued {
-            step: &step.id,
-            request: Some(&entry.id),
-            profile: Some(profile.name),
-            sans: &sans,
+            step: Cow::Borrowed(&step.id),
+            request: Some(Cow::Borrowed(&entry.id)),
+            profile: Some(Cow::Borrowed(profile.name)),
+            sans: Cow::Borrowed(&sans),
             file: file.clone(),
-            certificate: &issued,
+            certificate: Cow::Borrowed(&issued),
         })?;
         self.certificates += 1;
         if out.failed {

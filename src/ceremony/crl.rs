@@ -7,6 +7,7 @@
 //! latest CRL lists must be listed again, or the step refuses: a ceremony
 //! never silently un-revokes a certificate.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -18,12 +19,12 @@ use x509_cert::ext::pkix::{AuthorityKeyIdentifier, KeyUsage, KeyUsages, SubjectK
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 
-use super::events::{Event, RevokedRecord};
 use super::plan::{CrlStep, RevokeTarget};
 use super::run::Runner;
 use super::script::RevocationReason;
 use super::sign::{load_issuer, LoadedIssuer};
 use super::Error;
+use crate::events::{Event, RevokedRecord};
 use crate::token::{Token, TokenSigner};
 use crate::{hex, transcript, x509};
 
@@ -293,33 +294,46 @@ pub struct CrlHistory {
 impl CrlHistory {
     /// Takes one event into account: a `crl_issued` of the same issuer,
     /// matched by key label or by the issuer certificate's SHA-256.
-    pub fn observe(&mut self, event: &serde_json::Value, key_label: &str, cert_sha256: &str) {
-        if event["type"] != "crl_issued" {
-            return;
-        }
-        let same = event["issuer_key_label"].as_str() == Some(key_label)
-            || event["issuer_certificate_sha256"].as_str() == Some(cert_sha256);
-        let Some(number) = event["crl_number"].as_u64() else {
+    pub fn observe(&mut self, event: &Event<'_>, key_label: &str, cert_sha256: &str) {
+        let Event::CrlIssued {
+            issuer_key_label,
+            issuer_certificate_sha256,
+            crl_number,
+            revoked,
+            ..
+        } = event
+        else {
             return;
         };
-        if !same || number < self.last_number {
+        let same = issuer_key_label == key_label || issuer_certificate_sha256 == cert_sha256;
+        if !same || *crl_number < self.last_number {
             return;
         }
-        self.last_number = number;
-        self.revoked = event["revoked"]
-            .as_array()
-            .map(|entries| {
-                entries
-                    .iter()
-                    .filter_map(|e| {
-                        Some((
-                            e["serial"].as_str()?.to_string(),
-                            e["reason"].as_str().unwrap_or("").to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        self.last_number = *crl_number;
+        self.revoked = revoked
+            .iter()
+            .map(|r| (r.serial.clone(), r.reason.to_string()))
+            .collect();
+    }
+
+    /// Reads the transcript at `path`, verifying it, for the CRLs of the
+    /// issuer with key `key_label` or certificate `cert_sha256`. A
+    /// `crl_issued` entry that does not read as that event fails the read
+    /// at that entry: it never restarts the numbering.
+    pub fn read(
+        path: &std::path::Path,
+        key_label: &str,
+        cert_sha256: &str,
+    ) -> Result<CrlHistory, transcript::Error> {
+        let mut history = CrlHistory::default();
+        transcript::verify_file_with(path, |entry| {
+            if entry.kind == "crl_issued" {
+                let event: Event<'static> = entry.parse()?;
+                history.observe(&event, key_label, cert_sha256);
+            }
+            Ok(())
+        })?;
+        Ok(history)
     }
 
     /// The next CRL number, or `None` if it would overflow.
@@ -393,14 +407,11 @@ impl Runner<'_, '_> {
 
         // The transcript verified when it was opened; it is read again,
         // entry by entry and checked, for this issuer's earlier CRLs.
-        let mut history = CrlHistory::default();
-        transcript::verify_file_with(self.transcript.path(), |entry| {
-            if entry.kind == "crl_issued" {
-                let event = entry.event()?;
-                history.observe(&event, &step.issuer.key_label, &prepared.issuer_sha256);
-            }
-            Ok(())
-        })?;
+        let history = CrlHistory::read(
+            self.transcript.path(),
+            &step.issuer.key_label,
+            &prepared.issuer_sha256,
+        )?;
         let dropped = history.dropped(prepared.revoked.iter().map(|r| r.serial_hex.as_str()));
         if !dropped.is_empty() {
             return Err(self.refuse(Some(&step.id), dropped));
@@ -439,7 +450,7 @@ impl Runner<'_, '_> {
             .iter()
             .map(|r| RevokedRecord {
                 serial: r.serial_hex.clone(),
-                reason: r.reason.name(),
+                reason: Cow::Borrowed(r.reason.name()),
                 revoked_at: der::DateTime::from_system_time(r.revoked_at)
                     .map(|t| t.to_string())
                     .unwrap_or_default(),
@@ -449,17 +460,17 @@ impl Runner<'_, '_> {
             .collect();
         let file = &step.crl;
         self.record(&Event::CrlIssued {
-            step: &step.id,
-            issuer: &crl.issuer,
-            issuer_key_label: &step.issuer.key_label,
+            step: Cow::Borrowed(&step.id),
+            issuer: Cow::Borrowed(&crl.issuer),
+            issuer_key_label: Cow::Borrowed(&step.issuer.key_label),
             issuer_certificate: step.issuer.certificate.display().to_string(),
-            issuer_certificate_sha256: &prepared.issuer_sha256,
+            issuer_certificate_sha256: Cow::Borrowed(&prepared.issuer_sha256),
             crl_number,
-            this_update: &crl.this_update,
-            next_update: &crl.next_update,
-            revoked: &records,
+            this_update: Cow::Borrowed(&crl.this_update),
+            next_update: Cow::Borrowed(&crl.next_update),
+            revoked: Cow::Borrowed(&records),
             file: file.display().to_string(),
-            sha256: &crl.sha256,
+            sha256: Cow::Borrowed(&crl.sha256),
         })?;
         super::run::write_output(file, pem.as_bytes())?;
         self.crls += 1;

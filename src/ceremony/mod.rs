@@ -9,9 +9,6 @@
 mod audit;
 mod batch;
 pub mod crl;
-// Field docs come with the one-type-both-ways events rework (issue 12 part 3).
-#[allow(missing_docs)]
-mod events;
 pub mod plan;
 mod recovery;
 mod run;
@@ -19,7 +16,7 @@ pub mod script;
 pub mod sign;
 mod witness;
 
-pub use events::{Event, Outcome};
+pub use crate::events::{Event, Outcome};
 pub use plan::Plan;
 pub use run::{checkpoint_now, note, run, RunOptions};
 

@@ -4,12 +4,13 @@
 //! (removed when their process is gone). Both are recorded before
 //! `ceremony_start`, under the ceremony's locks.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
-use super::events::{Event, Interrupted};
 use super::run::Runner;
 use super::Error;
 use crate::checkpoint::interrupted::Tracker;
+use crate::events::{Event, Interrupted};
 use crate::fsutil;
 
 impl Runner<'_, '_> {
@@ -29,7 +30,7 @@ impl Runner<'_, '_> {
         ));
         self.record(&Event::UnfinishedCeremonyFound {
             ceremony_start_seq: seq,
-            ceremony: &ceremony,
+            ceremony: Cow::Borrowed(&ceremony),
             certificates_issued: issued,
             certificates_undelivered: undelivered,
         })?;

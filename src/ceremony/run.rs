@@ -2,6 +2,7 @@
 //! refuse on any conflict before changing anything, then run each step and
 //! record it. Every ceremony that starts records how it ended.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -9,11 +10,11 @@ use std::time::SystemTime;
 use der::Encode;
 use x509_cert::Certificate;
 
-use super::events::{Event, Outcome};
 use super::plan::{Plan, PlannedStep, RootStep};
 use super::script::IssuerSpec;
 use super::witness::Acknowledgements;
 use super::Error;
+use crate::events::{Event, Outcome};
 use crate::fsutil;
 use crate::token::{KeyRecord, PinSource, Token, TokenSigner};
 use crate::transcript::Transcript;
@@ -69,16 +70,21 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     };
     runner.remove_stale_temporaries()?;
     runner.record(&Event::CeremonyStart {
-        administrator: plan.script.participants.administrator.as_deref(),
+        administrator: plan
+            .script
+            .participants
+            .administrator
+            .as_deref()
+            .map(Cow::Borrowed),
         rehearsal: opts.answers.is_some(),
-        ceremony: &plan.script.ceremony.name,
+        ceremony: Cow::Borrowed(&plan.script.ceremony.name),
         script: plan.script_path.display().to_string(),
-        script_sha256: &plan.script_sha256,
-        tool: env!("CARGO_PKG_NAME"),
-        version: env!("CARGO_PKG_VERSION"),
-        operator: &plan.script.participants.operator,
-        witnesses: &plan.script.participants.witnesses,
-        steps: plan.steps.iter().map(|s| s.id()).collect(),
+        script_sha256: Cow::Borrowed(&plan.script_sha256),
+        tool: Cow::Borrowed(env!("CARGO_PKG_NAME")),
+        version: Cow::Borrowed(env!("CARGO_PKG_VERSION")),
+        operator: Cow::Borrowed(&plan.script.participants.operator),
+        witnesses: Cow::Borrowed(&plan.script.participants.witnesses),
+        steps: plan.steps.iter().map(|s| Cow::Borrowed(s.id())).collect(),
         interrupted,
     })?;
     runner.say(format_args!(
@@ -208,7 +214,9 @@ pub fn checkpoint_now(
     let mut last_origin = None;
     crate::transcript::verify_file_with(path, |v| {
         if v.kind == "checkpoint" {
-            last_origin = v.event()?["origin"].as_str().map(str::to_string);
+            if let Event::Checkpoint { checkpoint, .. } = v.parse::<Event<'static>>()? {
+                last_origin = Some(checkpoint.into_owned().origin);
+            }
         }
         Ok(())
     })?;
@@ -240,7 +248,7 @@ pub fn checkpoint_now(
         source: std::io::Error::other(e.to_string()),
     })?;
     transcript.append(&Event::Checkpoint {
-        checkpoint: &cp,
+        checkpoint: Cow::Borrowed(&cp),
         file: out.display().to_string(),
     })?;
     fsutil::replace(out, cp.to_text().as_bytes(), 0o644).map_err(|source| Error::Output {
@@ -256,7 +264,10 @@ pub fn checkpoint_now(
 pub fn note(path: &Path, author: &str, text: &str) -> Result<u64, Error> {
     let _lock = lock_transcript(path, "note")?;
     let mut transcript = Transcript::open(path)?;
-    Ok(transcript.append(&Event::Note { author, text })?)
+    Ok(transcript.append(&Event::Note {
+        author: Cow::Borrowed(author),
+        text: Cow::Borrowed(text),
+    })?)
 }
 
 /// A ceremony in progress: the plan, the open transcript and the counts.
@@ -295,8 +306,8 @@ impl Runner<'_, '_> {
             ));
         }
         self.record(&Event::Inventory {
-            when,
-            report: &report,
+            when: Cow::Borrowed(when),
+            report,
         })
     }
 
@@ -308,7 +319,7 @@ impl Runner<'_, '_> {
     /// Records a refusal and returns the error that ends the ceremony.
     pub(super) fn refuse(&mut self, step: Option<&str>, reasons: Vec<String>) -> Error {
         let recorded = self.record(&Event::Refused {
-            step,
+            step: step.map(Cow::Borrowed),
             reasons: reasons.clone(),
         });
         match recorded {
@@ -324,7 +335,7 @@ impl Runner<'_, '_> {
         let plan = self.plan;
         let token = Token::open(&plan.module, &plan.selector)?;
         self.record(&Event::Token {
-            identity: token.identity(),
+            identity: Cow::Borrowed(token.identity()),
         })?;
         let id = token.identity();
         self.say(format_args!(
@@ -336,7 +347,7 @@ impl Runner<'_, '_> {
         let attempted = pin.is_ok();
         let login = pin.and_then(|pin| token.login(&pin));
         self.record(&Event::Login {
-            user: "user",
+            user: Cow::Borrowed("user"),
             pin_source: opts.pin.describe(),
             attempted,
             success: login.is_ok(),
@@ -372,8 +383,8 @@ impl Runner<'_, '_> {
                 self.acknowledge(i)?;
             }
             self.record(&Event::StepStart {
-                step: id,
-                action: step.action(),
+                step: Cow::Borrowed(id),
+                action: Cow::Borrowed(step.action()),
             })?;
             let result = match step {
                 PlannedStep::GenerateRoot(r) => self.generate_root(token, r),
@@ -386,7 +397,7 @@ impl Runner<'_, '_> {
                     return Err(e);
                 }
                 self.record(&Event::StepFailed {
-                    step: id,
+                    step: Cow::Borrowed(id),
                     error: e.to_string(),
                 })?;
                 return Err(e);
@@ -439,12 +450,12 @@ impl Runner<'_, '_> {
             ));
         }
         self.record(&Event::IssuerChecked {
-            step,
-            issuer: role,
-            key_label: label,
+            step: Cow::Borrowed(step),
+            issuer: Cow::Borrowed(role),
+            key_label: Cow::Borrowed(label),
             certificate: spec.certificate.display().to_string(),
             subject: cert.tbs_certificate().subject().to_string(),
-            spki_sha256: &key.spki_sha256,
+            spki_sha256: Cow::Borrowed(&key.spki_sha256),
         })?;
         Ok(key)
     }
@@ -453,8 +464,8 @@ impl Runner<'_, '_> {
         let key = token.generate_ca_key(&step.key_label, step.algorithm)?;
         self.keys += 1;
         self.record(&Event::KeyGenerated {
-            step: &step.id,
-            key: &key,
+            step: Cow::Borrowed(&step.id),
+            key: Cow::Borrowed(&key),
         })?;
         key.check_policy(&token.identity().label)?;
         self.say(format_args!(
@@ -477,12 +488,12 @@ impl Runner<'_, '_> {
         let pem = issued.pem()?;
         let file = &step.certificate;
         self.record(&Event::CertificateIssued {
-            step: &step.id,
+            step: Cow::Borrowed(&step.id),
             request: None,
             profile: None,
-            sans: &[],
+            sans: Cow::Borrowed(&[]),
             file: file.display().to_string(),
-            certificate: &issued,
+            certificate: Cow::Borrowed(&issued),
         })?;
         write_output(file, pem.as_bytes())?;
         self.certificates += 1;

@@ -4,12 +4,13 @@
 //! and the transcript says which. A wrong answer, no answer, or `abort`
 //! stops the ceremony before the step.
 
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use super::events::Event;
 use super::run::Runner;
 use super::Error;
+use crate::events::Event;
 
 /// Where acknowledgements come from.
 pub(super) struct Acknowledgements {
@@ -109,18 +110,18 @@ impl Runner<'_, '_> {
             match reason {
                 None => {
                     self.record(&Event::WitnessAcknowledged {
-                        step: step.id(),
-                        witness,
-                        code: &code,
-                        source,
+                        step: Cow::Borrowed(step.id()),
+                        witness: Cow::Borrowed(witness),
+                        code: Cow::Borrowed(&code),
+                        source: Cow::Borrowed(source),
                     })?;
                 }
                 Some(reason) => {
                     self.record(&Event::WitnessRefused {
-                        step: step.id(),
-                        witness,
-                        code: &code,
-                        source,
+                        step: Cow::Borrowed(step.id()),
+                        witness: Cow::Borrowed(witness),
+                        code: Cow::Borrowed(&code),
+                        source: Cow::Borrowed(source),
                         reason: reason.clone(),
                     })?;
                     return Err(self.refuse(

@@ -12,6 +12,7 @@
 
 use serde::Serialize;
 
+use crate::events::Event;
 use crate::transcript::Visited;
 
 /// How many interrupted ceremonies are kept by name; more are only counted.
@@ -64,22 +65,19 @@ impl Open {
     }
 }
 
-/// A string field of an event, or "" when it is missing.
-fn field(event: &serde_json::Value, name: &str) -> String {
-    event[name].as_str().unwrap_or_default().to_string()
-}
-
 impl Tracker {
     /// Looks at one verified entry.
     pub fn visit(&mut self, v: &Visited<'_>) -> Result<(), String> {
         match v.kind {
             "ceremony_start" => {
-                let event = v.event()?;
+                let Event::CeremonyStart { ceremony, .. } = v.parse()? else {
+                    return Ok(());
+                };
                 self.close();
                 self.open = Some(Open {
                     seen: Interrupted {
                         start_seq: v.seq,
-                        ceremony: field(&event, "ceremony"),
+                        ceremony: ceremony.into_owned(),
                         certificates_issued: 0,
                         undelivered: 0,
                     },
@@ -89,11 +87,13 @@ impl Tracker {
             "ceremony_end" => self.open = None,
             "step_start" => {
                 if let Some(open) = &mut self.open {
-                    let event = v.event()?;
+                    let Event::StepStart { step, action } = v.parse()? else {
+                        return Ok(());
+                    };
                     open.end_step();
                     open.step = Some(Step {
-                        name: field(&event, "step"),
-                        bundles: event["action"] == "sign-requests",
+                        name: step.into_owned(),
+                        bundles: action == "sign-requests",
                         pending: 0,
                     });
                 }
@@ -109,9 +109,11 @@ impl Tracker {
             }
             "output_bundle_written" => {
                 if let Some(open) = &mut self.open {
-                    let event = v.event()?;
+                    let Event::OutputBundleWritten { step: written, .. } = v.parse()? else {
+                        return Ok(());
+                    };
                     if let Some(step) = open.step.as_mut() {
-                        if event["step"].as_str() == Some(step.name.as_str()) {
+                        if written == step.name {
                             step.pending = 0;
                         }
                     }
@@ -156,14 +158,42 @@ mod tests {
         tracker.finish()
     }
 
+    fn ceremony_start(name: &str) -> serde_json::Value {
+        serde_json::json!({"type": "ceremony_start", "ceremony": name, "script": "s.toml",
+                           "script_sha256": "00", "tool": "ceremony", "version": "0.1.0",
+                           "operator": "o", "witnesses": [], "steps": []})
+    }
+
+    #[test]
+    fn a_ceremony_start_that_does_not_read_fails_the_entry() {
+        let mut start = ceremony_start("x");
+        start["ceremony"] = 7.into();
+        let text = crate::checkpoint::tests::chain(&[start]);
+        let mut tracker = Tracker::default();
+        let err = verify_reader_with(std::path::Path::new("t"), text.as_bytes(), |v| {
+            tracker.visit(v)
+        })
+        .expect_err("a ceremony name that is not a string");
+        assert!(
+            err.to_string().starts_with(
+                "transcript t: entry 0 (line 1): ceremony_start event: invalid type: integer `7`, expected a string"
+            ),
+            "{err}"
+        );
+    }
+
     #[test]
     fn undelivered_certificates_are_those_without_a_bundle_of_their_step() {
         use serde_json::json;
-        let start = |name: &str| json!({"type": "ceremony_start", "ceremony": name});
+        let start = |name: &str| ceremony_start(name);
         let step =
             |id: &str, action: &str| json!({"type": "step_start", "step": id, "action": action});
         let cert = |id: &str| json!({"type": "certificate_issued", "step": id});
-        let bundle = |id: &str| json!({"type": "output_bundle_written", "step": id});
+        let bundle = |id: &str| {
+            json!({"type": "output_bundle_written", "step": id, "file": "b.age",
+                   "checksum_file": "b.age.sha256", "sha256": "00", "certificates": 2,
+                   "rejected": 0, "recipients": [], "signature_key_sha256": "00"})
+        };
         let end = json!({"type": "ceremony_end"});
         let events = vec![
             // A ceremony that ended is never interrupted.
@@ -213,7 +243,7 @@ mod tests {
     fn a_transcript_of_ended_ceremonies_has_none() {
         use serde_json::json;
         let events = vec![
-            json!({"type": "ceremony_start", "ceremony": "x"}),
+            ceremony_start("x"),
             json!({"type": "ceremony_end"}),
             json!({"type": "note"}),
         ];

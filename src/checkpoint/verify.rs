@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::interrupted::{Interrupted, Tracker};
 use super::{Checkpoint, Error};
+use crate::events::Event;
 use crate::hex;
 use crate::transcript::{self, Summary, Visited};
 
@@ -86,20 +87,22 @@ pub fn verify(
         }
         tracker.visit(v)?;
         if v.kind == "audit_key_generated" {
-            // One without a digest matches no key (checked only when a key is given).
-            let sha = v.event()?["spki_sha256"]
-                .as_str()
-                .unwrap_or("(none)")
-                .to_string();
-            recorded_key = Some((v.seq, sha));
+            if let Event::AuditKeyGenerated { key, .. } = v.parse()? {
+                recorded_key = Some((v.seq, key.into_owned().spki_sha256));
+            }
             return Ok(());
         }
         if v.kind != "checkpoint" {
             return Ok(());
         }
         embedded += 1;
-        let cp: Checkpoint = serde_json::from_value(strip_type(&v.event()?))
-            .map_err(|e| format!("checkpoint entry is malformed: {e}"))?;
+        let cp: Checkpoint = match v
+            .parse()
+            .map_err(|e| format!("checkpoint entry is malformed: {e}"))?
+        {
+            Event::Checkpoint { checkpoint, .. } => checkpoint.into_owned(),
+            _ => return Err("checkpoint entry is malformed: not a checkpoint".into()),
+        };
         if cp.entries != v.seq || cp.head != v.prev {
             return Err("checkpoint entry does not cover exactly the entries before it".into());
         }
@@ -188,14 +191,6 @@ fn check_prefix(
         )));
     }
     Ok(())
-}
-
-fn strip_type(event: &serde_json::Value) -> serde_json::Value {
-    let mut e = event.clone();
-    if let Some(map) = e.as_object_mut() {
-        map.remove("type");
-    }
-    e
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use std::fmt::{self, Write as _};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use der::asn1::{BitString, ObjectIdentifier, PrintableStringRef, UintRef};
 use der::{Any, Decode, Encode};
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
@@ -29,7 +31,7 @@ pub const PUBLIC_KEY: &str = "public-key";
 const ED448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.113");
 
 /// One object in the token, as the inventory lists it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// `private-key`, `public-key`, `secret-key`, `certificate`, `data`, or
     /// the PKCS#11 name of another class.
@@ -52,13 +54,20 @@ pub struct ObjectInfo {
 }
 
 /// Why the inventory flags an object.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Flag {
     /// The rule: `ca-key-policy` (a private key) or `no-wrap` (any key).
-    pub rule: &'static str,
+    #[serde(deserialize_with = "flag_rule")]
+    pub rule: super::keygen::StaticName,
     /// The attribute that breaks it, its value and the value the rule requires.
     #[serde(flatten)]
     pub violation: PolicyViolation,
+}
+
+fn flag_rule<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<&'static str, D::Error> {
+    super::keygen::known_name(d, &["ca-key-policy", "no-wrap"])
 }
 
 impl fmt::Display for Flag {
@@ -112,10 +121,10 @@ impl ObjectInfo {
 }
 
 /// The inventory as `ceremony inventory --json` prints it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report<'a> {
     /// The token listed.
-    pub token: &'a TokenIdentity,
+    pub token: Cow<'a, TokenIdentity>,
     /// Every object, with its flags.
     pub objects: Vec<ReportEntry<'a>>,
     /// How many objects are flagged.
@@ -123,11 +132,12 @@ pub struct Report<'a> {
 }
 
 /// One object in a [`Report`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ReportEntry<'a> {
+    /// The object.
     #[serde(flatten)]
     /// The object as the token reports it.
-    pub object: &'a ObjectInfo,
+    pub object: Cow<'a, ObjectInfo>,
     /// What is wrong with the object; empty when nothing is.
     pub flags: Vec<Flag>,
 }
@@ -138,13 +148,13 @@ impl<'a> Report<'a> {
         let objects: Vec<ReportEntry<'a>> = objects
             .iter()
             .map(|object| ReportEntry {
-                object,
+                object: Cow::Borrowed(object),
                 flags: object.flags(),
             })
             .collect();
         let flagged = objects.iter().filter(|e| !e.flags.is_empty()).count();
         Report {
-            token,
+            token: Cow::Borrowed(token),
             objects,
             flagged,
         }

@@ -81,7 +81,7 @@ pub enum SignatureHash {
 }
 
 /// The attributes of a private key that prove it cannot leave the token.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KeyAttributes {
     /// CKA_TOKEN: kept on the token.
     pub token: bool,
@@ -138,7 +138,7 @@ impl KeyAttributes {
 /// An object's key attributes as the token reports them: `None` where the
 /// token reports nothing (the attribute does not apply to the object's class,
 /// or cannot be read), never a guessed `false`.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ObjectAttributes {
     /// CKA_TOKEN: kept on the token.
     pub token: Option<bool>,
@@ -167,10 +167,11 @@ pub struct ObjectAttributes {
 }
 
 /// One attribute that breaks a rule: its name, its value and the value required.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PolicyViolation {
     /// The PKCS#11 attribute, `CKA_EXTRACTABLE`.
-    pub attribute: &'static str,
+    #[serde(deserialize_with = "policy_attribute")]
+    pub attribute: StaticName,
     /// The value the token reports; `None` when it reports none.
     pub actual: Option<bool>,
     /// The value the policy requires.
@@ -265,8 +266,45 @@ impl From<&KeyAttributes> for ObjectAttributes {
     }
 }
 
+/// Every attribute a [`PolicyViolation`] may name.
+const POLICY_ATTRIBUTES: [&str; 12] = [
+    "CKA_TOKEN",
+    "CKA_PRIVATE",
+    "CKA_SENSITIVE",
+    "CKA_EXTRACTABLE",
+    "CKA_ALWAYS_SENSITIVE",
+    "CKA_NEVER_EXTRACTABLE",
+    "CKA_LOCAL",
+    "CKA_SIGN",
+    "CKA_DECRYPT",
+    "CKA_WRAP",
+    "CKA_UNWRAP",
+    "CKA_DERIVE",
+];
+
+/// A name from a fixed list, read back as the `&'static str` it was written
+/// from (the alias keeps serde from borrowing it from the input).
+pub(crate) type StaticName = &'static str;
+
+/// Reads a name back as the one of `known` it was written from.
+pub(crate) fn known_name<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    known: &[&'static str],
+) -> std::result::Result<&'static str, D::Error> {
+    let name = String::deserialize(d)?;
+    known.iter().copied().find(|k| *k == name).ok_or_else(|| {
+        serde::de::Error::custom(format!("{name:?} is not one of {}", known.join(", ")))
+    })
+}
+
+fn policy_attribute<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<&'static str, D::Error> {
+    known_name(d, &POLICY_ATTRIBUTES)
+}
+
 /// A key pair in the token, as recorded in the transcript.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyRecord {
     /// `CKA_LABEL`.
     pub label: String,

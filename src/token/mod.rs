@@ -30,7 +30,7 @@ use cryptoki::object::Attribute;
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Errors from the token layer. Each names the module, token or key it is about.
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +198,7 @@ pub fn session_lost(text: &str) -> bool {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The identity of a token, as recorded in the transcript.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenIdentity {
     /// The PKCS#11 module path.
     pub module: String,

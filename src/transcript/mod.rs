@@ -33,6 +33,26 @@ use crate::hex;
 /// The `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The `type` of the one event this module writes itself: after a torn last
+/// line, the entry that names it.
+pub const CRASH_REMNANT: &str = "crash_remnant";
+
+/// The `crash_remnant` event, written and read back by this type. Its members
+/// are in the order they have always been written (`type` last).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CrashRemnant {
+    /// What happened, for a reader of the file.
+    #[serde(default)]
+    pub note: String,
+    /// The length of the torn line, without the newline added after it.
+    pub torn_bytes: u64,
+    /// SHA-256 of the torn line's bytes, hex.
+    pub torn_sha256: String,
+    /// Always [`CRASH_REMNANT`].
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
 /// The longest line a transcript may hold; longer lines are refused.
 pub const MAX_LINE: usize = 1 << 20;
 

@@ -57,10 +57,12 @@ pub struct Visited<'a> {
 }
 
 impl Visited<'_> {
-    /// The event, parsed (only when a visitor asks: most look at `kind`
-    /// alone, and a million entries verify twice as fast unparsed).
-    pub fn event(&self) -> std::result::Result<serde_json::Value, String> {
-        serde_json::from_str(self.raw.get()).map_err(|e| format!("event: {e}"))
+    /// The event, read as the caller's event type `E` (this module knows
+    /// none but its own [`CrashRemnant`](super::CrashRemnant)); only when a
+    /// visitor asks: most look at `kind` alone, and a million entries
+    /// verify twice as fast unparsed.
+    pub fn parse<E: serde::de::DeserializeOwned>(&self) -> std::result::Result<E, String> {
+        serde_json::from_str(self.raw.get()).map_err(|e| format!("{} event: {e}", self.kind))
     }
 }
 
@@ -178,11 +180,9 @@ pub fn verify_reader_with<R: BufRead>(
         let raw: RawBody<'_> = serde_json::from_str(&body)
             .map_err(|e| invalid(expected, line_no, format!("not a transcript entry: {e}")))?;
         if let Some(p) = pending.take() {
-            let names_it = event_type == "crash_remnant"
-                && serde_json::from_str::<serde_json::Value>(raw.event.get()).is_ok_and(|e| {
-                    e["torn_sha256"].as_str() == Some(p.sha256.as_str())
-                        && e["torn_bytes"].as_u64() == Some(p.len as u64)
-                });
+            let names_it = event_type == super::CRASH_REMNANT
+                && serde_json::from_str::<super::CrashRemnant>(raw.event.get())
+                    .is_ok_and(|e| e.torn_sha256 == p.sha256 && e.torn_bytes == p.len as u64);
             if !names_it {
                 return Err(invalid(p.entry, p.line, p.reason));
             }

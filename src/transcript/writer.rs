@@ -86,12 +86,13 @@ impl Transcript {
                     action: "end the torn line",
                     source,
                 })?;
-            transcript.append(&serde_json::json!({
-                "type": "crash_remnant",
-                "torn_bytes": torn.len(),
-                "torn_sha256": crate::hex::encode(&sha2::Sha256::digest(&torn)),
-                "note": "the last line was cut by a crash; its bytes are kept above, unchanged",
-            }))?;
+            transcript.append(&super::CrashRemnant {
+                note: "the last line was cut by a crash; its bytes are kept above, unchanged"
+                    .into(),
+                torn_bytes: torn.len() as u64,
+                torn_sha256: crate::hex::encode(&sha2::Sha256::digest(&torn)),
+                kind: super::CRASH_REMNANT.into(),
+            })?;
         }
         Ok(transcript)
     }

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use der::asn1::GeneralizedTime;
 use der::{Decode, Encode, Header, Length, Tag};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
@@ -123,7 +123,7 @@ pub fn validity(
 }
 
 /// An issued certificate and the facts the transcript records about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Issued {
     /// Serial number, lowercase hex.
     pub serial: String,

@@ -144,6 +144,40 @@ impl Env {
             .collect()
     }
 
+    /// Reads every entry of the transcript back with the library's one
+    /// event type (the transcript layer's own for `crash_remnant`) and
+    /// writes it again: the bytes must be those the ceremony wrote.
+    /// Returns the event types seen, in order; a torn line is skipped.
+    pub fn assert_events_read_back(&self, rel: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.path(rel)).expect("transcript");
+        let mut kinds = Vec::new();
+        for line in text.lines() {
+            if serde_json::from_str::<serde_json::Value>(line).is_err() {
+                continue; // a torn line a crash left, named by the next entry
+            }
+            let start = line.find(",\"event\":").expect("an event") + ",\"event\":".len();
+            let end = line.rfind(",\"hash\":\"").expect("a hash");
+            let written = &line[start..end];
+            let kind = serde_json::from_str::<serde_json::Value>(written).expect("json")["type"]
+                .as_str()
+                .expect("a type")
+                .to_string();
+            let again = if kind == ceremony::transcript::CRASH_REMNANT {
+                let e: ceremony::transcript::CrashRemnant =
+                    serde_json::from_str(written).expect("crash_remnant reads back");
+                serde_json::to_string(&e)
+            } else {
+                let e: ceremony::events::Event<'static> = serde_json::from_str(written)
+                    .unwrap_or_else(|e| panic!("{written} does not read back: {e}"));
+                serde_json::to_string(&e)
+            }
+            .expect("serializes");
+            assert_eq!(again, written, "{kind} is not written back byte for byte");
+            kinds.push(kind);
+        }
+        kinds
+    }
+
     /// Every file under the test directory except the token store, sorted.
     pub fn files(&self) -> Vec<String> {
         fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {

@@ -6,11 +6,54 @@ use serde_json::json;
 fn crl_event(label: &str, sha: &str, number: u64, serials: &[&str]) -> serde_json::Value {
     json!({
         "type": "crl_issued",
+        "step": "crl",
+        "issuer": "CN=kubernetes",
         "issuer_key_label": label,
+        "issuer_certificate": "ca.crt",
         "issuer_certificate_sha256": sha,
         "crl_number": number,
-        "revoked": serials.iter().map(|s| json!({"serial": s, "reason": "superseded"})).collect::<Vec<_>>(),
+        "this_update": "2026-11-23T13:45:00Z",
+        "next_update": "2026-12-23T13:45:00Z",
+        "revoked": serials.iter().map(|s| json!({"serial": s, "reason": "superseded", "revoked_at": "2026-11-23T13:45:00Z"})).collect::<Vec<_>>(),
+        "file": "ca.crl",
+        "sha256": "ff",
     })
+}
+
+fn typed(event: serde_json::Value) -> Event<'static> {
+    serde_json::from_value(event).expect("an event")
+}
+
+#[test]
+fn a_crl_issued_that_does_not_read_fails_instead_of_restarting_at_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.jsonl");
+    let earlier = crl_event("cluster-root-ca", "aa", 5, &["01"]);
+    std::fs::write(
+        &path,
+        crate::checkpoint::tests::chain(std::slice::from_ref(&earlier)),
+    )
+    .expect("write");
+    let h = CrlHistory::read(&path, "cluster-root-ca", "aa").expect("reads");
+    assert_eq!(h.next_number(), Some(6));
+
+    // A re-chained transcript whose crl_issued lost its number (a renamed
+    // field) is refused at that entry.
+    let mut renamed = earlier.clone();
+    let number = renamed
+        .as_object_mut()
+        .and_then(|m| m.remove("crl_number"))
+        .expect("had a number");
+    renamed["number"] = number;
+    std::fs::write(&path, crate::checkpoint::tests::chain(&[renamed])).expect("write");
+    let err = CrlHistory::read(&path, "cluster-root-ca", "aa").expect_err("must fail");
+    assert!(
+        err.to_string().starts_with("transcript ")
+            && err
+                .to_string()
+                .contains("entry 0 (line 1): crl_issued event: missing field `crl_number`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -18,11 +61,11 @@ fn the_number_follows_the_highest_of_the_same_issuer() {
     let mut h = CrlHistory::default();
     assert_eq!(h.next_number(), Some(1));
     for e in [
-        json!({"type": "certificate_issued", "crl_number": 99}),
-        crl_event("cluster-root-ca", "aa", 1, &["01"]),
-        crl_event("etcd-root-ca", "bb", 7, &["02"]),
-        crl_event("other-label", "aa", 3, &["03", "04"]),
-        crl_event("cluster-root-ca", "cc", 2, &["05"]),
+        typed(json!({"type": "step_failed", "step": "cluster-root-ca", "error": "aa"})),
+        typed(crl_event("cluster-root-ca", "aa", 1, &["01"])),
+        typed(crl_event("etcd-root-ca", "bb", 7, &["02"])),
+        typed(crl_event("other-label", "aa", 3, &["03", "04"])),
+        typed(crl_event("cluster-root-ca", "cc", 2, &["05"])),
     ] {
         h.observe(&e, "cluster-root-ca", "aa");
     }

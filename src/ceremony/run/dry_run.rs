@@ -5,11 +5,11 @@ use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::super::events::Outcome;
 use super::super::plan::{Plan, PlannedStep, RevokeTarget};
 use super::super::script::OnRejection;
 use super::super::Error;
 use super::super::{crl, sign};
+use crate::events::Outcome;
 
 /// Prints what `plan` would do and refuses, naming every reason, when the
 /// ceremony would: existing outputs, refused requests under `stop`, bad revocations.

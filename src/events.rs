@@ -1,0 +1,394 @@
+//! What the ceremony records in the transcript. Each event is one entry;
+//! the `type` field names it. No event ever carries a PIN or key material.
+//!
+//! [`Event`] is the one type of a transcript event in both directions: the
+//! ceremony runner writes it, and every reader (CRL numbering, the
+//! checkpoint origin, checkpoint verification, the interrupted-ceremony
+//! count, the report) reads it back with it, never as untyped JSON. What is
+//! written borrows (`Cow::Borrowed`); what is read owns. A field added
+//! after transcripts were first written reads as its default when an older
+//! entry lacks it, so old transcripts still parse; the bytes written for
+//! today's events are those written before this type read them back.
+//!
+//! This module sits below `ceremony`, `checkpoint` and `report`, which
+//! import it, and imports only the record types of `token` and `x509`; the
+//! transcript layer stays generic over its events.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::token::{KeyRecord, TokenIdentity};
+use crate::x509::Issued;
+
+/// How a ceremony ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step ran.
+    Completed,
+    /// The ceremony refused to start a step (a conflict or bad input).
+    Refused,
+    /// A step failed part-way.
+    Failed,
+}
+
+impl Outcome {
+    /// The name the transcript records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// The ceremony an earlier run left unfinished, as the next
+/// `ceremony_start` names it (the full record is `unfinished_ceremony_found`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Interrupted {
+    /// The entry where it started.
+    pub ceremony_start_seq: u64,
+    /// Its name.
+    pub ceremony: String,
+    /// The certificates it signed and never delivered in an output bundle.
+    pub certificates_undelivered: u64,
+}
+
+/// One transcript event.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event<'a> {
+    /// An earlier ceremony in this transcript never recorded its end (a crash
+    /// or a kill); this ceremony records that it found it, and goes on.
+    /// It names the ceremony and counts the certificates it signed, and of
+    /// those the ones never delivered (no output bundle of their step).
+    /// Entries older than its name and counts read them as empty and 0.
+    UnfinishedCeremonyFound {
+        /// The entry where that ceremony started.
+        ceremony_start_seq: u64,
+        /// The ceremony's name, as its script gives it.
+        #[serde(default)]
+        ceremony: Cow<'a, str>,
+        /// How many certificates it issued.
+        #[serde(default)]
+        certificates_issued: u64,
+        /// Of those, how many were never delivered in an output bundle.
+        #[serde(default)]
+        certificates_undelivered: u64,
+    },
+    /// A ceremony begins.
+    CeremonyStart {
+        /// The ceremony's name, as its script gives it.
+        ceremony: Cow<'a, str>,
+        /// The administrator, when the script names one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        administrator: Option<Cow<'a, str>>,
+        /// True when witness answers come from a file (a rehearsal).
+        #[serde(default)]
+        rehearsal: bool,
+        /// The script file.
+        script: String,
+        /// SHA-256 of the script, hex.
+        script_sha256: Cow<'a, str>,
+        /// The tool's name.
+        tool: Cow<'a, str>,
+        /// The tool's version.
+        version: Cow<'a, str>,
+        /// The operator at the keyboard.
+        operator: Cow<'a, str>,
+        /// The witnesses present.
+        witnesses: Cow<'a, [String]>,
+        /// The step ids, in order.
+        steps: Vec<Cow<'a, str>>,
+        /// The ceremony an earlier run left unfinished, when there is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        interrupted: Option<Interrupted>,
+    },
+    /// The token the ceremony uses.
+    Token {
+        /// Which token.
+        #[serde(flatten)]
+        identity: Cow<'a, TokenIdentity>,
+    },
+    /// A login and how it went; `attempted` is false when the PIN could not
+    /// be read, so `C_Login` was never called.
+    Login {
+        /// `user` or `so`.
+        user: Cow<'a, str>,
+        /// Where the PIN came from (never the PIN).
+        pin_source: String,
+        /// Whether `C_Login` was called.
+        attempted: bool,
+        /// Whether the login succeeded.
+        success: bool,
+        /// The error, when there was one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The ceremony refused to proceed.
+    Refused {
+        /// The step id.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: Option<Cow<'a, str>>,
+        /// Why, one reason per rule broken.
+        reasons: Vec<String>,
+    },
+    /// A step starts.
+    StepStart {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The step's action, as the script names it.
+        action: Cow<'a, str>,
+    },
+    /// A key pair was generated in the token.
+    KeyGenerated {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The key as read back from the token.
+        #[serde(flatten)]
+        key: Cow<'a, KeyRecord>,
+    },
+    /// A certificate was issued and is about to be written.
+    CertificateIssued {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The request id, for a signed request.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request: Option<Cow<'a, str>>,
+        /// The profile it was issued under, for a signed request.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: Option<Cow<'a, str>>,
+        /// Its subject alternative names.
+        #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
+        sans: Cow<'a, [String]>,
+        /// The file written.
+        file: String,
+        /// The certificate's facts.
+        #[serde(flatten)]
+        certificate: Cow<'a, Issued>,
+    },
+    /// A request bundle matched its pinned digest and every member checked out.
+    RequestBundleVerified {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The request bundle.
+        bundle: String,
+        /// SHA-256 of the file, hex.
+        sha256: Cow<'a, str>,
+        /// How many requests it holds.
+        requests: usize,
+    },
+    /// An issuing CA: its certificate matches its key in the token.
+    IssuerChecked {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The issuing CA.
+        issuer: Cow<'a, str>,
+        /// The issuer key's label.
+        key_label: Cow<'a, str>,
+        /// The issuer certificate file.
+        certificate: String,
+        /// The certificate's subject, RFC 4514.
+        subject: String,
+        /// SHA-256 of the key's SubjectPublicKeyInfo, hex.
+        spki_sha256: Cow<'a, str>,
+    },
+    /// A request that breaks its profile.
+    RequestRejected {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The request id, for a signed request.
+        request: Cow<'a, str>,
+        /// The profile it was issued under, for a signed request.
+        profile: Cow<'a, str>,
+        /// The rule it breaks.
+        rule: Cow<'a, str>,
+    },
+    /// An encrypted output bundle was written.
+    OutputBundleWritten {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The file written.
+        file: String,
+        /// The `.sha256` file beside it.
+        checksum_file: String,
+        /// SHA-256 of the file, hex.
+        sha256: Cow<'a, str>,
+        /// How many certificates it holds.
+        certificates: usize,
+        /// How many requests were rejected.
+        rejected: usize,
+        /// The age recipients it is encrypted to.
+        recipients: Cow<'a, [String]>,
+        /// SHA-256 of the SubjectPublicKeyInfo of the audit key that signed
+        /// the bundle's `SHA256SUMS` (`SHA256SUMS.sig`); empty in entries
+        /// written before bundles were signed.
+        #[serde(default)]
+        signature_key_sha256: Cow<'a, str>,
+    },
+    /// A CRL was signed and verified, and is about to be written.
+    CrlIssued {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The issuing CA.
+        issuer: Cow<'a, str>,
+        /// The issuer key's label.
+        issuer_key_label: Cow<'a, str>,
+        /// The issuer certificate file.
+        issuer_certificate: String,
+        /// SHA-256 of the issuer certificate, hex.
+        issuer_certificate_sha256: Cow<'a, str>,
+        /// The CRL number.
+        crl_number: u64,
+        /// thisUpdate, RFC 3339 UTC.
+        this_update: Cow<'a, str>,
+        /// nextUpdate, RFC 3339 UTC.
+        next_update: Cow<'a, str>,
+        /// The certificates it revokes.
+        revoked: Cow<'a, [RevokedRecord]>,
+        /// The file written.
+        file: String,
+        /// SHA-256 of the file, hex.
+        sha256: Cow<'a, str>,
+    },
+    /// A step failed.
+    StepFailed {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// What failed.
+        error: String,
+    },
+    /// A witness acknowledged a step before it ran.
+    WitnessAcknowledged {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The witness.
+        witness: Cow<'a, str>,
+        /// The code the witness was asked to confirm.
+        code: Cow<'a, str>,
+        /// Where the answer came from (the terminal or an answers file).
+        source: Cow<'a, str>,
+    },
+    /// A witness did not acknowledge a step, or the operator aborted; the step did not run.
+    WitnessRefused {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The witness.
+        witness: Cow<'a, str>,
+        /// The code the witness was asked to confirm.
+        code: Cow<'a, str>,
+        /// Where the answer came from (the terminal or an answers file).
+        source: Cow<'a, str>,
+        /// Why.
+        reason: String,
+    },
+    /// The audit key was generated and its public key written.
+    AuditKeyGenerated {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The file written.
+        file: String,
+        /// The key as read back from the token.
+        #[serde(flatten)]
+        key: Cow<'a, KeyRecord>,
+    },
+    /// A signed checkpoint of every entry before this one.
+    Checkpoint {
+        /// The checkpoint.
+        #[serde(flatten)]
+        checkpoint: Cow<'a, Checkpoint>,
+        /// The file written.
+        file: String,
+    },
+    /// No checkpoint could be signed.
+    CheckpointSkipped {
+        /// Why.
+        reason: String,
+    },
+    /// Every object in the token and its policy flags, at the start
+    /// (after login) and at the end of the ceremony.
+    Inventory {
+        /// `start` or `end`.
+        when: Cow<'a, str>,
+        /// The inventory.
+        #[serde(flatten)]
+        report: crate::token::inventory::Report<'a>,
+    },
+    /// A note added to the record (a deviation, an observation).
+    Note {
+        /// Who wrote it.
+        author: Cow<'a, str>,
+        /// The note.
+        text: Cow<'a, str>,
+    },
+    /// The ceremony ends.
+    CeremonyEnd {
+        /// How it ended.
+        outcome: Outcome,
+        /// The error, when there was one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// How many keys it generated.
+        keys_generated: usize,
+        /// How many certificates it issued.
+        certificates_issued: usize,
+        /// How many CRLs it issued.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        crls_issued: usize,
+    },
+    /// Before `ceremony_start`: temporary files a dead run left beside this
+    /// ceremony's outputs (`.ceremony-tmp.NAME.PID`, PID no longer running)
+    /// were removed.
+    StaleTemporariesRemoved {
+        /// The temporary files removed.
+        paths: Vec<String>,
+        /// Stale files that could not be removed, each with the reason.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        not_removed: Vec<String>,
+    },
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A signed checkpoint: the fields the `checkpoint` event records and the
+/// checkpoint file holds. Signing, parsing and checking it are
+/// [`crate::checkpoint`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The transcript's origin name.
+    pub origin: String,
+    /// How many entries it covers.
+    pub entries: u64,
+    /// The hash of entry `entries - 1`.
+    pub head: String,
+    /// SHA-256 of the audit key's SubjectPublicKeyInfo, hex.
+    pub key_sha256: String,
+    /// The signature algorithm OID.
+    pub algorithm: String,
+    /// The DER signature, base64.
+    pub signature: String,
+}
+
+/// One entry of a CRL, as `crl_issued` records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokedRecord {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// The reason, as the script names it.
+    pub reason: Cow<'static, str>,
+    /// The revocation date, RFC 3339 UTC.
+    pub revoked_at: String,
+    /// The certificate file the serial was read from, when the script named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// That certificate's subject, RFC 4514.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+#[cfg(test)]
+mod tests;
