@@ -46,30 +46,58 @@ pub const FORMAT: &str = "ceremony-checkpoint/1";
 pub enum Error {
     /// A checkpoint or key file could not be read.
     #[error("{}: {reason}", path.display())]
-    Read { path: PathBuf, reason: String },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A checkpoint is malformed.
     #[error("checkpoint {}: {reason}", path.display())]
-    Malformed { path: PathBuf, reason: String },
+    Malformed {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A checkpoint's signature does not verify with the audit key.
     #[error("checkpoint {}: the signature does not verify with audit key {}: {reason}", path.display(), key.display())]
     BadSignature {
+        /// The checkpoint (file, or entry as text).
         path: PathBuf,
+        /// The audit key file.
         key: PathBuf,
+        /// Why it does not verify.
         reason: String,
     },
     /// The transcript does not hold the checkpointed prefix.
     #[error("transcript {}: {reason}", path.display())]
-    Mismatch { path: PathBuf, reason: String },
+    Mismatch {
+        /// The transcript.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
     /// An audit key was given, and the transcript holds no checkpoint.
     #[error("transcript {}: holds no checkpoint, so none of its {entries} entries is covered by a signature of the audit key", path.display())]
-    NoCheckpoint { path: PathBuf, entries: u64 },
+    NoCheckpoint {
+        /// The transcript.
+        path: PathBuf,
+        /// How many entries it holds.
+        entries: u64,
+    },
     /// The audit key given is not the one the transcript recorded.
     #[error("transcript {}: audit key {} (sha256 {given}) is not the audit key the transcript recorded at entry {seq} (generate-audit-key, sha256 {recorded})", path.display(), key.display())]
     ForeignAuditKey {
+        /// The transcript.
         path: PathBuf,
+        /// The audit key file given.
         key: PathBuf,
+        /// SHA-256 of the given key's SubjectPublicKeyInfo.
         given: String,
+        /// The `generate-audit-key` entry that recorded the key.
         seq: u64,
+        /// SHA-256 of the recorded key's SubjectPublicKeyInfo.
         recorded: String,
     },
     /// The token could not sign.
@@ -223,57 +251,4 @@ pub fn read_public_key(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A transcript of `events`, chained; a `checkpoint` event gets the
-    /// `entries` and `head` of the entries before it (it is not signed).
-    pub(crate) fn chain(events: &[serde_json::Value]) -> String {
-        use sha2::Digest;
-        let mut prev = crate::transcript::GENESIS.to_string();
-        let mut text = String::new();
-        for (seq, event) in events.iter().enumerate() {
-            let mut event = event.clone();
-            if event["type"] == "checkpoint" {
-                event["entries"] = seq.into();
-                event["head"] = prev.clone().into();
-            }
-            let body = serde_json::json!({"seq": seq, "time": "t", "prev": prev, "event": event})
-                .to_string();
-            let hash = hex::encode(&sha2::Sha256::digest(body.as_bytes()));
-            text.push_str(&format!(
-                "{},\"hash\":\"{hash}\"}}\n",
-                &body[..body.len() - 1]
-            ));
-            prev = hash;
-        }
-        text
-    }
-
-    #[test]
-    fn text_round_trips_and_malformed_files_are_named() {
-        let cp = Checkpoint {
-            origin: "example transcript".into(),
-            entries: 42,
-            head: "ab".repeat(32),
-            key_sha256: "cd".repeat(32),
-            algorithm: "1.2.840.10045.4.3.2".into(),
-            signature: "MEUCIQ==".into(),
-        };
-        let text = cp.to_text();
-        assert!(
-            text.starts_with("ceremony-checkpoint/1\norigin example transcript\nentries 42\nhead ")
-        );
-        assert_eq!(
-            Checkpoint::parse(Path::new("cp"), &text).expect("parses"),
-            cp
-        );
-        let err = Checkpoint::parse(Path::new("cp"), &text.replace("entries 42", "entries x"))
-            .expect_err("bad number");
-        assert_eq!(err.to_string(), "checkpoint cp: entries is not a number");
-        let err = Checkpoint::parse(Path::new("cp"), "hello\n").expect_err("bad first line");
-        assert!(err
-            .to_string()
-            .contains("the first line must be ceremony-checkpoint/1"));
-    }
-}
+pub(crate) mod tests;

@@ -14,8 +14,6 @@
 
 pub mod bundle;
 pub mod ceremony;
-// Field docs come with the checkpoint rework (issue 12 part 3).
-#[allow(missing_docs)]
 pub mod checkpoint;
 pub mod events;
 pub mod expiry;
