@@ -58,7 +58,7 @@ pub struct ObjectInfo {
 pub struct Flag {
     /// The rule: `ca-key-policy` (a private key) or `no-wrap` (any key).
     #[serde(deserialize_with = "flag_rule")]
-    pub rule: super::keygen::StaticName,
+    pub rule: super::policy::StaticName,
     /// The attribute that breaks it, its value and the value the rule requires.
     #[serde(flatten)]
     pub violation: PolicyViolation,
@@ -67,7 +67,7 @@ pub struct Flag {
 fn flag_rule<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<&'static str, D::Error> {
-    super::keygen::known_name(d, &["ca-key-policy", "no-wrap"])
+    super::policy::known_name(d, &["ca-key-policy", "no-wrap"])
 }
 
 impl fmt::Display for Flag {

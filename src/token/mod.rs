@@ -11,14 +11,14 @@ mod fault;
 pub mod inventory;
 mod keygen;
 mod pin;
+mod policy;
 mod signer;
 mod uri;
 
 pub use inventory::{Flag, ObjectInfo};
-pub use keygen::{
-    KeyAlgorithm, KeyAttributes, KeyRecord, ObjectAttributes, PolicyViolation, SignatureHash,
-};
+pub use keygen::{KeyAlgorithm, SignatureHash};
 pub use pin::PinSource;
+pub use policy::{KeyAttributes, KeyRecord, ObjectAttributes, PolicyViolation};
 pub use signer::{TokenKey, TokenSigner, TokenVerifyingKey};
 pub use uri::TokenSelector;
 

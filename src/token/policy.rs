@@ -1,0 +1,269 @@
+//! The CA key policy: the attributes that prove a private key cannot leave
+//! the token, how they are read back (an attribute the module does not
+//! report is unknown, never false), the violations of the policy, and the
+//! key record the transcript keeps. Pure: no token calls.
+
+use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
+use serde::{Deserialize, Serialize};
+
+use super::keygen::KeyAlgorithm;
+use super::{Error, Result};
+
+/// The attributes of a private key that prove it cannot leave the token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyAttributes {
+    /// CKA_TOKEN: kept on the token.
+    pub token: bool,
+    /// CKA_PRIVATE: usable only after login.
+    pub private: bool,
+    /// CKA_SENSITIVE: never revealed in plaintext.
+    pub sensitive: bool,
+    /// CKA_EXTRACTABLE: can be wrapped out of the token.
+    pub extractable: bool,
+    /// CKA_ALWAYS_SENSITIVE: sensitive since it was made.
+    pub always_sensitive: bool,
+    /// CKA_NEVER_EXTRACTABLE: never extractable since it was made.
+    pub never_extractable: bool,
+    /// CKA_LOCAL: generated inside the token.
+    pub local: bool,
+    /// CKA_SIGN: may sign.
+    pub sign: bool,
+    /// CKA_DECRYPT: may decrypt.
+    pub decrypt: bool,
+    /// CKA_UNWRAP: may unwrap keys into the token.
+    pub unwrap: bool,
+    /// CKA_DERIVE: may derive other keys.
+    pub derive: bool,
+}
+
+impl KeyAttributes {
+    /// The first attribute that breaks the CA key policy, as (name, actual, required).
+    pub fn policy_violation(&self) -> Option<(&'static str, bool, bool)> {
+        ObjectAttributes::from(self)
+            .policy_violations()
+            .into_iter()
+            .next()
+            .map(|v| (v.attribute, v.actual.unwrap_or(!v.required), v.required))
+    }
+
+    /// The attributes as read back, an unreported one counting against the policy.
+    pub(super) fn from_reported(r: &ObjectAttributes) -> KeyAttributes {
+        KeyAttributes {
+            token: r.token.unwrap_or(false),
+            private: r.private.unwrap_or(false),
+            sensitive: r.sensitive.unwrap_or(false),
+            extractable: r.extractable.unwrap_or(true),
+            always_sensitive: r.always_sensitive.unwrap_or(false),
+            never_extractable: r.never_extractable.unwrap_or(false),
+            local: r.local.unwrap_or(false),
+            sign: r.sign.unwrap_or(false),
+            decrypt: r.decrypt.unwrap_or(true),
+            unwrap: r.unwrap.unwrap_or(true),
+            derive: r.derive.unwrap_or(true),
+        }
+    }
+}
+
+/// An object's key attributes as the token reports them: `None` where the
+/// token reports nothing (the attribute does not apply to the object's class,
+/// or cannot be read), never a guessed `false`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectAttributes {
+    /// CKA_TOKEN: kept on the token.
+    pub token: Option<bool>,
+    /// CKA_PRIVATE: usable only after login.
+    pub private: Option<bool>,
+    /// CKA_SENSITIVE: never revealed in plaintext.
+    pub sensitive: Option<bool>,
+    /// CKA_EXTRACTABLE: can be wrapped out of the token.
+    pub extractable: Option<bool>,
+    /// CKA_ALWAYS_SENSITIVE: sensitive since it was made.
+    pub always_sensitive: Option<bool>,
+    /// CKA_NEVER_EXTRACTABLE: never extractable since it was made.
+    pub never_extractable: Option<bool>,
+    /// CKA_LOCAL: generated inside the token.
+    pub local: Option<bool>,
+    /// CKA_SIGN: may sign.
+    pub sign: Option<bool>,
+    /// CKA_DECRYPT: may decrypt.
+    pub decrypt: Option<bool>,
+    /// CKA_WRAP: may wrap other keys.
+    pub wrap: Option<bool>,
+    /// CKA_UNWRAP: may unwrap keys into the token.
+    pub unwrap: Option<bool>,
+    /// CKA_DERIVE: may derive other keys.
+    pub derive: Option<bool>,
+}
+
+/// One attribute that breaks a rule: its name, its value and the value required.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyViolation {
+    /// The PKCS#11 attribute, `CKA_EXTRACTABLE`.
+    #[serde(deserialize_with = "policy_attribute")]
+    pub attribute: StaticName,
+    /// The value the token reports; `None` when it reports none.
+    pub actual: Option<bool>,
+    /// The value the policy requires.
+    pub required: bool,
+}
+
+impl ObjectAttributes {
+    /// The attribute types that fill an `ObjectAttributes`, in field order.
+    pub(crate) const TYPES: [AttributeType; 12] = [
+        AttributeType::Token,
+        AttributeType::Private,
+        AttributeType::Sensitive,
+        AttributeType::Extractable,
+        AttributeType::AlwaysSensitive,
+        AttributeType::NeverExtractable,
+        AttributeType::Local,
+        AttributeType::Sign,
+        AttributeType::Decrypt,
+        AttributeType::Wrap,
+        AttributeType::Unwrap,
+        AttributeType::Derive,
+    ];
+
+    /// Takes the key attributes out of a `C_GetAttributeValue` answer.
+    pub(crate) fn collect<'a>(attrs: impl IntoIterator<Item = &'a Attribute>) -> ObjectAttributes {
+        let mut out = ObjectAttributes::default();
+        for a in attrs {
+            let (slot, v) = match a {
+                Attribute::Token(v) => (&mut out.token, v),
+                Attribute::Private(v) => (&mut out.private, v),
+                Attribute::Sensitive(v) => (&mut out.sensitive, v),
+                Attribute::Extractable(v) => (&mut out.extractable, v),
+                Attribute::AlwaysSensitive(v) => (&mut out.always_sensitive, v),
+                Attribute::NeverExtractable(v) => (&mut out.never_extractable, v),
+                Attribute::Local(v) => (&mut out.local, v),
+                Attribute::Sign(v) => (&mut out.sign, v),
+                Attribute::Decrypt(v) => (&mut out.decrypt, v),
+                Attribute::Wrap(v) => (&mut out.wrap, v),
+                Attribute::Unwrap(v) => (&mut out.unwrap, v),
+                Attribute::Derive(v) => (&mut out.derive, v),
+                _ => continue,
+            };
+            *slot = Some(*v);
+        }
+        out
+    }
+
+    /// Every attribute that breaks the CA private-key policy, in policy order.
+    /// An attribute the token does not report never meets the policy.
+    pub fn policy_violations(&self) -> Vec<PolicyViolation> {
+        [
+            ("CKA_TOKEN", self.token, true),
+            ("CKA_PRIVATE", self.private, true),
+            ("CKA_SENSITIVE", self.sensitive, true),
+            ("CKA_EXTRACTABLE", self.extractable, false),
+            ("CKA_ALWAYS_SENSITIVE", self.always_sensitive, true),
+            ("CKA_NEVER_EXTRACTABLE", self.never_extractable, true),
+            ("CKA_LOCAL", self.local, true),
+            ("CKA_SIGN", self.sign, true),
+            ("CKA_DECRYPT", self.decrypt, false),
+            ("CKA_UNWRAP", self.unwrap, false),
+            ("CKA_DERIVE", self.derive, false),
+        ]
+        .into_iter()
+        .filter(|(_, actual, required)| *actual != Some(*required))
+        .map(|(attribute, actual, required)| PolicyViolation {
+            attribute,
+            actual,
+            required,
+        })
+        .collect()
+    }
+}
+
+impl From<&KeyAttributes> for ObjectAttributes {
+    fn from(k: &KeyAttributes) -> ObjectAttributes {
+        ObjectAttributes {
+            token: Some(k.token),
+            private: Some(k.private),
+            sensitive: Some(k.sensitive),
+            extractable: Some(k.extractable),
+            always_sensitive: Some(k.always_sensitive),
+            never_extractable: Some(k.never_extractable),
+            local: Some(k.local),
+            sign: Some(k.sign),
+            decrypt: Some(k.decrypt),
+            // A private key has no CKA_WRAP; the transcript's record leaves it out.
+            wrap: None,
+            unwrap: Some(k.unwrap),
+            derive: Some(k.derive),
+        }
+    }
+}
+
+/// Every attribute a [`PolicyViolation`] may name.
+const POLICY_ATTRIBUTES: [&str; 12] = [
+    "CKA_TOKEN",
+    "CKA_PRIVATE",
+    "CKA_SENSITIVE",
+    "CKA_EXTRACTABLE",
+    "CKA_ALWAYS_SENSITIVE",
+    "CKA_NEVER_EXTRACTABLE",
+    "CKA_LOCAL",
+    "CKA_SIGN",
+    "CKA_DECRYPT",
+    "CKA_WRAP",
+    "CKA_UNWRAP",
+    "CKA_DERIVE",
+];
+
+/// A name from a fixed list, read back as the `&'static str` it was written
+/// from (the alias keeps serde from borrowing it from the input).
+pub(crate) type StaticName = &'static str;
+
+/// Reads a name back as the one of `known` it was written from.
+pub(crate) fn known_name<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    known: &[&'static str],
+) -> std::result::Result<&'static str, D::Error> {
+    let name = String::deserialize(d)?;
+    known.iter().copied().find(|k| *k == name).ok_or_else(|| {
+        serde::de::Error::custom(format!("{name:?} is not one of {}", known.join(", ")))
+    })
+}
+
+fn policy_attribute<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<&'static str, D::Error> {
+    known_name(d, &POLICY_ATTRIBUTES)
+}
+
+/// A key pair in the token, as recorded in the transcript.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `CKA_ID`, hex.
+    pub id: String,
+    /// The key algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// The private key's attributes as read back from the token.
+    pub attributes: KeyAttributes,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, hex.
+    pub spki_sha256: String,
+    /// The DER SubjectPublicKeyInfo.
+    #[serde(skip)]
+    pub spki_der: Vec<u8>,
+    #[serde(skip)]
+    pub(crate) private_handle: Option<ObjectHandle>,
+}
+
+impl KeyRecord {
+    /// Refuses a key whose attributes (as read back) break the CA key policy.
+    pub fn check_policy(&self, token: &str) -> Result<()> {
+        match self.attributes.policy_violation() {
+            None => Ok(()),
+            Some((attribute, actual, expected)) => Err(Error::KeyPolicy {
+                token: token.to_string(),
+                label: self.label.clone(),
+                attribute,
+                actual: actual.to_string(),
+                expected: if expected { "true" } else { "false" },
+            }),
+        }
+    }
+}
