@@ -16,7 +16,6 @@ pub use issued::{cidr_bytes, subject_name, IssuedProfile};
 pub use nodes::{Network, NodeNames, NodeScope};
 pub use root::RootProfile;
 
-use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
 
 /// Errors from profile construction.
@@ -63,12 +62,7 @@ pub(crate) fn push_key_ids(
     Ok(())
 }
 
-/// Key identifier per RFC 7093 method 1: the leftmost 160 bits of the
-/// SHA-256 of the subjectPublicKey BIT STRING's bytes.
-pub fn key_identifier(spki: &SubjectPublicKeyInfoRef<'_>) -> Vec<u8> {
-    let digest = Sha256::digest(spki.subject_public_key.raw_bytes());
-    digest[..20].to_vec()
-}
+pub use crate::x509::key_identifier;
 
 /// A kubeadm-tree path for an issued certificate: relative, at most
 /// [`limits::MAX_FILE_NAME_LEN`] bytes, components of letters, digits, `-`,

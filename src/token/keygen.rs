@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spki::EncodePublicKey;
 
-use super::policy::{KeyAttributes, KeyRecord, ObjectAttributes};
+use super::policy::{KeyAttributes, ObjectAttributes};
 use super::{Error, Result, Token};
 use crate::hex;
 
@@ -79,6 +79,42 @@ pub enum SignatureHash {
     Sha384,
     /// SHA-512 (`CKM_SHA512_RSA_PKCS`).
     Sha512,
+}
+
+/// A key pair in the token, as recorded in the transcript.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `CKA_ID`, hex.
+    pub id: String,
+    /// The key algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// The private key's attributes as read back from the token.
+    pub attributes: KeyAttributes,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, hex.
+    pub spki_sha256: String,
+    /// The DER SubjectPublicKeyInfo.
+    #[serde(skip)]
+    pub spki_der: Vec<u8>,
+    #[serde(skip)]
+    pub(crate) private_handle: Option<ObjectHandle>,
+}
+
+impl KeyRecord {
+    /// Refuses a key whose attributes (as read back) break the CA key policy.
+    pub fn check_policy(&self, token: &str) -> Result<()> {
+        match self.attributes.policy_violation() {
+            None => Ok(()),
+            Some((attribute, actual, expected)) => Err(Error::KeyPolicy {
+                token: token.to_string(),
+                label: self.label.clone(),
+                attribute,
+                actual: actual.to_string(),
+                expected: if expected { "true" } else { "false" },
+            }),
+        }
+    }
 }
 
 impl Token {

@@ -16,9 +16,9 @@ mod signer;
 mod uri;
 
 pub use inventory::{Flag, ObjectInfo};
-pub use keygen::{KeyAlgorithm, SignatureHash};
+pub use keygen::{KeyAlgorithm, KeyRecord, SignatureHash};
 pub use pin::PinSource;
-pub use policy::{KeyAttributes, KeyRecord, ObjectAttributes, PolicyViolation};
+pub use policy::{KeyAttributes, ObjectAttributes, PolicyViolation};
 pub use signer::{TokenKey, TokenSigner, TokenVerifyingKey};
 pub use uri::TokenSelector;
 

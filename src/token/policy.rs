@@ -1,13 +1,10 @@
 //! The CA key policy: the attributes that prove a private key cannot leave
 //! the token, how they are read back (an attribute the module does not
-//! report is unknown, never false), the violations of the policy, and the
-//! key record the transcript keeps. Pure: no token calls.
+//! report is unknown, never false) and the violations of the policy. Pure:
+//! no token calls.
 
-use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType};
 use serde::{Deserialize, Serialize};
-
-use super::keygen::KeyAlgorithm;
-use super::{Error, Result};
 
 /// The attributes of a private key that prove it cannot leave the token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -230,40 +227,4 @@ fn policy_attribute<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<&'static str, D::Error> {
     known_name(d, &POLICY_ATTRIBUTES)
-}
-
-/// A key pair in the token, as recorded in the transcript.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeyRecord {
-    /// `CKA_LABEL`.
-    pub label: String,
-    /// `CKA_ID`, hex.
-    pub id: String,
-    /// The key algorithm.
-    pub algorithm: KeyAlgorithm,
-    /// The private key's attributes as read back from the token.
-    pub attributes: KeyAttributes,
-    /// SHA-256 of the DER SubjectPublicKeyInfo, hex.
-    pub spki_sha256: String,
-    /// The DER SubjectPublicKeyInfo.
-    #[serde(skip)]
-    pub spki_der: Vec<u8>,
-    #[serde(skip)]
-    pub(crate) private_handle: Option<ObjectHandle>,
-}
-
-impl KeyRecord {
-    /// Refuses a key whose attributes (as read back) break the CA key policy.
-    pub fn check_policy(&self, token: &str) -> Result<()> {
-        match self.attributes.policy_violation() {
-            None => Ok(()),
-            Some((attribute, actual, expected)) => Err(Error::KeyPolicy {
-                token: token.to_string(),
-                label: self.label.clone(),
-                attribute,
-                actual: actual.to_string(),
-                expected: if expected { "true" } else { "false" },
-            }),
-        }
-    }
 }

@@ -24,9 +24,9 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 use x509_cert::{Certificate, Version};
 
+use super::key_identifier;
 use super::{der_err, verify_signature, Error, Result};
 use crate::hex;
-use crate::profile::key_identifier;
 use crate::token::TokenSigner;
 
 /// One revoked certificate.

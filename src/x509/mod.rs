@@ -291,5 +291,13 @@ pub fn spki_from_der(what: &str, der: &[u8]) -> Result<SubjectPublicKeyInfoOwned
     SubjectPublicKeyInfoOwned::from_der(der).map_err(der_err(what))
 }
 
+/// Key identifier per RFC 7093 method 1: the leftmost 160 bits of the
+/// SHA-256 of the subjectPublicKey BIT STRING's bytes (the SKI and AKI of
+/// every certificate and CRL the tool makes).
+pub fn key_identifier(spki: &spki::SubjectPublicKeyInfoRef<'_>) -> Vec<u8> {
+    let digest = Sha256::digest(spki.subject_public_key.raw_bytes());
+    digest[..20].to_vec()
+}
+
 #[cfg(test)]
 mod tests;
