@@ -20,6 +20,7 @@ use crate::token::{KeyRecord, PinSource, Token, TokenSigner};
 use crate::transcript::Transcript;
 use crate::x509;
 
+mod acknowledge;
 mod dry_run;
 use dry_run::dry_run;
 

@@ -1,16 +1,13 @@
 //! Witnessed steps: before a step the script marks `witnessed = true` runs,
 //! each named witness types their name and the step's acknowledgement code.
 //! Answers come from the terminal, or from a file for rehearsals and tests,
-//! and the transcript says which. A wrong answer, no answer, or `abort`
-//! stops the ceremony before the step.
+//! and the transcript says which. This module reads the answers and
+//! matches them; the runner (`run/acknowledge.rs`) asks before each
+//! witnessed step and records the outcome. A wrong answer, no answer, or
+//! `abort` stops the ceremony before the step.
 
-use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-
-use super::run::Runner;
-use super::Error;
-use crate::events::Event;
 
 /// Where acknowledgements come from.
 pub(super) struct Acknowledgements {
@@ -38,7 +35,7 @@ impl Acknowledgements {
         Acknowledgements { source }
     }
 
-    fn source_name(&self) -> &'static str {
+    pub(super) fn source_name(&self) -> &'static str {
         match self.source {
             Source::Terminal => "terminal",
             Source::File { .. } => "answers-file",
@@ -46,7 +43,7 @@ impl Acknowledgements {
     }
 
     /// Asks for one answer; `Err` says why none could be had.
-    fn ask(&mut self, prompt: &str) -> Result<String, String> {
+    pub(super) fn ask(&mut self, prompt: &str) -> Result<String, String> {
         match &mut self.source {
             Source::Terminal => {
                 let tty = std::fs::OpenOptions::new()
@@ -84,61 +81,7 @@ impl Acknowledgements {
     }
 }
 
-impl Runner<'_, '_> {
-    /// Every witness acknowledges step `i` before it runs, or the ceremony stops.
-    pub(super) fn acknowledge(&mut self, i: usize) -> Result<(), Error> {
-        let plan = self.plan;
-        let step = &plan.steps[i];
-        let code = plan.step_digest(i);
-        self.say(format_args!(
-            "step {} ({}) is witnessed: each witness types their name and the code {code}",
-            step.id(),
-            step.action()
-        ));
-        for witness in &plan.script.participants.witnesses {
-            let prompt = format!("witness {witness}, acknowledge step {} by typing \"{witness} {code}\" (or abort): ", step.id());
-            let answer = self.acks.ask(&prompt);
-            let source = self.acks.source_name();
-            let reason = match &answer {
-                Ok(a) if normalise(a) == normalise(&format!("{witness} {code}")) => None,
-                Ok(a) if a.eq_ignore_ascii_case("abort") => {
-                    Some("aborted the ceremony".to_string())
-                }
-                Ok(_) => Some("answered, but not with their name and this step's code".to_string()),
-                Err(e) => Some(format!("gave no answer: {e}")),
-            };
-            match reason {
-                None => {
-                    self.record(&Event::WitnessAcknowledged {
-                        step: Cow::Borrowed(step.id()),
-                        witness: Cow::Borrowed(witness),
-                        code: Cow::Borrowed(&code),
-                        source: Cow::Borrowed(source),
-                    })?;
-                }
-                Some(reason) => {
-                    self.record(&Event::WitnessRefused {
-                        step: Cow::Borrowed(step.id()),
-                        witness: Cow::Borrowed(witness),
-                        code: Cow::Borrowed(&code),
-                        source: Cow::Borrowed(source),
-                        reason: reason.clone(),
-                    })?;
-                    return Err(self.refuse(
-                        Some(step.id()),
-                        vec![format!(
-                            "witness {witness} {reason} (step {}, code {code}); the step did not run",
-                            step.id()
-                        )],
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Collapses runs of white space, so `Bob  Witness 1a2b3c4d` matches.
-fn normalise(s: &str) -> String {
+pub(super) fn normalise(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
