@@ -509,13 +509,13 @@ fn checksum_path(bundle: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+pub mod manifest;
 mod open;
 mod trust;
 
+pub use manifest::{CaEntry, IssuedEntry};
 pub use open::{check_out, ChecksumFile, Opened};
-pub use trust::{
-    check, open, AuditKey, CaEntry, IssuedEntry, Pinned, Pins, SignatureCheck, Trusted,
-};
+pub use trust::{check, open, AuditKey, Pinned, Pins, SignatureCheck, Trusted};
 
 #[cfg(test)]
 mod tests;

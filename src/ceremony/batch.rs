@@ -231,7 +231,7 @@ impl Runner<'_, '_> {
         for (issuer, loaded) in &prepared.issuers {
             bundle.add(issuer.kubeadm_path(), loaded.pem.as_bytes())?;
             ca.push(CaEntry {
-                issuer: issuer.name(),
+                issuer: issuer.name().to_string(),
                 subject: loaded.cert.tbs_certificate().subject().to_string(),
                 file: issuer.kubeadm_path().to_string(),
             });

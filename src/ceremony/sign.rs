@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use der::{DecodePem, EncodePem};
-use serde::Serialize;
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::Certificate;
 
@@ -23,8 +22,9 @@ use crate::x509::{parse_csr, Csr};
 
 mod clash;
 
-/// The format tag of an output bundle's manifest.json.
-pub const OUTPUT_FORMAT: &str = "ceremony-output-bundle/1";
+pub use crate::bundle::output::manifest::{
+    CaEntry, IssuedEntry, RejectedEntry, FORMAT as OUTPUT_FORMAT,
+};
 
 /// A CA certificate loaded from disk for a signing step.
 #[derive(Debug)]
@@ -292,59 +292,6 @@ fn judge_csr(
         spki_der: csr.spki_der,
         approved,
     })
-}
-
-/// An issued certificate as listed in an output bundle's manifest.json.
-#[derive(Debug, Serialize)]
-pub struct IssuedEntry {
-    /// Request id.
-    pub id: String,
-    /// Profile name.
-    pub profile: String,
-    /// Serial, hex.
-    pub serial: String,
-    /// Subject, RFC 4514.
-    pub subject: String,
-    /// Issuer, RFC 4514.
-    pub issuer: String,
-    /// SANs.
-    pub sans: Vec<String>,
-    /// notBefore.
-    pub not_before: String,
-    /// notAfter.
-    pub not_after: String,
-    /// SHA-256 of the DER certificate.
-    pub sha256: String,
-    /// Member path of the certificate.
-    pub file: String,
-    /// Member path in the kubeadm tree, when the request named one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubeadm_path: Option<String>,
-    /// The kubeadm kubeconfig that embeds it, when the request named one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubeconfig: Option<String>,
-}
-
-/// A rejected request as listed in an output bundle's manifest.json.
-#[derive(Debug, Serialize)]
-pub struct RejectedEntry {
-    /// Request id.
-    pub id: String,
-    /// Profile name as requested.
-    pub profile: String,
-    /// The rule it broke.
-    pub rule: String,
-}
-
-/// A CA certificate in an output bundle.
-#[derive(Debug, Serialize)]
-pub struct CaEntry {
-    /// Role.
-    pub issuer: &'static str,
-    /// Subject.
-    pub subject: String,
-    /// Member path.
-    pub file: String,
 }
 
 #[cfg(test)]

@@ -29,59 +29,15 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use super::manifest::{CaEntry, IssuedEntry, FORMAT};
 use super::open::{check_out, ChecksumFile, Opened};
 use super::{SIGNATURE, SUMS};
 use crate::bundle::{Error, Result, MANIFEST};
 use crate::profile::Issuer;
 use crate::x509::{name_string, verify_signature};
 
-/// The format the manifest of an output bundle must name.
-const FORMAT: &str = "ceremony-output-bundle/1";
 /// Every CA role a bundle may carry, with kubeadm's path for it.
 const ISSUERS: [Issuer; 3] = [Issuer::Cluster, Issuer::Etcd, Issuer::FrontProxy];
-
-/// An issued certificate as listed in an output bundle's `manifest.json`
-/// (the reading side of the ceremony's entry; unknown fields are ignored).
-#[derive(Debug, Clone, Deserialize)]
-pub struct IssuedEntry {
-    /// Request id.
-    pub id: String,
-    /// Profile name.
-    pub profile: String,
-    /// Serial, lowercase hex.
-    pub serial: String,
-    /// Subject, RFC 4514.
-    pub subject: String,
-    /// Issuer, RFC 4514.
-    pub issuer: String,
-    /// SANs, `DNS:x` and `IP:x`.
-    pub sans: Vec<String>,
-    /// notBefore, RFC 3339.
-    pub not_before: String,
-    /// notAfter, RFC 3339.
-    pub not_after: String,
-    /// SHA-256 of the DER certificate, lowercase hex.
-    pub sha256: String,
-    /// Member path of the certificate: `certs/<id>.crt`.
-    pub file: String,
-    /// The profile's kubeadm path, when the request named one.
-    #[serde(default)]
-    pub kubeadm_path: Option<String>,
-    /// The profile's kubeconfig, when the request named one.
-    #[serde(default)]
-    pub kubeconfig: Option<String>,
-}
-
-/// A CA certificate as listed in an output bundle's `manifest.json`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CaEntry {
-    /// Role: `cluster`, `etcd` or `front-proxy`.
-    pub issuer: String,
-    /// Subject, RFC 4514.
-    pub subject: String,
-    /// Member path: kubeadm's path for the role.
-    pub file: String,
-}
 
 /// An output bundle's `manifest.json`, as far as opening needs it.
 #[derive(Debug, Deserialize)]
