@@ -85,6 +85,23 @@ enum EkuRule {
     Ca,
 }
 
+impl EkuRule {
+    /// The EKUs the rule fixes; `None` for an intermediate CA, which carries
+    /// none, or serverAuth and clientAuth when the script asks.
+    fn fixed(self) -> Option<&'static [der::oid::ObjectIdentifier]> {
+        const SERVER: &[der::oid::ObjectIdentifier] = &[crate::oid::KP_SERVER_AUTH];
+        const CLIENT: &[der::oid::ObjectIdentifier] = &[crate::oid::KP_CLIENT_AUTH];
+        const BOTH: &[der::oid::ObjectIdentifier] =
+            &[crate::oid::KP_SERVER_AUTH, crate::oid::KP_CLIENT_AUTH];
+        match self {
+            EkuRule::Server => Some(SERVER),
+            EkuRule::Client => Some(CLIENT),
+            EkuRule::Both => Some(BOTH),
+            EkuRule::Ca => None,
+        }
+    }
+}
+
 /// One certificate profile.
 #[derive(Debug)]
 pub struct Profile {
@@ -103,6 +120,15 @@ pub struct Profile {
     /// Default and maximum lifetime in days.
     pub default_days: u32,
     max_days: u32,
+}
+
+impl Profile {
+    /// The EKUs this profile's certificates carry (in this order); `None`
+    /// for the intermediate CA profile, whose certificates carry none, or
+    /// serverAuth and clientAuth when the script asks.
+    pub fn eku(&self) -> Option<&'static [der::oid::ObjectIdentifier]> {
+        self.eku.fixed()
+    }
 }
 
 /// Leaf certificates live at most a year, as kubeadm's do.

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use super::super::limits;
 use super::super::nodes::{api_server_name, is_v4_mapped, Loopback, NodeScope};
 use super::CnRule::{self, Exact, NodeName, NodeUser};
-use super::EkuRule::{self, Both, Client, Server};
+use super::EkuRule;
 use super::{Profile, SanRule};
 use crate::oid::{KP_CLIENT_AUTH, KP_SERVER_AUTH};
 use crate::x509::{Csr, KeyKind};
@@ -193,14 +193,12 @@ impl Profile {
                 self.max_days
             )));
         }
-        let eku = match self.eku {
-            Server => vec![KP_SERVER_AUTH],
-            Client => vec![KP_CLIENT_AUTH],
-            Both => vec![KP_SERVER_AUTH, KP_CLIENT_AUTH],
-            EkuRule::Ca if policy.intermediate.server_and_client_eku => {
+        let eku = match self.eku.fixed() {
+            Some(fixed) => fixed.to_vec(),
+            None if policy.intermediate.server_and_client_eku => {
                 vec![KP_SERVER_AUTH, KP_CLIENT_AUTH]
             }
-            EkuRule::Ca => vec![],
+            None => vec![],
         };
         Ok(Approved {
             cn,

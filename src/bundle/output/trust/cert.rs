@@ -166,41 +166,10 @@ fn sans(cert: &Certificate) -> Result<Vec<String>, String> {
     }
 }
 
-/// The EKUs a profile's certificates carry, in any order; `None` for a CA
-/// profile, whose certificates carry none or both serverAuth and clientAuth.
-///
-/// Mirrors the profiles' own table (`profile::component`), which keeps its
-/// rule private: a profile missing here is refused, never let through.
-fn expected_eku(profile: &str) -> Option<Option<&'static [ObjectIdentifier]>> {
-    const SERVER: &[ObjectIdentifier] = &[KP_SERVER_AUTH];
-    const CLIENT: &[ObjectIdentifier] = &[KP_CLIENT_AUTH];
-    const BOTH: &[ObjectIdentifier] = &[KP_SERVER_AUTH, KP_CLIENT_AUTH];
-    Some(match profile {
-        "apiserver" | "kubelet-serving" => Some(SERVER),
-        "etcd-server" | "etcd-peer" => Some(BOTH),
-        "apiserver-kubelet-client"
-        | "front-proxy-client"
-        | "apiserver-etcd-client"
-        | "etcd-healthcheck-client"
-        | "admin"
-        | "super-admin"
-        | "controller-manager"
-        | "scheduler"
-        | "kube-proxy"
-        | "kubelet-client" => Some(CLIENT),
-        "intermediate-ca" => None,
-        _ => return None,
-    })
-}
-
 /// Checks basic constraints, key usage and EKU against what `profile` issues.
 pub(super) fn check_profile(cert: &Certificate, profile: &Profile) -> Result<(), String> {
     let name = profile.name;
-    let Some(eku_rule) = expected_eku(name) else {
-        return Err(format!(
-            "profile {name} has no key usage rule in this reader"
-        ));
-    };
+    let eku_rule = profile.eku();
     let is_ca = eku_rule.is_none();
     let tbs = cert.tbs_certificate();
     let bad = |what: String| Err(format!("{what}, which profile {name} does not issue"));

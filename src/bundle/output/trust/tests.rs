@@ -205,22 +205,6 @@ fn the_usages_must_be_the_profiles() {
 }
 
 #[test]
-fn every_profile_has_a_usage_rule() {
-    let ca_key = key(1);
-    let ca = root(&ca_key);
-    let p = parsed(&leaf(&ca, &ca_key, vec![KP_SERVER_AUTH], year()));
-    for profile in crate::profile::component::PROFILES {
-        if let Err(rule) = check_profile(&p.cert, profile) {
-            assert!(
-                !rule.contains("no key usage rule"),
-                "{}: {rule}",
-                profile.name
-            );
-        }
-    }
-}
-
-#[test]
 fn only_one_certificate_in_the_ceremonys_pem_form_is_read() {
     let ca_key = key(1);
     let ca = root(&ca_key);
