@@ -11,7 +11,7 @@ use super::Error;
 use crate::checkpoint::Checkpoint;
 use crate::events::Event;
 use crate::fsutil;
-use crate::token::Token;
+use crate::token::{KeyRecord, Token};
 
 impl Runner<'_, '_> {
     pub(super) fn generate_audit_key(
@@ -45,21 +45,26 @@ impl Runner<'_, '_> {
         Ok(())
     }
 
+    /// The audit key (`[audit] key_label`), or `None` when the token has none.
+    pub(super) fn find_audit_key(&self, token: &Token) -> Result<Option<KeyRecord>, Error> {
+        match token.find_key(&self.plan.script.audit.key_label) {
+            Ok(key) => Ok(Some(key)),
+            Err(crate::token::Error::KeyNotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Signs a checkpoint of the whole transcript with the audit key, appends
     /// it, and writes it as text to `[audit] checkpoint`.
     pub(super) fn checkpoint(&mut self, token: &Token) -> Result<(), Error> {
         let audit = &self.plan.script.audit;
-        let key = match token.find_key(&audit.key_label) {
-            Ok(key) => key,
-            Err(crate::token::Error::KeyNotFound { .. }) => {
-                let reason = format!(
-                    "no audit key labelled {:?} in the token (a generate-audit-key step makes one)",
-                    audit.key_label
-                );
-                self.say(format_args!("note: no checkpoint signed: {reason}"));
-                return self.record(&Event::CheckpointSkipped { reason });
-            }
-            Err(e) => return Err(e.into()),
+        let Some(key) = self.find_audit_key(token)? else {
+            let reason = format!(
+                "no audit key labelled {:?} in the token (a generate-audit-key step makes one)",
+                audit.key_label
+            );
+            self.say(format_args!("note: no checkpoint signed: {reason}"));
+            return self.record(&Event::CheckpointSkipped { reason });
         };
         let entries = self.transcript.len();
         let head = self.transcript.head().to_string();

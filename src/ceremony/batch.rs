@@ -290,17 +290,14 @@ impl Runner<'_, '_> {
         token: &Token,
         step: &SignStep,
     ) -> Result<KeyRecord, Error> {
-        let label = &self.plan.script.audit.key_label;
-        match token.find_key(label) {
-            Ok(key) => Ok(key),
-            Err(crate::token::Error::KeyNotFound { .. }) => {
-                let reason = format!(
-                    "no audit key labelled {label:?} in the token: every output bundle is signed with it (a generate-audit-key step makes one); nothing in this step was signed"
-                );
-                Err(self.refuse(Some(&step.id), vec![reason]))
-            }
-            Err(e) => Err(e.into()),
+        if let Some(key) = self.find_audit_key(token)? {
+            return Ok(key);
         }
+        let reason = format!(
+            "no audit key labelled {:?} in the token: every output bundle is signed with it (a generate-audit-key step makes one); nothing in this step was signed",
+            self.plan.script.audit.key_label
+        );
+        Err(self.refuse(Some(&step.id), vec![reason]))
     }
 
     /// Opens the step's output bundle for writing (under a temporary name).
