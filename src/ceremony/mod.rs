@@ -6,18 +6,17 @@
 //! transcript work. It must never sign anything the plan does not name, and
 //! it must record how every ceremony it starts ends.
 
-mod audit;
-mod batch;
-pub mod crl;
 pub mod plan;
-mod recovery;
+mod reason;
 mod run;
 pub mod script;
-pub mod sign;
+pub mod step;
+pub mod steps;
 mod witness;
 
 pub use crate::events::{Event, Outcome};
 pub use plan::Plan;
+pub use reason::Reason;
 pub use run::{checkpoint_now, note, run, RunOptions};
 
 use std::path::PathBuf;
@@ -43,12 +42,12 @@ pub enum Error {
         reason: String,
     },
     /// The ceremony refused to proceed; nothing was changed.
-    #[error("ceremony {ceremony:?} refused: {}", reasons.join("; "))]
+    #[error("ceremony {ceremony:?} refused: {}", reason::joined(reasons))]
     Refused {
         /// The ceremony's name.
         ceremony: String,
         /// Every reason, each naming its input and rule.
-        reasons: Vec<String>,
+        reasons: Vec<Reason>,
     },
     /// An output could not be written.
     #[error("output {}: {action}: {source}", path.display())]
@@ -94,18 +93,7 @@ impl Error {
             }
             Error::Transcript(e) => e.hint(),
             Error::Bundle(e) => e.hint(),
-            Error::Refused { reasons, .. } if reasons.iter().any(|r| r.contains("exists")) => Some(
-                "a ceremony never overwrites a key or a file: choose new labels and output paths, or move the old outputs away"
-                    .into(),
-            ),
-            Error::Refused { reasons, .. }
-                if reasons.iter().any(|r| r.contains("would no longer be revoked")) =>
-            {
-                Some(
-                    "a CRL lists every revoked certificate, not only new ones: add each serial of the issuer's last CRL as [[step.revoke]] serial = \"…\""
-                        .into(),
-                )
-            }
+            Error::Refused { reasons, .. } => reasons.iter().find_map(Reason::hint).map(Into::into),
             _ => None,
         }
     }

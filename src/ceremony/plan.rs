@@ -11,17 +11,14 @@
 mod display;
 mod load;
 
-pub use load::parse_serial;
-
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::script::{IssuerSpec, OnRejection, RevocationReason, Script};
+use super::script::Script;
+use super::step::Step;
 use crate::hex;
-use crate::profile::{Issuer, RootProfile, StepPolicy};
-use crate::token::{KeyAlgorithm, SignatureHash, TokenSelector};
+use crate::token::TokenSelector;
 
 /// Longest certificate lifetime a script may ask for (30 years).
 pub const MAX_VALIDITY_DAYS: u32 = 30 * 365;
@@ -47,156 +44,10 @@ pub struct Plan {
     pub selector: TokenSelector,
     /// The transcript file.
     pub transcript: PathBuf,
-    /// The steps, resolved.
-    pub steps: Vec<PlannedStep>,
+    /// The steps, resolved, each behind the one step interface.
+    pub steps: Vec<Box<dyn Step>>,
     /// For each step, whether every witness must acknowledge it first.
     pub witnessed: Vec<bool>,
-}
-
-/// One resolved step.
-#[derive(Debug)]
-pub enum PlannedStep {
-    /// Generate a key pair and self-sign a root certificate.
-    GenerateRoot(RootStep),
-    /// Sign a sealed request bundle.
-    SignRequests(Box<SignStep>),
-    /// Generate the audit key and write its public key.
-    GenerateAuditKey(AuditKeyStep),
-    /// Issue a CRL.
-    IssueCrl(Box<CrlStep>),
-}
-
-/// A resolved `generate-audit-key` step.
-#[derive(Debug)]
-pub struct AuditKeyStep {
-    /// Step id.
-    pub id: String,
-    /// The key's label (`[audit] key_label`).
-    pub key_label: String,
-    /// Its algorithm.
-    pub algorithm: KeyAlgorithm,
-    /// Where the public key goes.
-    pub public_key: PathBuf,
-}
-
-/// A resolved `issue-crl` step.
-#[derive(Debug)]
-pub struct CrlStep {
-    /// Step id.
-    pub id: String,
-    /// The CA that signs the CRL.
-    pub issuer: IssuerSpec,
-    /// Where the CRL goes.
-    pub crl: PathBuf,
-    /// Days from thisUpdate to nextUpdate.
-    pub next_update_days: u32,
-    /// What the CRL revokes, in script order.
-    pub revoke: Vec<PlannedRevocation>,
-}
-
-/// One revocation as the script names it.
-#[derive(Debug, Clone)]
-pub struct PlannedRevocation {
-    /// The certificate file or the serial.
-    pub target: RevokeTarget,
-    /// Why.
-    pub reason: RevocationReason,
-    /// When; `None` means when the CRL is signed.
-    pub revoked_at: Option<der::DateTime>,
-}
-
-/// How a script names a revoked certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevokeTarget {
-    /// A certificate file; its serial is read when the step runs.
-    Certificate(PathBuf),
-    /// A serial number: big-endian bytes, no leading zero byte.
-    Serial(Vec<u8>),
-}
-
-/// A resolved `sign-requests` step.
-#[derive(Debug)]
-pub struct SignStep {
-    /// Step id.
-    pub id: String,
-    /// The request bundle.
-    pub bundle: PathBuf,
-    /// Its pinned SHA-256, lowercase hex.
-    pub bundle_sha256: String,
-    /// The output bundle (`NAME.tar.age`).
-    pub output: PathBuf,
-    /// The checksum file beside it (`NAME.tar.age.sha256`).
-    pub checksum: PathBuf,
-    /// age recipients, as written in the script (already checked).
-    pub recipients: Vec<String>,
-    /// What a rejection does.
-    pub on_rejection: OnRejection,
-    /// Break-glass and intermediate settings.
-    pub policy: StepPolicy,
-    /// The CAs this step may sign with.
-    pub issuers: Vec<(Issuer, IssuerSpec)>,
-}
-
-/// A resolved `generate-root` step.
-#[derive(Debug)]
-pub struct RootStep {
-    /// Step id.
-    pub id: String,
-    /// New key's label.
-    pub key_label: String,
-    /// New key's algorithm.
-    pub algorithm: KeyAlgorithm,
-    /// Digest for the signature.
-    pub hash: SignatureHash,
-    /// The certificate profile.
-    pub profile: RootProfile,
-    /// Lifetime from now.
-    pub lifetime: Duration,
-    /// notBefore backdate.
-    pub backdate: Duration,
-    /// Where the certificate goes.
-    pub certificate: PathBuf,
-}
-
-impl PlannedStep {
-    /// The step's id.
-    pub fn id(&self) -> &str {
-        match self {
-            PlannedStep::GenerateRoot(s) => &s.id,
-            PlannedStep::SignRequests(s) => &s.id,
-            PlannedStep::GenerateAuditKey(s) => &s.id,
-            PlannedStep::IssueCrl(s) => &s.id,
-        }
-    }
-
-    /// The action name.
-    pub fn action(&self) -> &'static str {
-        match self {
-            PlannedStep::GenerateRoot(_) => "generate-root",
-            PlannedStep::SignRequests(_) => "sign-requests",
-            PlannedStep::GenerateAuditKey(_) => "generate-audit-key",
-            PlannedStep::IssueCrl(_) => "issue-crl",
-        }
-    }
-
-    /// Key labels this step creates in the token.
-    pub fn new_key_labels(&self) -> Vec<&str> {
-        match self {
-            PlannedStep::GenerateRoot(s) => vec![s.key_label.as_str()],
-            PlannedStep::SignRequests(_) | PlannedStep::IssueCrl(_) => vec![],
-            PlannedStep::GenerateAuditKey(s) => vec![s.key_label.as_str()],
-        }
-    }
-
-    /// Files this step writes.
-    pub fn outputs(&self) -> Vec<&Path> {
-        match self {
-            PlannedStep::GenerateRoot(s) => vec![s.certificate.as_path()],
-            PlannedStep::SignRequests(s) => vec![s.output.as_path(), s.checksum.as_path()],
-            PlannedStep::GenerateAuditKey(s) => vec![s.public_key.as_path()],
-            PlannedStep::IssueCrl(s) => vec![s.crl.as_path()],
-        }
-    }
 }
 
 impl Plan {

@@ -7,21 +7,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use der::Encode;
-use x509_cert::Certificate;
-
-use super::plan::{Plan, PlannedStep, RootStep};
-use super::script::IssuerSpec;
+use super::plan::Plan;
+use super::step::{Context, Tally};
 use super::witness::Acknowledgements;
-use super::Error;
+use super::{Error, Reason};
 use crate::events::{Event, Outcome};
 use crate::fsutil;
-use crate::token::{KeyRecord, PinSource, Token, TokenSigner};
+use crate::token::{PinSource, Token};
 use crate::transcript::Transcript;
-use crate::x509;
 
 mod acknowledge;
+mod checkpoint;
 mod dry_run;
+mod recovery;
 use dry_run::dry_run;
 
 /// How to run a ceremony.
@@ -59,9 +57,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         plan: &plan,
         transcript,
         out,
-        keys: 0,
-        certificates: 0,
-        crls: 0,
+        tally: Tally::default(),
         acks: Acknowledgements::new(opts.answers.as_deref()),
         sessions: opts.sessions.unwrap_or_else(default_sessions),
     };
@@ -108,9 +104,9 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     let end = runner.record(&Event::CeremonyEnd {
         outcome,
         error,
-        keys_generated: runner.keys,
-        certificates_issued: runner.certificates,
-        crls_issued: runner.crls,
+        keys_generated: runner.tally.keys,
+        certificates_issued: runner.tally.certificates,
+        crls_issued: runner.tally.crls,
     });
     // Every ceremony that reached the token ends with a signed checkpoint.
     let checkpoint = match &token {
@@ -121,15 +117,15 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     inventory?;
     end?;
     checkpoint?;
-    let crls = if runner.crls > 0 {
-        format!(", {} CRL(s) written", runner.crls)
+    let crls = if runner.tally.crls > 0 {
+        format!(", {} CRL(s) written", runner.tally.crls)
     } else {
         String::new()
     };
     let summary = format!(
         "ceremony completed: {} key(s) generated, {} certificate(s) written{crls}; transcript head {}",
-        runner.keys,
-        runner.certificates,
+        runner.tally.keys,
+        runner.tally.certificates,
         runner.transcript.head()
     );
     runner.say(format_args!("{summary}"));
@@ -141,7 +137,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
 fn take_locks(plan: &Plan) -> Result<Vec<crate::safety::Lock>, Error> {
     let refuse = |reason: String| Error::Refused {
         ceremony: plan.script.ceremony.name.clone(),
-        reasons: vec![reason],
+        reasons: vec![Reason::Rule(reason)],
     };
     let out_dir = &plan.script.output.directory;
     let transcript_dir = fsutil::parent_dir(&plan.transcript);
@@ -181,22 +177,8 @@ fn transcript_lock_path(transcript: &Path) -> PathBuf {
 fn lock_transcript(path: &Path, what: &str) -> Result<crate::safety::Lock, Error> {
     crate::safety::lock(&transcript_lock_path(path)).map_err(|reason| Error::Refused {
         ceremony: what.to_string(),
-        reasons: vec![reason],
+        reasons: vec![Reason::Rule(reason)],
     })
-}
-
-/// Writes a new public output file (a certificate, a CRL, a public key),
-/// creating its directory; never overwrites.
-pub(super) fn write_output(file: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let output_err = |action| {
-        move |source| Error::Output {
-            path: file.to_path_buf(),
-            action,
-            source,
-        }
-    };
-    std::fs::create_dir_all(fsutil::parent_dir(file)).map_err(output_err("create directory"))?;
-    fsutil::write_new(file, bytes, 0o644).map_err(output_err("write"))
 }
 
 /// Signs a checkpoint of the transcript at `path` on demand, outside a
@@ -227,10 +209,10 @@ pub fn checkpoint_now(
         (None, None) => {
             return Err(Error::Refused {
                 ceremony: "checkpoint".into(),
-                reasons: vec![format!(
+                reasons: vec![Reason::Rule(format!(
                     "transcript {} holds no checkpoint to take the origin name from; give --origin",
                     path.display()
-                )],
+                ))],
             })
         }
     };
@@ -272,32 +254,28 @@ pub fn note(path: &Path, author: &str, text: &str) -> Result<u64, Error> {
 }
 
 /// A ceremony in progress: the plan, the open transcript and the counts.
-pub(super) struct Runner<'p, 'o> {
-    pub(super) plan: &'p Plan,
-    pub(super) transcript: Transcript,
+/// Only the runner and its parts (`run/`) see it; a step gets a
+/// [`Context`].
+struct Runner<'p, 'o> {
+    plan: &'p Plan,
+    transcript: Transcript,
     out: &'o mut dyn Write,
-    keys: usize,
-    pub(super) certificates: usize,
-    pub(super) crls: usize,
-    pub(super) acks: Acknowledgements,
+    tally: Tally,
+    acks: Acknowledgements,
     /// Token sessions signing at once in a batch.
-    pub(super) sessions: usize,
+    sessions: usize,
 }
 
 impl Runner<'_, '_> {
     /// Appends an event to the transcript (fsync'd before this returns, and
     /// with it every entry appended unsynced before).
-    pub(super) fn record(&mut self, event: &Event<'_>) -> Result<(), Error> {
+    fn record(&mut self, event: &Event<'_>) -> Result<(), Error> {
         self.transcript.append(event)?;
         Ok(())
     }
 
     /// Records every object in the token with its policy flags.
-    pub(super) fn record_inventory(
-        &mut self,
-        token: &Token,
-        when: &'static str,
-    ) -> Result<(), Error> {
+    fn record_inventory(&mut self, token: &Token, when: &'static str) -> Result<(), Error> {
         let objects = token.inventory()?;
         let report = crate::token::inventory::Report::new(token.identity(), &objects);
         if report.flagged > 0 {
@@ -313,15 +291,15 @@ impl Runner<'_, '_> {
     }
 
     /// One line of progress for the operator.
-    pub(super) fn say(&mut self, args: std::fmt::Arguments<'_>) {
+    fn say(&mut self, args: std::fmt::Arguments<'_>) {
         let _ = writeln!(self.out, "{args}");
     }
 
     /// Records a refusal and returns the error that ends the ceremony.
-    pub(super) fn refuse(&mut self, step: Option<&str>, reasons: Vec<String>) -> Error {
+    fn refuse(&mut self, step: Option<&str>, reasons: Vec<Reason>) -> Error {
         let recorded = self.record(&Event::Refused {
             step: step.map(Cow::Borrowed),
-            reasons: reasons.clone(),
+            reasons: reasons.iter().map(ToString::to_string).collect(),
         });
         match recorded {
             Err(e) => e,
@@ -363,16 +341,16 @@ impl Runner<'_, '_> {
         for step in &plan.steps {
             for label in step.new_key_labels() {
                 if token.label_exists(label)? {
-                    reasons.push(format!(
-                        "step {:?}: key label {label:?} already exists in token {:?}",
-                        step.id(),
-                        token.identity().label
-                    ));
+                    reasons.push(Reason::KeyLabelExists {
+                        step: step.id().to_string(),
+                        label: label.to_string(),
+                        token: token.identity().label.clone(),
+                    });
                 }
             }
         }
         for path in plan.existing_outputs() {
-            reasons.push(format!("output {} already exists", path.display()));
+            reasons.push(Reason::OutputExists { path });
         }
         if !reasons.is_empty() {
             return Err(self.refuse(None, reasons));
@@ -387,13 +365,23 @@ impl Runner<'_, '_> {
                 step: Cow::Borrowed(id),
                 action: Cow::Borrowed(step.action()),
             })?;
-            let result = match step {
-                PlannedStep::GenerateRoot(r) => self.generate_root(token, r),
-                PlannedStep::SignRequests(g) => self.sign_requests(token, g),
-                PlannedStep::GenerateAuditKey(a) => self.generate_audit_key(token, a),
-                PlannedStep::IssueCrl(c) => self.issue_crl(token, c),
-            };
+            let result = step.prepare(SystemTime::now()).and_then(|prepared| {
+                let mut cx = Context::new(
+                    token,
+                    &mut self.transcript,
+                    &mut *self.out,
+                    &mut self.tally,
+                    &plan.script.ceremony.name,
+                    id,
+                    &plan.script.audit,
+                    self.sessions,
+                );
+                prepared.execute(&mut cx)
+            });
             if let Err(e) = result {
+                if let Error::Refused { reasons, .. } = e {
+                    return Err(self.refuse(Some(id), reasons));
+                }
                 if e.is_refusal() {
                     return Err(e);
                 }
@@ -404,108 +392,6 @@ impl Runner<'_, '_> {
                 return Err(e);
             }
         }
-        Ok(())
-    }
-
-    /// Finds an issuing CA's key in the token, checks its attributes and that
-    /// `cert` is its certificate, and records `issuer_checked`. A missing key
-    /// or a certificate of another key is a refusal.
-    pub(super) fn check_issuer(
-        &mut self,
-        token: &Token,
-        step: &str,
-        role: &'static str,
-        spec: &IssuerSpec,
-        cert: &Certificate,
-    ) -> Result<KeyRecord, Error> {
-        let label = &spec.key_label;
-        let key = match token.find_key(label) {
-            Ok(k) => k,
-            Err(crate::token::Error::KeyNotFound { .. }) => {
-                return Err(self.refuse(
-                    Some(step),
-                    vec![format!(
-                        "issuer {role}: no key labelled {label:?} in token {:?}",
-                        token.identity().label
-                    )],
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        key.check_policy(&token.identity().label)?;
-        let cert_spki = cert
-            .tbs_certificate()
-            .subject_public_key_info()
-            .to_der()
-            .map_err(|e| x509::Error::Der {
-                what: spec.certificate.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        if cert_spki != key.spki_der {
-            return Err(self.refuse(
-                Some(step),
-                vec![format!(
-                    "issuer {role}: certificate {} does not belong to key {label:?} in the token",
-                    spec.certificate.display()
-                )],
-            ));
-        }
-        self.record(&Event::IssuerChecked {
-            step: Cow::Borrowed(step),
-            issuer: Cow::Borrowed(role),
-            key_label: Cow::Borrowed(label),
-            certificate: spec.certificate.display().to_string(),
-            subject: cert.tbs_certificate().subject().to_string(),
-            spki_sha256: Cow::Borrowed(&key.spki_sha256),
-        })?;
-        Ok(key)
-    }
-
-    fn generate_root(&mut self, token: &Token, step: &RootStep) -> Result<(), Error> {
-        let key = token.generate_ca_key(&step.key_label, step.algorithm)?;
-        self.keys += 1;
-        self.record(&Event::KeyGenerated {
-            step: Cow::Borrowed(&step.id),
-            key: Cow::Borrowed(&key),
-        })?;
-        key.check_policy(&token.identity().label)?;
-        self.say(format_args!(
-            "step {}: generated {} key {:?} (id {}, public key sha256 {})",
-            step.id, key.algorithm, key.label, key.id, key.spki_sha256
-        ));
-
-        let signer = TokenSigner::new(token, &key, step.hash)?;
-        let serial = x509::serial_from_random(&token.random16()?);
-        let validity = x509::validity(&step.id, SystemTime::now(), step.backdate, step.lifetime)?;
-        let spki = x509::spki_from_der(&step.id, &key.spki_der)?;
-        let issued = x509::issue(
-            &step.id,
-            step.profile.clone(),
-            serial,
-            validity,
-            spki,
-            &signer,
-        )?;
-        let pem = issued.pem()?;
-        let file = &step.certificate;
-        self.record(&Event::CertificateIssued {
-            step: Cow::Borrowed(&step.id),
-            request: None,
-            profile: None,
-            sans: Cow::Borrowed(&[]),
-            file: file.display().to_string(),
-            certificate: Cow::Borrowed(&issued),
-        })?;
-        write_output(file, pem.as_bytes())?;
-        self.certificates += 1;
-        self.say(format_args!(
-            "step {}: wrote {} ({}, serial {}, sha256 {})",
-            step.id,
-            file.display(),
-            issued.subject,
-            issued.serial,
-            issued.sha256
-        ));
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use super::super::witness::normalise;
-use super::super::Error;
+use super::super::{Error, Reason};
 use super::Runner;
 use crate::events::Event;
 
@@ -52,10 +52,10 @@ impl Runner<'_, '_> {
                     })?;
                     return Err(self.refuse(
                         Some(step.id()),
-                        vec![format!(
+                        vec![Reason::Rule(format!(
                             "witness {witness} {reason} (step {}, code {code}); the step did not run",
                             step.id()
-                        )],
+                        ))],
                     ));
                 }
             }

@@ -1,4 +1,16 @@
 use super::*;
+use crate::ceremony::steps::{generate_root, issue_crl};
+use crate::token::KeyAlgorithm;
+use issue_crl::{RevocationReason, Revoke};
+
+/// The typed spec of step `i`, as its type read it.
+fn spec<T: 'static>(s: &Script, i: usize) -> &T {
+    s.steps[i]
+        .spec
+        .as_any()
+        .downcast_ref::<T>()
+        .expect("a step of that type")
+}
 
 const MINIMAL: &str = r#"
 [ceremony]
@@ -23,9 +35,8 @@ certificate = "ca.crt"
 #[test]
 fn parses_with_defaults() {
     let s = parse(MINIMAL).expect("valid");
-    let Step::GenerateRoot(g) = &s.steps[0] else {
-        panic!("generate-root expected");
-    };
+    assert_eq!(s.steps[0].action, "generate-root");
+    let g: &generate_root::Spec = spec(&s, 0);
     assert_eq!(g.validity_days, 3650);
     assert_eq!(g.backdate_minutes, 5);
     assert_eq!(g.algorithm, KeyAlgorithm::EcdsaP256);
@@ -52,9 +63,8 @@ revoked_at = "2026-05-02T00:00:00Z"
 #[test]
 fn parses_an_issue_crl_step() {
     let s = parse(&format!("{MINIMAL}{CRL_STEP}")).expect("valid");
-    let Step::IssueCrl(c) = &s.steps[1] else {
-        panic!("issue-crl expected");
-    };
+    assert_eq!(s.steps[1].action, "issue-crl");
+    let c: &issue_crl::Spec = spec(&s, 1);
     assert_eq!(c.next_update_days, 30);
     assert_eq!(c.revoke.len(), 2);
     assert_eq!(c.revoke[0].reason, RevocationReason::KeyCompromise);

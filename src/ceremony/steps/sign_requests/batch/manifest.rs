@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::super::sign::{CaEntry, RejectedEntry};
-use super::super::Error;
+use super::super::super::super::Error;
+use super::super::judge::{CaEntry, RejectedEntry};
 use crate::fsutil;
 
 /// manifest.json's `issued` entries, one JSON line each, kept in a private

@@ -9,13 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use der::{DecodePem, EncodePem};
-use x509_cert::ext::pkix::BasicConstraints;
-use x509_cert::Certificate;
-
-use super::plan::SignStep;
-use super::script::IssuerSpec;
-use super::Error;
+use super::super::super::{Error, Reason};
+use super::super::issuer::{load_issuer, LoadedIssuer};
+use super::SignStep;
 use crate::bundle::request::{RequestBundle, RequestEntry};
 use crate::profile::{self, Approved, Issuer, Profile, Rejection, RequestParams};
 use crate::x509::{parse_csr, Csr};
@@ -25,19 +21,6 @@ mod clash;
 pub use crate::bundle::output::manifest::{
     CaEntry, IssuedEntry, RejectedEntry, FORMAT as OUTPUT_FORMAT,
 };
-
-/// A CA certificate loaded from disk for a signing step.
-#[derive(Debug)]
-pub struct LoadedIssuer {
-    /// The script's settings for it.
-    pub spec: IssuerSpec,
-    /// The certificate.
-    pub cert: Certificate,
-    /// The certificate as PEM, for the output bundle.
-    pub pem: String,
-    /// Its notAfter.
-    pub not_after: SystemTime,
-}
 
 /// What signing an approved request needs, and no more: the CSR itself is
 /// dropped once judged, so a batch of 100,000 stays small in memory.
@@ -88,36 +71,8 @@ impl Prepared {
 fn refused(step: &SignStep, reason: String) -> Error {
     Error::Refused {
         ceremony: format!("step {}", step.id),
-        reasons: vec![reason],
+        reasons: vec![Reason::Rule(reason)],
     }
-}
-
-/// Loads a PEM CA certificate and checks it is a CA; `role` names it in errors.
-pub(super) fn load_issuer(role: &str, spec: &IssuerSpec) -> Result<LoadedIssuer, String> {
-    let path = &spec.certificate;
-    let what = format!("issuer {role} certificate {}", path.display());
-    let pem = std::fs::read_to_string(path).map_err(|e| format!("{what}: {e}"))?;
-    let cert = Certificate::from_pem(pem.as_bytes())
-        .map_err(|e| format!("{what}: not a PEM certificate: {e}"))?;
-    let is_ca = matches!(
-        cert.tbs_certificate().get_extension::<BasicConstraints>(),
-        Ok(Some((_, bc))) if bc.ca
-    );
-    if !is_ca {
-        return Err(format!(
-            "{what}: not a CA certificate (no basicConstraints CA:TRUE)"
-        ));
-    }
-    let not_after = cert.tbs_certificate().validity().not_after.to_system_time();
-    let pem = cert
-        .to_pem(der::pem::LineEnding::LF)
-        .map_err(|e| format!("{what}: {e}"))?;
-    Ok(LoadedIssuer {
-        spec: spec.clone(),
-        cert,
-        pem,
-        not_after,
-    })
 }
 
 /// Opens the bundle (digest first), loads the issuers and judges every request.

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use cryptoki::session::Session;
 
-use super::super::plan::SignStep;
-use super::super::sign::{Approval, LoadedIssuer};
-use super::super::Error;
+use super::super::super::super::Error;
+use super::super::super::issuer::LoadedIssuer;
+use super::super::{Approval, SignStep};
 use super::BACKDATE;
 use crate::bundle::request::RequestEntry;
 use crate::profile::{IssuedProfile, Issuer};

@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use super::run::Runner;
-use super::Error;
+use super::super::Error;
+use super::Runner;
 use crate::checkpoint::interrupted::Tracker;
 use crate::events::{Event, Interrupted};
 use crate::fsutil;

@@ -1,0 +1,33 @@
+//! Every step type, listed once. A step type is a module here behind the
+//! traits of [`super::step`]; adding one is a new module and one entry in
+//! [`TYPES`].
+
+pub mod generate_audit_key;
+pub mod generate_root;
+pub mod issue_crl;
+mod issuer;
+pub mod sign_requests;
+
+use super::step::StepType;
+
+/// The step types a script may name, by `action`.
+pub static TYPES: &[StepType] = &[
+    generate_root::TYPE,
+    sign_requests::TYPE,
+    generate_audit_key::TYPE,
+    issue_crl::TYPE,
+];
+
+/// The step type with this `action`.
+pub fn find(action: &str) -> Option<&'static StepType> {
+    TYPES.iter().find(|t| t.action == action)
+}
+
+/// Every action a script may name, for the error about one it may not.
+pub fn actions() -> String {
+    TYPES
+        .iter()
+        .map(|t| t.action)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
