@@ -373,7 +373,7 @@ impl Runner<'_, '_> {
                     &mut self.tally,
                     &plan.script.ceremony.name,
                     id,
-                    &plan.script.audit,
+                    &plan.script.audit.key_label,
                     self.sessions,
                 );
                 prepared.execute(&mut cx)

@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 use super::step::StepSpec;
 use super::steps;
-use crate::token::SignatureHash;
 
 /// A whole ceremony script.
 #[derive(Debug, Deserialize)]
@@ -120,7 +119,7 @@ pub struct Output {
 }
 
 /// One step of a ceremony. The `action` key picks its type (from
-/// [`steps::TYPES`](super::steps::TYPES)); the other keys belong to that
+/// [`steps::TYPES`]); the other keys belong to that
 /// type, which reads them itself (in a second pass, so that errors name the
 /// offending key, which serde's internally tagged enums do not).
 #[derive(Debug)]
@@ -175,18 +174,6 @@ impl<'de> Deserialize<'de> for Step {
             spec,
         })
     }
-}
-
-/// One CA: its key in the token and its certificate on disk.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssuerSpec {
-    /// `CKA_LABEL` of the CA key in the token.
-    pub key_label: String,
-    /// The CA certificate (PEM), relative to the current directory.
-    pub certificate: PathBuf,
-    /// Digest for RSA signatures (default sha256); not allowed for ECDSA.
-    pub hash: Option<SignatureHash>,
 }
 
 /// Parses a script from TOML text.

@@ -29,7 +29,6 @@ use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
-use super::script::Audit;
 use super::{Error, Reason};
 use crate::events::Event;
 use crate::fsutil;
@@ -63,8 +62,8 @@ where
 pub struct PlanContext<'a> {
     /// `[output] directory`: every output lands inside it.
     pub out_dir: &'a Path,
-    /// `[audit]`: the audit key's label.
-    pub audit: &'a Audit,
+    /// `[audit] key_label`: the audit key's label.
+    pub audit_key_label: &'a str,
 }
 
 impl PlanContext<'_> {
@@ -177,7 +176,7 @@ pub struct Context<'r> {
     tally: &'r mut Tally,
     ceremony: &'r str,
     step: &'r str,
-    audit: &'r Audit,
+    audit_key_label: &'r str,
     sessions: usize,
 }
 
@@ -191,7 +190,7 @@ impl<'r> Context<'r> {
         tally: &'r mut Tally,
         ceremony: &'r str,
         step: &'r str,
-        audit: &'r Audit,
+        audit_key_label: &'r str,
         sessions: usize,
     ) -> Self {
         Context {
@@ -201,7 +200,7 @@ impl<'r> Context<'r> {
             tally,
             ceremony,
             step,
-            audit,
+            audit_key_label,
             sessions,
         }
     }
@@ -212,13 +211,13 @@ impl<'r> Context<'r> {
     }
 
     /// The ceremony's name.
-    pub fn ceremony(&self) -> &str {
+    pub fn ceremony(&self) -> &'r str {
         self.ceremony
     }
 
-    /// `[audit]`: the audit key's label, origin and checkpoint file.
-    pub fn audit(&self) -> &Audit {
-        self.audit
+    /// `[audit] key_label`: the audit key's label.
+    pub fn audit_key_label(&self) -> &'r str {
+        self.audit_key_label
     }
 
     /// Token sessions a batch may sign on at once.
@@ -271,19 +270,19 @@ impl<'r> Context<'r> {
     }
 
     /// The step being run.
-    pub fn step(&self) -> &str {
+    pub fn step(&self) -> &'r str {
         self.step
     }
 
     /// The audit key (`[audit] key_label`), or `None` when the token has none.
     pub fn audit_key(&self) -> Result<Option<KeyRecord>, Error> {
-        find_audit_key(self.token, self.audit)
+        find_audit_key(self.token, self.audit_key_label)
     }
 }
 
-/// The audit key (`[audit] key_label`) in `token`, or `None` when it has none.
-pub fn find_audit_key(token: &Token, audit: &Audit) -> Result<Option<KeyRecord>, Error> {
-    match token.find_key(&audit.key_label) {
+/// The audit key (labelled `label`) in `token`, or `None` when it has none.
+pub fn find_audit_key(token: &Token, label: &str) -> Result<Option<KeyRecord>, Error> {
+    match token.find_key(label) {
         Ok(key) => Ok(Some(key)),
         Err(crate::token::Error::KeyNotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),

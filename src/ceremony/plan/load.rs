@@ -94,7 +94,7 @@ impl Plan {
                 .spec
                 .plan(&PlanContext {
                     out_dir,
-                    audit: &script.audit,
+                    audit_key_label: &script.audit.key_label,
                 })
                 .map_err(at)?;
             for label in planned.new_key_labels() {

@@ -18,7 +18,7 @@ impl Runner<'_, '_> {
     /// it, and writes it as text to `[audit] checkpoint`.
     pub(super) fn checkpoint(&mut self, token: &Token) -> Result<(), Error> {
         let audit = &self.plan.script.audit;
-        let Some(key) = find_audit_key(token, audit)? else {
+        let Some(key) = find_audit_key(token, &audit.key_label)? else {
             let reason = format!(
                 "no audit key labelled {:?} in the token (a generate-audit-key step makes one)",
                 audit.key_label

@@ -73,7 +73,7 @@ impl StepSpec for Spec {
         }
         Ok(Box::new(AuditKeyStep {
             id: self.id.clone(),
-            key_label: cx.audit.key_label.clone(),
+            key_label: cx.audit_key_label.to_string(),
             algorithm: self.algorithm,
             public_key: cx.output(&self.public_key)?,
         }))

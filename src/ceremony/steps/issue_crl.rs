@@ -26,12 +26,12 @@ use std::time::SystemTime;
 use x509_cert::ext::pkix::crl::CrlReason;
 
 use super::super::plan::MAX_NEXT_UPDATE_DAYS;
-use super::super::script::IssuerSpec;
 use super::super::step::{
     nonempty, parse_as, write_output, Context, PlanContext, Prepared, Step, StepSpec, StepType,
 };
 use super::super::{Error, Reason};
 use super::issuer::check_issuer;
+use super::issuer::IssuerSpec;
 use crate::events::{Event, RevokedRecord};
 use crate::token::TokenSigner;
 use crate::{hex, x509};

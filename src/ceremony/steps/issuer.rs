@@ -5,16 +5,30 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
+use std::path::PathBuf;
+
 use der::{DecodePem, Encode, EncodePem};
+use serde::Deserialize;
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::Certificate;
 
-use super::super::script::IssuerSpec;
 use super::super::step::Context;
 use super::super::Error;
 use crate::events::Event;
-use crate::token::KeyRecord;
+use crate::token::{KeyRecord, SignatureHash};
 use crate::x509;
+
+/// One CA: its key in the token and its certificate on disk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSpec {
+    /// `CKA_LABEL` of the CA key in the token.
+    pub key_label: String,
+    /// The CA certificate (PEM), relative to the current directory.
+    pub certificate: PathBuf,
+    /// Digest for RSA signatures (default sha256); not allowed for ECDSA.
+    pub hash: Option<SignatureHash>,
+}
 
 /// A CA certificate loaded from disk for a signing step.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 pub mod generate_audit_key;
 pub mod generate_root;
 pub mod issue_crl;
-mod issuer;
+pub mod issuer;
 pub mod sign_requests;
 
 use super::step::StepType;

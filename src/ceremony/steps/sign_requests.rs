@@ -17,9 +17,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::super::script::IssuerSpec;
 use super::super::step::{Context, PlanContext, Prepared, Step, StepSpec, StepType};
 use super::super::{Error, Reason};
+use super::issuer::IssuerSpec;
 use crate::profile::{Issuer, NodeNames, NodeScope, StepPolicy};
 
 /// The step type.

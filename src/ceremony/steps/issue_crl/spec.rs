@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::super::super::script::IssuerSpec;
+use super::super::issuer::IssuerSpec;
 use crate::hex;
 
 fn default_next_update_days() -> u32 {

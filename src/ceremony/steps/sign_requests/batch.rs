@@ -297,7 +297,7 @@ fn audit_key_for_bundles(cx: &mut Context<'_>) -> Result<KeyRecord, Error> {
     }
     let reason = format!(
             "no audit key labelled {:?} in the token: every output bundle is signed with it (a generate-audit-key step makes one); nothing in this step was signed",
-            cx.audit().key_label
+            cx.audit_key_label()
         );
     Err(cx.refuse(vec![Reason::Rule(reason)]))
 }

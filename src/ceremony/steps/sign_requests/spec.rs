@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::super::super::script::IssuerSpec;
 use super::super::super::step::nonempty;
+use super::super::issuer::IssuerSpec;
 use super::SignStep;
 use crate::hex;
 use crate::profile::nodes::api_server_name;
