@@ -19,7 +19,7 @@ pub use inventory::{Flag, ObjectInfo};
 pub use keygen::{KeyAlgorithm, KeyRecord, SignatureHash};
 pub use pin::PinSource;
 pub use policy::{KeyAttributes, ObjectAttributes, PolicyViolation};
-pub use signer::{TokenKey, TokenSigner, TokenVerifyingKey};
+pub use signer::{TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
 pub use uri::TokenSelector;
 
 use std::path::{Path, PathBuf};
@@ -166,7 +166,7 @@ impl Error {
             Error::LabelExists { .. } => Some(
                 "choose a new label in the script; a ceremony never replaces an existing key".into(),
             ),
-            Error::Call { rv, .. } if session_lost(rv) => Some(SESSION_LOST_HINT.into()),
+            Error::Call { rv, .. } if rv_session_lost(rv) => Some(SESSION_LOST_HINT.into()),
             Error::Pin { .. } => Some(
                 "give the PIN with --pin-file FILE (mode 0600), --pin-fd N, or run on a terminal to be prompted"
                     .into(),
@@ -179,9 +179,18 @@ impl Error {
 /// The hint for a token that lost its login or went away mid-ceremony.
 pub const SESSION_LOST_HINT: &str = "the token session lost its login or the token went away mid-ceremony; nothing after the last recorded entry was written: check the token and run the ceremony again";
 
-/// True when a PKCS#11 return value (or a message holding one) means the
-/// session lost its login or the token went away.
-pub fn session_lost(text: &str) -> bool {
+/// True when `error` or one of its causes is this module's [`Error`] for a
+/// session that lost its login or a token that went away (a signer's
+/// failure reaches the x509 module as a cause of its error, for example).
+pub fn session_lost(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| {
+        matches!(e.downcast_ref::<Error>(), Some(Error::Call { rv, .. }) if rv_session_lost(rv))
+    })
+}
+
+/// True when a PKCS#11 return value means the session lost its login or
+/// the token went away.
+fn rv_session_lost(text: &str) -> bool {
     [
         "UserNotLoggedIn",
         "ObjectHandleInvalid",

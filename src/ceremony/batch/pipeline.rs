@@ -170,7 +170,7 @@ pub(super) fn issue_chunk(
             0,
             Err(Error::from(x509::Error::Sign {
                 what: format!("request {}", jobs[0].entry.id),
-                reason: "the signing thread ended".into(),
+                source: signature::Error::from_source("the signing thread ended"),
             })),
         )];
     };
@@ -180,7 +180,7 @@ pub(super) fn issue_chunk(
             Ok(signature) => finish_one(keys, job, pending, signature),
             Err(e) => Err(Error::from(x509::Error::Sign {
                 what: format!("request {}", job.entry.id),
-                reason: e.to_string(),
+                source: signature::Error::from_source(e),
             })),
         };
         let failed = result.is_err();
