@@ -19,7 +19,7 @@ pub use inventory::{Flag, ObjectInfo};
 pub use keygen::{KeyAlgorithm, KeyRecord, SignatureHash};
 pub use pin::PinSource;
 pub use policy::{KeyAttributes, ObjectAttributes, PolicyViolation};
-pub use signer::{TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
+pub use signer::{SigningSession, TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
 pub use uri::TokenSelector;
 
 use std::path::{Path, PathBuf};
@@ -364,11 +364,12 @@ impl Token {
     /// Opens `count` more read-only sessions on the token, for signing in
     /// parallel. They share this session's login (PKCS#11 logs in a whole
     /// application, not one session) and end when dropped.
-    pub fn signing_sessions(&self, count: usize) -> Result<Vec<Session>> {
+    pub fn signing_sessions(&self, count: usize) -> Result<Vec<SigningSession>> {
         (0..count)
             .map(|_| {
                 self.ctx
                     .open_ro_session(self.slot)
+                    .map(SigningSession)
                     .map_err(|e| call_error(&self.identity.label, e))
             })
             .collect()

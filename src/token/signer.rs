@@ -48,6 +48,11 @@ impl SignatureBitStringEncoding for TokenSignature {
     }
 }
 
+/// A session of its own for one signing thread of a batch, opened by
+/// [`Token::signing_sessions`]: it shares the token's login and ends when
+/// dropped. Only [`TokenKey::sign_on`] uses it.
+pub struct SigningSession(pub(super) Session);
+
 /// A key in the token as a certificate builder needs it: its public half
 /// and signature algorithm, and how to sign with it on a session the caller
 /// holds. It holds no session, so the threads of a batch can share it.
@@ -74,9 +79,14 @@ impl TokenKey {
         }
     }
 
-    /// Signs `msg` on `session` (logged in, on the key's token) and returns
-    /// the X.509 encoding of the signature.
-    pub fn sign_on(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
+    /// Signs `msg` on `session` (one of [`Token::signing_sessions`] of the
+    /// key's token) and returns the X.509 encoding of the signature.
+    pub fn sign_on(&self, session: &SigningSession, msg: &[u8]) -> Result<Vec<u8>> {
+        self.sign_with(&session.0, msg)
+    }
+
+    /// Signs `msg` on `session` (logged in, on the key's token).
+    fn sign_with(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
         #[cfg(feature = "fault-injection")]
         super::fault::before_sign(&self.token, session)?;
         let call = |mech: &Mechanism, data: &[u8]| {
@@ -154,7 +164,7 @@ impl<'t> TokenSigner<'t> {
 
     /// Signs `msg` in the token and returns the X.509 encoding of the signature.
     pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
-        self.key.sign_on(self.token.session(), msg)
+        self.key.sign_with(self.token.session(), msg)
     }
 }
 

@@ -7,15 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use cryptoki::session::Session;
-
 use super::super::plan::SignStep;
 use super::super::sign::{Approval, LoadedIssuer};
 use super::super::Error;
 use super::BACKDATE;
 use crate::bundle::request::RequestEntry;
 use crate::profile::{IssuedProfile, Issuer};
-use crate::token::TokenKey;
+use crate::token::{SigningSession, TokenKey};
 use crate::x509::{self, Issued};
 
 /// One approved request, ready for a worker.
@@ -58,7 +56,7 @@ pub(super) struct SignRequest {
 /// closes. After a failure (or once `stop` is set) it signs nothing more;
 /// a reply then ends with the failure, or stops short.
 pub(super) fn sign_requests_on(
-    session: &Session,
+    session: &SigningSession,
     keys: &BTreeMap<Issuer, TokenKey>,
     requests: mpsc::Receiver<SignRequest>,
     stop: &AtomicBool,
