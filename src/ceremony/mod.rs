@@ -86,8 +86,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Token(e) => e.hint(),
-            Error::X509(crate::x509::Error::Sign { reason, .. })
-                if crate::token::session_lost(reason) =>
+            Error::X509(e @ crate::x509::Error::Sign { .. }) if crate::token::session_lost(e) =>
             {
                 Some(crate::token::SESSION_LOST_HINT.into())
             }

@@ -11,9 +11,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cryptoki::context::Function;
+use cryptoki::error::RvError;
 use cryptoki::session::Session;
 
-use super::{Error, Result};
+use super::{Error, Result, Rv};
 
 static SIGNED: AtomicU64 = AtomicU64::new(0);
 
@@ -35,13 +37,13 @@ pub(super) fn before_sign(token: &str, session: &Session) -> Result<()> {
     match kind {
         "sign-error" => Err(Error::Call {
             token: token.to_string(),
-            function: "C_Sign".into(),
-            rv: "DeviceError (injected by CEREMONY_FAULT)".into(),
+            function: Function::Sign,
+            rv: Rv::Injected(RvError::DeviceError),
         }),
         "session-closed" => Err(Error::Call {
             token: token.to_string(),
-            function: "C_Sign".into(),
-            rv: "SessionClosed (injected by CEREMONY_FAULT)".into(),
+            function: Function::Sign,
+            rv: Rv::Injected(RvError::SessionClosed),
         }),
         "logout" => {
             let _ = session.logout();

@@ -19,12 +19,12 @@ pub use inventory::{Flag, ObjectInfo};
 pub use keygen::{KeyAlgorithm, KeyRecord, SignatureHash};
 pub use pin::PinSource;
 pub use policy::{KeyAttributes, ObjectAttributes, PolicyViolation};
-pub use signer::{TokenKey, TokenSigner, TokenVerifyingKey};
+pub use signer::{SigningSession, TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
 pub use uri::TokenSelector;
 
 use std::path::{Path, PathBuf};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::RvError;
 use cryptoki::object::Attribute;
 use cryptoki::session::{Session, UserType};
@@ -64,15 +64,33 @@ pub enum Error {
         /// How many tokens matched.
         count: usize,
     },
-    /// A PKCS#11 call failed.
-    #[error("token {token}: {function} failed: {rv}")]
+    /// A PKCS#11 call failed with a return value.
+    #[error("token {token}: C_{function:?} failed: {rv}")]
     Call {
         /// The token's label.
         token: String,
         /// The PKCS#11 function that failed.
-        function: String,
+        function: Function,
         /// The return value the module gave.
-        rv: String,
+        rv: Rv,
+    },
+    /// cryptoki failed around a PKCS#11 call, with no return value.
+    #[error("token {token}: PKCS#11 failed: {source}")]
+    Library {
+        /// The token's label.
+        token: String,
+        /// cryptoki's error.
+        source: cryptoki::error::Error,
+    },
+    /// A PKCS#11 call succeeded but returned something unusable.
+    #[error("token {token}: C_{function:?} failed: {reason}")]
+    BadOutput {
+        /// The token's label.
+        token: String,
+        /// The PKCS#11 function.
+        function: Function,
+        /// What was wrong with its output.
+        reason: &'static str,
     },
     /// The token refused the PIN.
     #[error("token {token}: login refused: {rv}")]
@@ -80,7 +98,7 @@ pub enum Error {
         /// The token's label.
         token: String,
         /// The return value the module gave.
-        rv: String,
+        rv: Rv,
     },
     /// The PIN could not be read from its source.
     #[error("PIN source {source_name}: {reason}")]
@@ -160,13 +178,13 @@ impl Error {
                 "check the token label or serial; for SoftHSM check SOFTHSM2_CONF points at the right token directory"
                     .into(),
             ),
-            Error::Login { rv, .. } if rv.contains("PinIncorrect") => {
+            Error::Login { rv, .. } if rv.value() == RvError::PinIncorrect => {
                 Some("the PIN is wrong; repeated failures may lock the token".into())
             }
             Error::LabelExists { .. } => Some(
                 "choose a new label in the script; a ceremony never replaces an existing key".into(),
             ),
-            Error::Call { rv, .. } if session_lost(rv) => Some(SESSION_LOST_HINT.into()),
+            Error::Call { rv, .. } if rv.session_lost() => Some(SESSION_LOST_HINT.into()),
             Error::Pin { .. } => Some(
                 "give the PIN with --pin-file FILE (mode 0600), --pin-fd N, or run on a terminal to be prompted"
                     .into(),
@@ -179,19 +197,57 @@ impl Error {
 /// The hint for a token that lost its login or went away mid-ceremony.
 pub const SESSION_LOST_HINT: &str = "the token session lost its login or the token went away mid-ceremony; nothing after the last recorded entry was written: check the token and run the ceremony again";
 
-/// True when a PKCS#11 return value (or a message holding one) means the
-/// session lost its login or the token went away.
-pub fn session_lost(text: &str) -> bool {
-    [
-        "UserNotLoggedIn",
-        "ObjectHandleInvalid",
-        "SessionHandleInvalid",
-        "SessionClosed",
-        "DeviceRemoved",
-        "TokenNotPresent",
-    ]
-    .iter()
-    .any(|r| text.contains(r))
+/// True when `error` or one of its causes is this module's [`Error`] for a
+/// session that lost its login or a token that went away (a signer's
+/// failure reaches the x509 module as a cause of its error, for example).
+pub fn session_lost(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(
+        |e| matches!(e.downcast_ref::<Error>(), Some(Error::Call { rv, .. }) if rv.session_lost()),
+    )
+}
+
+/// What a failed PKCS#11 call returned, kept as a value (printed as
+/// cryptoki names it: `SessionClosed`, `PinIncorrect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rv {
+    /// The return value the module gave.
+    Module(RvError),
+    /// A return value simulated by the fault injector (test builds with
+    /// the `fault-injection` feature, `CEREMONY_FAULT`), never the module's.
+    Injected(RvError),
+}
+
+impl Rv {
+    /// The return value itself.
+    pub fn value(self) -> RvError {
+        match self {
+            Rv::Module(rv) | Rv::Injected(rv) => rv,
+        }
+    }
+
+    /// True when the return value means the session lost its login or the
+    /// token went away.
+    pub fn session_lost(self) -> bool {
+        matches!(
+            self.value(),
+            RvError::UserNotLoggedIn
+                | RvError::ObjectHandleInvalid
+                | RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::DeviceRemoved
+                | RvError::TokenNotPresent
+        )
+    }
+}
+
+impl std::fmt::Display for Rv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rv::Module(rv) => write!(f, "{rv:?}"),
+            Rv::Injected(rv) => write!(f, "{rv:?} (injected by CEREMONY_FAULT)"),
+        }
+    }
 }
 
 /// Shorthand for results in this module.
@@ -220,24 +276,20 @@ pub struct Token {
     identity: TokenIdentity,
 }
 
-/// Formats a cryptoki failure as `C_Function` and the return value name.
+/// A cryptoki failure: the function and its return value, or cryptoki's
+/// own error when there is no return value.
 fn call_error(token: &str, e: cryptoki::error::Error) -> Error {
     match e {
         cryptoki::error::Error::Pkcs11(rv, function) => Error::Call {
             token: token.to_string(),
-            function: format!("C_{function:?}"),
-            rv: rv_name(rv),
+            function,
+            rv: Rv::Module(rv),
         },
-        other => Error::Call {
+        source => Error::Library {
             token: token.to_string(),
-            function: "PKCS#11".into(),
-            rv: other.to_string(),
+            source,
         },
     }
-}
-
-fn rv_name(rv: RvError) -> String {
-    format!("{rv:?}")
 }
 
 impl Token {
@@ -318,12 +370,9 @@ impl Token {
             Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
             Err(cryptoki::error::Error::Pkcs11(rv, _)) => Err(Error::Login {
                 token: self.identity.label.clone(),
-                rv: rv_name(rv),
+                rv: Rv::Module(rv),
             }),
-            Err(other) => Err(Error::Login {
-                token: self.identity.label.clone(),
-                rv: other.to_string(),
-            }),
+            Err(other) => Err(call_error(&self.identity.label, other)),
         }
     }
 
@@ -336,10 +385,10 @@ impl Token {
 
     /// 16 random bytes from the token's RNG, for a certificate serial.
     pub fn random16(&self) -> Result<[u8; 16]> {
-        self.random(16)?.try_into().map_err(|_| Error::Call {
+        self.random(16)?.try_into().map_err(|_| Error::BadOutput {
             token: self.identity.label.clone(),
-            function: "C_GenerateRandom".into(),
-            rv: "returned the wrong number of bytes".into(),
+            function: Function::GenerateRandom,
+            reason: "returned the wrong number of bytes",
         })
     }
 
@@ -355,11 +404,12 @@ impl Token {
     /// Opens `count` more read-only sessions on the token, for signing in
     /// parallel. They share this session's login (PKCS#11 logs in a whole
     /// application, not one session) and end when dropped.
-    pub fn signing_sessions(&self, count: usize) -> Result<Vec<Session>> {
+    pub fn signing_sessions(&self, count: usize) -> Result<Vec<SigningSession>> {
         (0..count)
             .map(|_| {
                 self.ctx
                     .open_ro_session(self.slot)
+                    .map(SigningSession)
                     .map_err(|e| call_error(&self.identity.label, e))
             })
             .collect()
@@ -373,3 +423,6 @@ impl Token {
         call_error(&self.identity.label, e)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,10 @@
-//! A CA key in the token as the x509-cert builder sees it (its public half
-//! and signature algorithm), and signing with it: on the token's own session
-//! ([`TokenSigner`]) or on a session a batch's signing thread holds
-//! ([`TokenKey::sign_on`]).
+//! A CA key in the token as a certificate builder sees it, through the
+//! `signature` and `spki` traits alone (its public half, signature
+//! algorithm, and [`signature::Signer`]), and signing with it: on the
+//! token's own session ([`TokenSigner`]) or on a session a batch's signing
+//! thread holds ([`TokenKey::sign_on`]). The x509 module builds on those
+//! traits and never sees the token; a failure reaches it as a
+//! [`signature::Error`] whose source is the token's [`Error`].
 //!
 //! ECDSA: the message is hashed here and the digest signed with raw
 //! `CKM_ECDSA` (SoftHSM 2.6 has no `CKM_ECDSA_SHA256`); the token's r||s is
@@ -13,7 +16,10 @@ use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
 use der::oid::ObjectIdentifier;
 use sha2::{Digest, Sha256, Sha384};
-use spki::{AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey};
+use spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
+    SignatureBitStringEncoding,
+};
 
 use crate::oid::{
     ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, SHA256_WITH_RSA, SHA384_WITH_RSA, SHA512_WITH_RSA,
@@ -30,6 +36,22 @@ impl EncodePublicKey for TokenVerifyingKey {
         Ok(der::Document::try_from(self.0.as_slice())?)
     }
 }
+
+/// A signature the token made, in its X.509 encoding (DER `SEQUENCE { r, s }`
+/// for ECDSA, the PKCS#1 v1.5 bytes for RSA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSignature(pub Vec<u8>);
+
+impl SignatureBitStringEncoding for TokenSignature {
+    fn to_bitstring(&self) -> der::Result<der::asn1::BitString> {
+        der::asn1::BitString::from_bytes(&self.0)
+    }
+}
+
+/// A session of its own for one signing thread of a batch, opened by
+/// [`Token::signing_sessions`]: it shares the token's login and ends when
+/// dropped. Only [`TokenKey::sign_on`] uses it.
+pub struct SigningSession(pub(super) Session);
 
 /// A key in the token as a certificate builder needs it: its public half
 /// and signature algorithm, and how to sign with it on a session the caller
@@ -57,9 +79,14 @@ impl TokenKey {
         }
     }
 
-    /// Signs `msg` on `session` (logged in, on the key's token) and returns
-    /// the X.509 encoding of the signature.
-    pub fn sign_on(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
+    /// Signs `msg` on `session` (one of [`Token::signing_sessions`] of the
+    /// key's token) and returns the X.509 encoding of the signature.
+    pub fn sign_on(&self, session: &SigningSession, msg: &[u8]) -> Result<Vec<u8>> {
+        self.sign_with(&session.0, msg)
+    }
+
+    /// Signs `msg` on `session` (logged in, on the key's token).
+    fn sign_with(&self, session: &Session, msg: &[u8]) -> Result<Vec<u8>> {
         #[cfg(feature = "fault-injection")]
         super::fault::before_sign(&self.token, session)?;
         let call = |mech: &Mechanism, data: &[u8]| {
@@ -137,7 +164,7 @@ impl<'t> TokenSigner<'t> {
 
     /// Signs `msg` in the token and returns the X.509 encoding of the signature.
     pub fn sign_raw(&self, msg: &[u8]) -> Result<Vec<u8>> {
-        self.key.sign_on(self.token.session(), msg)
+        self.key.sign_with(self.token.session(), msg)
     }
 }
 
@@ -174,5 +201,15 @@ impl signature::Keypair for TokenSigner<'_> {
 impl DynSignatureAlgorithmIdentifier for TokenSigner<'_> {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
         self.key.signature_algorithm_identifier()
+    }
+}
+
+impl signature::Signer<TokenSignature> for TokenSigner<'_> {
+    /// Signs in the token; a failure keeps the token's [`Error`] as the
+    /// source of the [`signature::Error`].
+    fn try_sign(&self, msg: &[u8]) -> signature::Result<TokenSignature> {
+        self.sign_raw(msg)
+            .map(TokenSignature)
+            .map_err(signature::Error::from_source)
     }
 }

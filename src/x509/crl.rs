@@ -1,6 +1,6 @@
 //! Certificate revocation lists: a v2 TBSCertList with the CRL number and
 //! the authority key identifier, one entry per revoked certificate with its
-//! reason code, signed through the token signer and verified in software
+//! reason code, signed by any signer and verified in software
 //! against the issuer certificate's key before it is returned.
 //!
 //! The TBSCertList is built here rather than with x509-cert's `CrlBuilder`:
@@ -15,7 +15,7 @@ use der::asn1::{BitString, OctetString};
 use der::referenced::OwnedToRef;
 use der::{DateTime, Decode, Encode, EncodePem};
 use sha2::{Digest, Sha256};
-use spki::{AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier};
+use spki::{AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, SignatureBitStringEncoding};
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
 use x509_cert::ext::pkix::crl::CrlReason;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, SubjectKeyIdentifier};
@@ -27,7 +27,6 @@ use x509_cert::{Certificate, Version};
 use super::key_identifier;
 use super::{der_err, verify_signature, Error, Result};
 use crate::hex;
-use crate::token::TokenSigner;
 
 /// One revoked certificate.
 #[derive(Debug, Clone)]
@@ -171,31 +170,38 @@ fn tbs_cert_list(
 
 /// Builds the CRL `c`, signs it with `signer`, and verifies the signature
 /// against the issuer certificate's public key before returning it.
-pub fn issue_crl(what: &str, c: &CrlContents<'_>, signer: &TokenSigner<'_>) -> Result<IssuedCrl> {
+pub fn issue_crl<K, S>(what: &str, c: &CrlContents<'_>, signer: &K) -> Result<IssuedCrl>
+where
+    K: DynSignatureAlgorithmIdentifier + signature::Signer<S>,
+    S: SignatureBitStringEncoding,
+{
     let alg = signer
         .signature_algorithm_identifier()
-        .map_err(|e| Error::Sign {
+        .map_err(|e| Error::Der {
             what: what.to_string(),
-            reason: e.to_string(),
+            reason: format!("the signer's algorithm: {e}"),
         })?;
     sign_checked(what, c, alg, |tbs| {
-        signer.sign_raw(tbs).map_err(|e| e.to_string())
+        let signature = signer.try_sign(tbs).map_err(|source| Error::Sign {
+            what: what.to_string(),
+            source,
+        })?;
+        let bits = signature.to_bitstring().map_err(der_err(what))?;
+        Ok(bits.raw_bytes().to_vec())
     })
 }
 
-/// Signs the TBSCertList of `c` with `sign` and checks the result.
+/// Signs the TBSCertList of `c` with `sign` (which returns the signature's
+/// X.509 encoding) and checks the result.
 fn sign_checked(
     what: &str,
     c: &CrlContents<'_>,
     alg: AlgorithmIdentifierOwned,
-    sign: impl FnOnce(&[u8]) -> std::result::Result<Vec<u8>, String>,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
 ) -> Result<IssuedCrl> {
     let tbs = tbs_cert_list(what, c, alg.clone())?;
     let tbs_der = tbs.to_der().map_err(der_err(what))?;
-    let signature = sign(&tbs_der).map_err(|reason| Error::Sign {
-        what: what.to_string(),
-        reason,
-    })?;
+    let signature = sign(&tbs_der)?;
     let issuer_spki = c
         .issuer
         .tbs_certificate()

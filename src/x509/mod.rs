@@ -1,9 +1,12 @@
-//! Certificate and CRL building: serials, validity, signing through a token
-//! signer, and the software check of every signature the token makes.
+//! Certificate and CRL building: serials, validity, signing through any
+//! signer, and the software check of every signature a signer makes.
 //!
-//! This module never touches a key itself: it receives a signer and a
-//! profile, and it refuses to return a certificate whose signature does not
-//! verify against the signer's public key.
+//! This module never touches a key itself: it receives a signer (anything
+//! with `signature`'s [`signature::Keypair`] and [`signature::Signer`] and
+//! `spki`'s [`spki::DynSignatureAlgorithmIdentifier`]: the token's key in a
+//! ceremony, a software key in the tests) and a profile, and it refuses to
+//! return a certificate whose signature does not verify against the
+//! signer's public key. It knows nothing of the token.
 
 mod crl;
 mod csr;
@@ -30,8 +33,10 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
+use signature::Keypair;
+use spki::{DynSignatureAlgorithmIdentifier, EncodePublicKey, SignatureBitStringEncoding};
+
 use crate::hex;
-use crate::token::{TokenSigner, TokenVerifyingKey};
 
 /// Errors while building or checking a certificate.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +50,8 @@ pub enum Error {
         /// Why, as the encoder, builder or verifier says.
         reason: String,
     },
-    /// The token's signature did not verify in software.
+    /// The signature did not verify in software (the message says "the
+    /// token's", as every signature a ceremony makes is).
     #[error(
         "{what}: the token's signature does not verify against the key's public half: {reason}"
     )]
@@ -55,13 +61,22 @@ pub enum Error {
         /// Why, as the encoder, builder or verifier says.
         reason: String,
     },
-    /// The builder or the token failed to sign.
-    #[error("{what}: signing failed: {reason}")]
+    /// The certificate builder failed before anything was signed.
+    #[error("{what}: cannot build the certificate: {source}")]
+    Build {
+        /// The certificate concerned.
+        what: String,
+        /// Why, as the builder says.
+        source: x509_cert::builder::Error,
+    },
+    /// The signer failed to sign (the token's error, if it was the token,
+    /// is the source of `source`).
+    #[error("{what}: signing failed: {}", signer_cause(source))]
     Sign {
         /// The certificate or CRL concerned.
         what: String,
-        /// Why, as the encoder, builder or verifier says.
-        reason: String,
+        /// The signer's error.
+        source: signature::Error,
     },
     /// A validity period that cannot be represented.
     #[error("{what}: validity: {reason}")]
@@ -75,6 +90,29 @@ pub enum Error {
 
 /// Shorthand for results in this module.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// What a signer's error says: its cause (a token's error, for example),
+/// since `signature::Error` itself only says "signature error".
+fn signer_cause(e: &signature::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => cause.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// What this module needs of a signing key besides signing: its public
+/// half (for the authority key identifier and the software check of each
+/// signature) and its signature algorithm. The token's keys have it, and so
+/// has any RustCrypto signing key.
+pub trait SignerKey:
+    Keypair<VerifyingKey: EncodePublicKey> + DynSignatureAlgorithmIdentifier
+{
+}
+
+impl<K> SignerKey for K where
+    K: Keypair<VerifyingKey: EncodePublicKey> + DynSignatureAlgorithmIdentifier
+{
+}
 
 fn der_err(what: &str) -> impl Fn(der::Error) -> Error + '_ {
     move |e| Error::Der {
@@ -173,38 +211,33 @@ impl Issued {
 
 /// Builds a certificate for `subject_spki` under `profile`, signs it with
 /// `signer`, and verifies the signature in software before returning it.
-pub fn issue<P: BuilderProfile>(
+pub fn issue<P, K, S>(
     what: &str,
     profile: P,
     serial: SerialNumber,
     validity: Validity,
     subject_spki: SubjectPublicKeyInfoOwned,
-    signer: &TokenSigner<'_>,
-) -> Result<Issued> {
+    signer: &K,
+) -> Result<Issued>
+where
+    P: BuilderProfile,
+    K: SignerKey + signature::Signer<S>,
+    S: SignatureBitStringEncoding,
+{
     let unsigned = Unsigned::new(what, profile, serial, validity, subject_spki, signer)?;
-    let signature = signer.sign_raw(unsigned.tbs()).map_err(|e| Error::Sign {
-        what: what.to_string(),
-        reason: e.to_string(),
-    })?;
-    unsigned.finish(signature, signer)
+    let signature = signer
+        .try_sign(unsigned.tbs())
+        .map_err(|source| Error::Sign {
+            what: what.to_string(),
+            source,
+        })?;
+    let bits = signature.to_bitstring().map_err(der_err(what))?;
+    unsigned.finish(bits.raw_bytes().to_vec(), signer)
 }
 
-/// What [`Unsigned`] needs of the signing key: its public half and its
-/// signature algorithm ([`TokenSigner`], or a [`crate::token::TokenKey`]
-/// shared by the threads of a batch).
-pub trait SignerKey:
-    signature::Keypair<VerifyingKey = TokenVerifyingKey> + spki::DynSignatureAlgorithmIdentifier
-{
-}
-
-impl<K> SignerKey for K where
-    K: signature::Keypair<VerifyingKey = TokenVerifyingKey> + spki::DynSignatureAlgorithmIdentifier
-{
-}
-
-/// A certificate built and encoded, waiting for the token's signature: the
-/// two halves of [`issue`], for a batch whose signing threads sign what
-/// worker threads build and check.
+/// A certificate built and encoded, waiting for its signature: the two
+/// halves of [`issue`], for a batch whose signing threads sign what worker
+/// threads build and check.
 pub struct Unsigned<P: BuilderProfile> {
     what: String,
     builder: CertificateBuilder<P>,
@@ -222,15 +255,13 @@ impl<P: BuilderProfile> Unsigned<P> {
         subject_spki: SubjectPublicKeyInfoOwned,
         signer: &K,
     ) -> Result<Self> {
-        let sign_err = |reason: String| Error::Sign {
+        let build_err = |source| Error::Build {
             what: what.to_string(),
-            reason,
+            source,
         };
-        let mut builder = CertificateBuilder::new(profile, serial, validity, subject_spki)
-            .map_err(|e| sign_err(e.to_string()))?;
-        let tbs = builder
-            .finalize(signer)
-            .map_err(|e| sign_err(e.to_string()))?;
+        let mut builder =
+            CertificateBuilder::new(profile, serial, validity, subject_spki).map_err(build_err)?;
+        let tbs = builder.finalize(signer).map_err(build_err)?;
         Ok(Unsigned {
             what: what.to_string(),
             builder,
@@ -238,26 +269,33 @@ impl<P: BuilderProfile> Unsigned<P> {
         })
     }
 
-    /// The DER TBSCertificate, the bytes the token signs.
+    /// The DER TBSCertificate, the bytes the signer signs.
     pub fn tbs(&self) -> &[u8] {
         &self.tbs
     }
 
-    /// Completes the certificate with the token's `signature` (X.509
-    /// encoding) and verifies it in software against `signer`'s public key.
+    /// Completes the certificate with `signature` (its X.509 encoding, the
+    /// BIT STRING's bytes) and verifies it in software against `signer`'s
+    /// public key.
     pub fn finish<K: SignerKey>(self, signature: Vec<u8>, signer: &K) -> Result<Issued> {
         let what = self.what.as_str();
         let bits = der::asn1::BitString::from_bytes(&signature).map_err(der_err(what))?;
         let cert = self
             .builder
             .assemble(bits, signer)
-            .map_err(|e| Error::Sign {
+            .map_err(|source| Error::Build {
+                what: what.to_string(),
+                source,
+            })?;
+        let signer_spki = signer
+            .verifying_key()
+            .to_public_key_der()
+            .map_err(|e| Error::Der {
                 what: what.to_string(),
                 reason: e.to_string(),
             })?;
-        let signer_spki = signature::Keypair::verifying_key(signer).0;
         verify_signature(
-            &signer_spki,
+            signer_spki.as_bytes(),
             cert.signature_algorithm(),
             &self.tbs,
             &signature,

@@ -1,5 +1,7 @@
-//! Tests of CRL building: number, AKI, reasons, empty lists, dates after 2049, bad signatures.
+//! Tests of CRL building: number, AKI, reasons, empty lists, dates after
+//! 2049, bad signatures, and CRLs issued through a software signer.
 
+use super::super::tests::{soft_root, Fault, Offline, SoftSigner};
 use super::*;
 use crate::oid::ECDSA_WITH_SHA256;
 use signature::Signer;
@@ -29,9 +31,7 @@ fn root(key: &p256::ecdsa::SigningKey) -> Certificate {
         .expect("self-signed")
 }
 
-fn sign_with(
-    key: &p256::ecdsa::SigningKey,
-) -> impl FnOnce(&[u8]) -> std::result::Result<Vec<u8>, String> + '_ {
+fn sign_with(key: &p256::ecdsa::SigningKey) -> impl FnOnce(&[u8]) -> Result<Vec<u8>> + '_ {
     move |msg| {
         let sig: p256::ecdsa::Signature = key.sign(msg);
         Ok(sig.to_der().as_bytes().to_vec())
@@ -139,4 +139,53 @@ fn an_empty_crl_has_no_revoked_list_and_a_bad_signature_is_refused() {
 fn times_after_2049_are_generalized() {
     let t = x509_time("t", at(2_600_000_000)).expect("2052");
     assert!(matches!(t, Time::GeneralTime(_)));
+}
+
+#[test]
+fn issues_a_crl_with_a_software_signer_and_it_verifies() {
+    use signature::{Keypair, Verifier};
+    let signer = SoftSigner::new(7, Fault::None);
+    let root = soft_root(&signer).expect("root");
+    let ca = Certificate::from_der(&root.der).expect("root parses");
+    let revoked = [Revocation {
+        serial: SerialNumber::new(&[0x42]).expect("serial"),
+        revoked_at: at(1_800_000_000),
+        reason: Some(CrlReason::Superseded),
+    }];
+    let contents = CrlContents {
+        issuer: &ca,
+        crl_number: 2,
+        this_update: at(1_800_000_500),
+        next_update: at(1_800_086_900),
+        revoked: &revoked,
+    };
+    let issued = issue_crl("crl soft", &contents, &signer).expect("issued");
+    assert_eq!(issued.crl_number, 2);
+    assert_eq!(issued.issuer, "CN=soft-root");
+
+    // Checked again here with RustCrypto alone, apart from verify_signature.
+    let crl = <CertificateList>::from_der(&issued.der).expect("parses back");
+    assert_eq!(crl.signature_algorithm.oid, ECDSA_WITH_SHA256);
+    let tbs = crl.tbs_cert_list.to_der().expect("tbs");
+    let sig = p256::ecdsa::DerSignature::try_from(crl.signature.raw_bytes()).expect("sig");
+    signer
+        .verifying_key()
+        .verify(&tbs, &sig)
+        .expect("the signature verifies");
+
+    // A signer's failure keeps its cause; a signature by another key is refused.
+    let err =
+        issue_crl("crl soft", &contents, &SoftSigner::new(7, Fault::Fail)).expect_err("fails");
+    assert_eq!(
+        err.to_string(),
+        "crl soft: signing failed: token soft: C_Sign failed: DeviceRemoved"
+    );
+    let chain = std::error::Error::source(&err).and_then(std::error::Error::source);
+    assert!(
+        chain.is_some_and(|cause| cause.downcast_ref::<Offline>().is_some()),
+        "{err:?}"
+    );
+    let wrong = SoftSigner::new(7, Fault::WrongKey(key(9)));
+    let err = issue_crl("crl soft", &contents, &wrong).expect_err("wrong key");
+    assert!(matches!(err, Error::BadSignature { .. }), "{err:?}");
 }

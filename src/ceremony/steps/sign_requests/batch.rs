@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use cryptoki::session::Session;
 use spki::AlgorithmIdentifierOwned;
 
 use manifest::{write_manifest, ManifestHead, Spool};
@@ -30,7 +29,7 @@ use crate::bundle::output::{self, OutputWriter, SumsSigner};
 use crate::events::Event;
 use crate::fsutil;
 use crate::profile::Issuer;
-use crate::token::{KeyRecord, SignatureHash, Token, TokenKey, TokenSigner};
+use crate::token::{KeyRecord, SignatureHash, SigningSession, Token, TokenKey, TokenSigner};
 
 /// The most rejections a step's `refused` entry (and error) lists one by
 /// one: each is in its own `request_rejected` entry, and a `refused` entry
@@ -406,7 +405,7 @@ fn issued(
 fn run_workers<'j>(
     shared: &Shared<'j>,
     keys: &BTreeMap<Issuer, TokenKey>,
-    sessions: Vec<Session>,
+    sessions: Vec<SigningSession>,
     jobs: &'j [Job<'j>],
     mut each: impl FnMut(&Job<'j>, Done) -> Result<(), Error>,
 ) -> Option<Error> {

@@ -7,15 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use cryptoki::session::Session;
-
 use super::super::super::super::Error;
 use super::super::super::issuer::LoadedIssuer;
 use super::super::{Approval, SignStep};
 use super::BACKDATE;
 use crate::bundle::request::RequestEntry;
 use crate::profile::{IssuedProfile, Issuer};
-use crate::token::TokenKey;
+use crate::token::{SigningSession, TokenKey};
 use crate::x509::{self, Issued};
 
 /// One approved request, ready for a worker.
@@ -58,7 +56,7 @@ pub(super) struct SignRequest {
 /// closes. After a failure (or once `stop` is set) it signs nothing more;
 /// a reply then ends with the failure, or stops short.
 pub(super) fn sign_requests_on(
-    session: &Session,
+    session: &SigningSession,
     keys: &BTreeMap<Issuer, TokenKey>,
     requests: mpsc::Receiver<SignRequest>,
     stop: &AtomicBool,
@@ -170,7 +168,7 @@ pub(super) fn issue_chunk(
             0,
             Err(Error::from(x509::Error::Sign {
                 what: format!("request {}", jobs[0].entry.id),
-                reason: "the signing thread ended".into(),
+                source: signature::Error::from_source("the signing thread ended"),
             })),
         )];
     };
@@ -180,7 +178,7 @@ pub(super) fn issue_chunk(
             Ok(signature) => finish_one(keys, job, pending, signature),
             Err(e) => Err(Error::from(x509::Error::Sign {
                 what: format!("request {}", job.entry.id),
-                reason: e.to_string(),
+                source: signature::Error::from_source(e),
             })),
         };
         let failed = result.is_err();
