@@ -86,8 +86,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Token(e) => e.hint(),
-            Error::X509(e @ crate::x509::Error::Sign { .. }) if crate::token::session_lost(e) =>
-            {
+            Error::X509(e @ crate::x509::Error::Sign { .. }) if crate::token::session_lost(e) => {
                 Some(crate::token::SESSION_LOST_HINT.into())
             }
             Error::Transcript(e) => e.hint(),
