@@ -59,6 +59,14 @@ pub enum Error {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// The audit key could not sign a checkpoint.
+    #[error("output {}: sign checkpoint: {source}", path.display())]
+    SignCheckpoint {
+        /// The checkpoint file it was for.
+        path: PathBuf,
+        /// Why.
+        source: Box<crate::checkpoint::Error>,
+    },
     /// A token operation failed.
     #[error(transparent)]
     Token(#[from] crate::token::Error),
@@ -89,6 +97,7 @@ impl Error {
             Error::X509(e @ crate::x509::Error::Sign { .. }) if crate::token::session_lost(e) => {
                 Some(crate::token::SESSION_LOST_HINT.into())
             }
+            Error::SignCheckpoint { source, .. } => source.hint(),
             Error::Transcript(e) => e.hint(),
             Error::Bundle(e) => e.hint(),
             Error::Refused { reasons, .. } => reasons.iter().find_map(Reason::hint).map(Into::into),

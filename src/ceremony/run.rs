@@ -225,10 +225,9 @@ pub fn checkpoint_now(
         transcript.len(),
         transcript.head(),
     )
-    .map_err(|e| Error::Output {
+    .map_err(|source| Error::SignCheckpoint {
         path: out.to_path_buf(),
-        action: "sign checkpoint",
-        source: std::io::Error::other(e.to_string()),
+        source: Box::new(source),
     })?;
     transcript.append(&Event::Checkpoint {
         checkpoint: Cow::Borrowed(&cp),

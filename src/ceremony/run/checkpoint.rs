@@ -28,13 +28,13 @@ impl Runner<'_, '_> {
         };
         let entries = self.transcript.len();
         let head = self.transcript.head().to_string();
-        let cp = Checkpoint::sign(token, &key, &audit.origin, entries, &head).map_err(|e| {
-            Error::Output {
-                path: audit.checkpoint.clone(),
-                action: "sign checkpoint",
-                source: std::io::Error::other(e.to_string()),
-            }
-        })?;
+        let cp =
+            Checkpoint::sign(token, &key, &audit.origin, entries, &head).map_err(|source| {
+                Error::SignCheckpoint {
+                    path: audit.checkpoint.clone(),
+                    source: Box::new(source),
+                }
+            })?;
         self.record(&Event::Checkpoint {
             checkpoint: Cow::Borrowed(&cp),
             file: audit.checkpoint.display().to_string(),
