@@ -266,3 +266,6 @@ fn certificate_spki(pem: &[u8]) -> Result<Vec<u8>, String> {
         .to_der()
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests;
