@@ -29,7 +29,8 @@ pub mod token;
 pub mod transcript;
 pub mod x509;
 
-/// Any error the command-line tool can report, with the exit code it maps to.
+/// Any error the command-line tool can report, with its hint (the binary
+/// maps each to an exit code).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -84,27 +85,6 @@ impl Error {
             Error::ReportFailed { .. } => Some(
                 "the report was written with this verdict at the top; keep the transcript as evidence".into(),
             ),
-        }
-    }
-
-    /// The process exit code: 3 when a transcript does not verify, 2 for
-    /// input the tool refuses (a bad script, a conflict), 1 for everything else.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Transcript(transcript::Error::Invalid { .. })
-            | Error::Ceremony(ceremony::Error::Transcript(transcript::Error::Invalid { .. })) => 3,
-            Error::Ceremony(e) if e.is_refusal() => 2,
-            Error::Checkpoint(checkpoint::Error::Transcript(transcript::Error::Invalid {
-                ..
-            }))
-            | Error::Checkpoint(checkpoint::Error::Mismatch { .. })
-            | Error::Checkpoint(checkpoint::Error::BadSignature { .. })
-            | Error::Checkpoint(checkpoint::Error::NoCheckpoint { .. })
-            | Error::Checkpoint(checkpoint::Error::ForeignAuditKey { .. }) => 3,
-            Error::Requester(_) | Error::Bundle(_) | Error::Kubeadm(_) => 2,
-            Error::Expiry(expiry::Error::NotADirectory { .. }) => 2,
-            Error::ReportFailed { .. } => 3,
-            _ => 1,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `ceremony` binary: parse arguments, call the library, map errors to
-//! an exit code and a one-line message (plus a hint line when there is one).
+//! an exit code (`exit_code`: the library has no codes) and a one-line
+//! message (plus a hint line when there is one).
 
 #![forbid(unsafe_code)]
 
@@ -175,6 +176,31 @@ fn inventory(args: InventoryArgs, out: &mut impl Write) -> Result<Option<String>
         .map(|s| format!("token {}: {s}", token.identity().label)))
 }
 
+/// The process exit code of an error: 3 when a transcript does not verify,
+/// 2 for input the tool refuses (a bad script, a conflict, a bundle or tree
+/// that breaks a rule), 1 for everything else. (0 is success; [`main`]
+/// itself returns 4 for a transcript with entries no checkpoint covers and
+/// 2 for an inventory that flags an object.)
+fn exit_code(e: &ceremony::Error) -> u8 {
+    use ceremony::{checkpoint, expiry, transcript, Error};
+    match e {
+        Error::Transcript(transcript::Error::Invalid { .. })
+        | Error::Ceremony(ceremony::ceremony::Error::Transcript(transcript::Error::Invalid {
+            ..
+        })) => 3,
+        Error::Ceremony(e) if e.is_refusal() => 2,
+        Error::Checkpoint(checkpoint::Error::Transcript(transcript::Error::Invalid { .. }))
+        | Error::Checkpoint(checkpoint::Error::Mismatch { .. })
+        | Error::Checkpoint(checkpoint::Error::BadSignature { .. })
+        | Error::Checkpoint(checkpoint::Error::NoCheckpoint { .. })
+        | Error::Checkpoint(checkpoint::Error::ForeignAuditKey { .. }) => 3,
+        Error::Requester(_) | Error::Bundle(_) | Error::Kubeadm(_) => 2,
+        Error::Expiry(expiry::Error::NotADirectory { .. }) => 2,
+        Error::ReportFailed { .. } => 3,
+        _ => 1,
+    }
+}
+
 fn main() -> ExitCode {
     // A PIN may be in memory later: no core file may ever hold it.
     if let Err(e) = ceremony::safety::no_core_dumps() {
@@ -343,7 +369,7 @@ fn main() -> ExitCode {
             if let Some(hint) = e.hint() {
                 eprintln!("hint: {hint}");
             }
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+            ExitCode::from(exit_code(&e))
         }
     }
 }

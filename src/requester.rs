@@ -33,6 +33,14 @@ pub enum Error {
         /// Why, naming the rule broken.
         reason: String,
     },
+    /// A request's CSR is refused.
+    #[error("request {id}: {source}")]
+    Csr {
+        /// The request's id.
+        id: String,
+        /// Why the CSR is refused.
+        source: x509::CsrError,
+    },
     /// The bundle could not be written or read.
     #[error(transparent)]
     Bundle(#[from] crate::bundle::Error),
@@ -42,9 +50,10 @@ impl Error {
     /// A likely fix, if there is one.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Request { reason, .. } if reason.contains("private key") => {
-                Some("seal only the .csr files; private keys stay with the requester".into())
-            }
+            Error::Csr {
+                source: x509::CsrError::PrivateKey { .. },
+                ..
+            } => Some("seal only the .csr files; private keys stay with the requester".into()),
             Error::Bundle(e) => e.hint(),
             _ => None,
         }
@@ -122,9 +131,9 @@ pub fn seal(manifest: &Path, out: &Path) -> Result<Sealed, Error> {
         let path = base.join(&r.csr);
         let bytes = read_csr_file(&r.id, &path)?;
         let csr =
-            parse_csr(&format!("CSR {}", path.display()), &bytes).map_err(|e| Error::Request {
+            parse_csr(&format!("CSR {}", path.display()), &bytes).map_err(|source| Error::Csr {
                 id: r.id.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         Ok((r, csr))
     });
@@ -236,9 +245,9 @@ pub fn seal_kubeadm(dir: &Path, maps: &[(String, String)], out: &Path) -> Result
         let path = dir.join(&rel);
         let bytes = read_csr_file(&rel, &path)?;
         let csr =
-            parse_csr(&format!("CSR {}", path.display()), &bytes).map_err(|e| Error::Request {
+            parse_csr(&format!("CSR {}", path.display()), &bytes).map_err(|source| Error::Csr {
                 id: rel.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         Ok((kubeadm_request(&rel, profile, &csr), csr))
     });

@@ -9,7 +9,7 @@ use yaml_serde::Value;
 use zeroize::Zeroizing;
 
 use super::keys::{public_key_of, MAX_KEY_BYTES};
-use super::{tree_err, Error};
+use super::{tree_err, tree_rule, Error, TreeRule};
 
 /// Fills `client-certificate-data` (and an empty `certificate-authority-data`)
 /// in the kubeconfig at `path`, after checking its `client-key-data` matches.
@@ -56,16 +56,20 @@ pub(super) fn fill_kubeconfig(
         std::str::from_utf8(&key_pem).map_err(|_| bad("client-key-data is not PEM".into()))?;
     let key_spki = public_key_of(key_pem).map_err(|r| bad(format!("client-key-data: {r}")))?;
     if key_spki != cert_spki {
-        return Err(bad(
-            "client-key-data does not match the certificate issued for it".into(),
+        return Err(tree_rule(
+            path,
+            TreeRule::KeyMismatch,
+            "client-key-data does not match the certificate issued for it",
         ));
     }
     let new_cert = Base64::encode_string(cert_pem);
     match user.get("client-certificate-data").and_then(Value::as_str) {
         Some(existing) if existing == new_cert => return Ok(None),
         Some(existing) if !existing.is_empty() && !force => {
-            return Err(bad(
-                "already holds a different client-certificate-data".into()
+            return Err(tree_rule(
+                path,
+                TreeRule::Occupied,
+                "already holds a different client-certificate-data",
             ))
         }
         _ => {}

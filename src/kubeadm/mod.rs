@@ -45,7 +45,9 @@ pub enum Error {
     Tree {
         /// The file in the kubeadm tree.
         path: PathBuf,
-        /// The rule it breaks.
+        /// The kind of rule it breaks (what the hint is chosen by).
+        kind: TreeRule,
+        /// The rule it breaks, as the message says it.
         rule: String,
     },
     /// A member of the bundle cannot be used as its manifest says.
@@ -60,15 +62,31 @@ pub enum Error {
     },
 }
 
+/// The kind of rule a file in the kubeadm tree breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TreeRule {
+    /// It already holds a different certificate (`--force` replaces it).
+    Occupied,
+    /// The private key in the tree does not match the certificate issued for it.
+    KeyMismatch,
+    /// Any other rule: a path, a file type, a format, a failed read or write.
+    Other,
+}
+
 impl Error {
     /// A likely fix, if there is one.
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Bundle(e) => e.hint(),
-            Error::Tree { rule, .. } if rule.contains("already") => {
-                Some("pass --force to replace existing certificates".into())
-            }
-            Error::Tree { rule, .. } if rule.contains("does not match") => Some(
+            Error::Tree {
+                kind: TreeRule::Occupied,
+                ..
+            } => Some("pass --force to replace existing certificates".into()),
+            Error::Tree {
+                kind: TreeRule::KeyMismatch,
+                ..
+            } => Some(
                 "the bundle was issued for other keys: open it into the tree its CSRs came from"
                     .into(),
             ),
@@ -77,9 +95,16 @@ impl Error {
     }
 }
 
+/// `path` breaks a rule of kind [`TreeRule::Other`].
 fn tree_err(path: &Path, rule: impl Into<String>) -> Error {
+    tree_rule(path, TreeRule::Other, rule)
+}
+
+/// `path` breaks a rule of kind `kind`.
+fn tree_rule(path: &Path, kind: TreeRule, rule: impl Into<String>) -> Error {
     Error::Tree {
         path: path.to_path_buf(),
+        kind,
         rule: rule.into(),
     }
 }
@@ -159,8 +184,9 @@ fn plan(
             let key = keys::read_key_file(&key_path)?;
             let key_spki = public_key_of(&key).map_err(|r| tree_err(&key_path, r))?;
             if key_spki != cert_spki {
-                return Err(tree_err(
+                return Err(tree_rule(
                     &key_path,
+                    TreeRule::KeyMismatch,
                     format!(
                         "does not match the certificate issued for request {} ({path})",
                         issued.id
@@ -215,7 +241,13 @@ fn plan_certificate(
     match std::fs::read(&target) {
         Ok(existing) if existing == pem => return Ok(()),
         Ok(_) if force => {}
-        Ok(_) => return Err(tree_err(&target, "already holds a different certificate")),
+        Ok(_) => {
+            return Err(tree_rule(
+                &target,
+                TreeRule::Occupied,
+                "already holds a different certificate",
+            ))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(tree_err(&target, e.to_string())),
     }
@@ -234,3 +266,6 @@ fn certificate_spki(pem: &[u8]) -> Result<Vec<u8>, String> {
         .to_der()
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests;
