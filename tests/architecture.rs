@@ -1,5 +1,6 @@
 //! ARCHITECTURE.md stays true of the tree: every module file under `src/`
-//! (each `*.rs` but the sibling `tests.rs` files) and every module directory
+//! (each `*.rs` but the sibling `tests.rs` files and the `tests/` directories
+//! they split into) and every module directory
 //! (one holding a `*.rs` other than `tests.rs`) is named there by its full
 //! path, and every `src/` path it names exists. No token, no build of the
 //! binary: it reads the tree and one file.
@@ -34,7 +35,11 @@ fn modules(root: &Path) -> BTreeSet<String> {
         let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries {
             let path = entry.expect("directory entry").path();
-            if path.is_dir() {
+            if path.is_dir() && path.file_name().is_some_and(|n| n == "tests") {
+                // A module's tests split into parts (`foo/tests/*.rs`) are
+                // tests, as `foo/tests.rs` is.
+                continue;
+            } else if path.is_dir() {
                 walk(root, &path, out);
             } else if path.extension().is_some_and(|e| e == "rs")
                 && path.file_name().is_some_and(|n| n != "tests.rs")
