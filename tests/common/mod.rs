@@ -1,9 +1,14 @@
 //! Test harness: a private SoftHSM token per test in a temporary directory,
 //! the real `ceremony` binary, and outside tools (openssl, pkcs11-tool).
+//! [`Env::on`] makes the token on another PKCS#11 module instead
+//! ([`modules`]: opencryptoki, tpm2-pkcs11), with its own daemons.
 #![allow(dead_code)]
 
 pub mod bundles;
 pub mod csrgen;
+pub mod modules;
+
+use modules::{Daemons, Module};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,8 +24,12 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// One test's world: a temp dir holding a SoftHSM token labelled `ceremony`.
+/// One test's world: a temp dir holding a token labelled `ceremony`, on
+/// SoftHSM unless made with [`Env::on`].
 pub struct Env {
+    /// Another module's daemons, stopped when the Env drops. Declared first:
+    /// fields drop in order, so the daemons stop before `dir` is removed.
+    daemons: Option<Daemons>,
     pub dir: tempfile::TempDir,
     pub pin: String,
 }
@@ -32,17 +41,18 @@ fn digits(seed: u64) -> String {
 impl Env {
     /// A fresh token labelled `ceremony` with a random user PIN in `user.pin`.
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("ceremony-test.")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempdir();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .subsec_nanos() as u64;
         let pin = digits(nanos ^ (std::process::id() as u64) << 7);
         let so_pin = digits(nanos.wrapping_mul(2_654_435_761));
-        let env = Env { dir, pin };
+        let env = Env {
+            daemons: None,
+            dir,
+            pin,
+        };
         std::fs::create_dir(env.path("tokens")).expect("tokens dir");
         std::fs::write(
             env.path("softhsm2.conf"),
@@ -55,6 +65,45 @@ impl Env {
         env.write_secret("user.pin", &format!("{}\n", env.pin));
         env.init_token("ceremony", &so_pin);
         env
+    }
+
+    /// A fresh token labelled `ceremony` on `module`: [`Env::new`] for
+    /// SoftHSM; otherwise `softhsm/tokens/` starts the module's daemons with
+    /// their state in `DIR/tokens`, and the user PIN is copied to `user.pin`.
+    pub fn on(module: Module) -> Env {
+        if module == Module::SoftHsm {
+            return Env::new();
+        }
+        let dir = tempdir();
+        let daemons = Daemons::start(module, &dir.path().join("tokens"));
+        let env = Env {
+            pin: daemons.pin.trim().to_string(),
+            daemons: Some(daemons),
+            dir,
+        };
+        env.write_secret("user.pin", &format!("{}\n", env.pin));
+        env
+    }
+
+    /// The token's PKCS#11 module (SoftHSM's unless made with [`Env::on`]).
+    pub fn module(&self) -> String {
+        match &self.daemons {
+            Some(d) => d.module.clone(),
+            None => module(),
+        }
+    }
+
+    /// `PROGRAM` run in the test directory so that it reaches the token
+    /// (through the module's wrapper when it has daemons).
+    pub fn client(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = match &self.daemons {
+            Some(d) => d.command(program),
+            None => Command::new(program),
+        };
+        c.current_dir(self.dir.path())
+            .env("PWD", self.dir.path())
+            .env("SOFTHSM2_CONF", self.path("softhsm2.conf"));
+        c
     }
 
     /// Initialises another token in the same SoftHSM directory.
@@ -97,16 +146,14 @@ impl Env {
             std::fs::read_to_string(repo().join("ceremonies").join(name)).expect("shipped script");
         self.write(
             name,
-            &text.replace("/usr/lib/softhsm/libsofthsm2.so", &module()),
+            &text.replace("/usr/lib/softhsm/libsofthsm2.so", &self.module()),
         )
     }
 
     /// The `ceremony` binary, run in the test directory with its token.
     pub fn ceremony(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ceremony"));
-        c.current_dir(self.dir.path())
-            .env("SOFTHSM2_CONF", self.path("softhsm2.conf"))
-            .stdin(std::process::Stdio::null());
+        let mut c = self.client(env!("CARGO_BIN_EXE_ceremony"));
+        c.stdin(std::process::Stdio::null());
         c
     }
 
@@ -117,9 +164,8 @@ impl Env {
 
     /// Runs `pkcs11-tool` against this token, logged in.
     pub fn pkcs11_tool(&self, args: &[&str]) -> Output {
-        Command::new("pkcs11-tool")
-            .env("SOFTHSM2_CONF", self.path("softhsm2.conf"))
-            .args(["--module", &module(), "--token-label", "ceremony"])
+        self.client("pkcs11-tool")
+            .args(["--module", &self.module(), "--token-label", "ceremony"])
             .args(["--login", "--pin", &self.pin])
             .args(args)
             .output()
@@ -199,6 +245,13 @@ impl Env {
         out.sort();
         out
     }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ceremony-test.")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// Runs openssl with ARGS in `dir`.
