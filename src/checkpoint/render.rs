@@ -82,6 +82,12 @@ impl Verified {
             );
         }
         let _ = writeln!(out, "{}", self.coverage());
+        if let Some((seq, reason)) = &self.skipped {
+            let _ = writeln!(
+                out,
+                "checkpoint skipped: the ceremony that ended at entry {seq} signed no checkpoint ({reason}); it ended, it was not interrupted"
+            );
+        }
         for c in &self.interrupted {
             let _ = writeln!(
                 out,
@@ -122,13 +128,18 @@ impl Verified {
         if !self.signatures_checked || self.uncovered() == 0 {
             return None;
         }
+        let hint = if self.skipped.is_some() {
+            "a ceremony whose token held no audit key ends with checkpoint_skipped, not a checkpoint, and entries a forger appended look the same; compare them with the paper record, then sign a checkpoint with `ceremony transcript checkpoint` on a token that holds the audit key"
+        } else {
+            "entries added after the last checkpoint (a note, an interrupted ceremony) look like this, and so do entries a forger appended; compare them with the paper record, then sign a checkpoint with `ceremony transcript checkpoint`"
+        };
         Some(Uncovered {
             message: format!(
                 "transcript {}: {} covered by no signature of the audit key",
                 file.display(),
                 last_entries(self.covered, self.summary.entries)
             ),
-            hint: "entries added after the last checkpoint (a note, an interrupted ceremony) look like this, and so do entries a forger appended; compare them with the paper record, then sign a checkpoint with `ceremony transcript checkpoint`",
+            hint,
         })
     }
 }

@@ -42,6 +42,10 @@ pub struct Verified {
     pub interrupted: Vec<Interrupted>,
     /// How many there are in all.
     pub interrupted_total: u64,
+    /// The last `checkpoint_skipped` entry after the last checkpoint, and
+    /// its reason: a ceremony that ended without signing one (no audit key
+    /// in its token), which is not an interruption.
+    pub skipped: Option<(u64, String)>,
 }
 
 impl Verified {
@@ -78,6 +82,7 @@ pub fn verify(
     let mut last_entries: Option<u64> = None;
     let mut head_at_checkpoint: Option<String> = None;
     let mut recorded_key: Option<(u64, String)> = None;
+    let mut skipped: Option<(u64, String)> = None;
     let mut tracker = Tracker::default();
     let summary = transcript::verify_file_with(path, |v: &Visited<'_>| {
         if let Some((_, cp)) = checkpoint {
@@ -89,6 +94,12 @@ pub fn verify(
         if v.kind == "audit_key_generated" {
             if let Event::AuditKeyGenerated { key, .. } = v.parse()? {
                 recorded_key = Some((v.seq, key.into_owned().spki_sha256));
+            }
+            return Ok(());
+        }
+        if v.kind == "checkpoint_skipped" {
+            if let Event::CheckpointSkipped { reason } = v.parse()? {
+                skipped = Some((v.seq, reason));
             }
             return Ok(());
         }
@@ -111,6 +122,7 @@ pub fn verify(
         }
         last_entries = Some(cp.entries);
         last_checkpoint = Some(v.seq);
+        skipped = None;
         if let (Some((_, key)), Some(sha)) = (audit_key, &key_sha) {
             if &cp.key_sha256 != sha {
                 return Err("checkpoint was signed by another key than the audit key given".into());
@@ -155,6 +167,7 @@ pub fn verify(
         recorded_key,
         interrupted,
         interrupted_total,
+        skipped,
     })
 }
 

@@ -35,7 +35,8 @@ fn default_algorithm() -> KeyAlgorithm {
 pub struct Spec {
     /// Step id.
     pub id: String,
-    /// The key's algorithm (ECDSA).
+    /// The key's algorithm: ECDSA, or RSA for a token without EC (its
+    /// signatures are RSA PKCS#1 v1.5 with SHA-256).
     #[serde(default = "default_algorithm")]
     pub algorithm: KeyAlgorithm,
     /// Where the public key goes, inside the output directory.
@@ -68,9 +69,6 @@ impl StepSpec for Spec {
     }
 
     fn plan(&self, cx: &PlanContext<'_>) -> Result<Box<dyn Step>, String> {
-        if self.algorithm.is_rsa() {
-            return Err("the audit key must be ecdsa-p256 or ecdsa-p384".into());
-        }
         Ok(Box::new(AuditKeyStep {
             id: self.id.clone(),
             key_label: cx.audit_key_label.to_string(),

@@ -18,6 +18,7 @@ fn verified(entries: u64, covered: u64, checked: bool) -> Verified {
         recorded_key: None,
         interrupted: vec![],
         interrupted_total: 0,
+        skipped: None,
     }
 }
 
@@ -57,4 +58,25 @@ fn uncovered_entries_are_an_error_only_with_an_audit_key() {
             .message,
         "transcript t.jsonl: the last 2 entries (entries 21 to 22) are covered by no signature of the audit key"
     );
+}
+
+#[test]
+fn a_skipped_checkpoint_is_named_and_never_called_an_interruption() {
+    let t = Path::new("t.jsonl");
+    let mut v = verified(23, 21, true);
+    let plain = v.uncovered_error(t).expect("uncovered").hint;
+    assert!(plain.contains("an interrupted ceremony"), "{plain}");
+    v.skipped = Some((
+        22,
+        "no audit key labelled \"ceremony-audit\" in the token".into(),
+    ));
+    let hint = v.uncovered_error(t).expect("still uncovered").hint;
+    assert!(hint.contains("checkpoint_skipped"), "{hint}");
+    assert!(!hint.contains("interrupted"), "{hint}");
+    let shown = v.render(t, None, None);
+    assert!(
+        shown.contains("checkpoint skipped: the ceremony that ended at entry 22 signed no checkpoint (no audit key labelled \"ceremony-audit\" in the token); it ended, it was not interrupted"),
+        "{shown}"
+    );
+    assert!(!shown.contains("interrupted: ceremony"), "{shown}");
 }
