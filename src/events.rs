@@ -348,6 +348,23 @@ pub enum Event<'a> {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         not_removed: Vec<String>,
     },
+    /// A `sign-requests` step opened its signing sessions on the token:
+    /// how many were asked for, how many opened, and why that many (the
+    /// work, the token's session limit, or the token answering
+    /// `CKR_SESSION_COUNT`).
+    SigningSessions {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// Sessions asked for (`--sessions` or its default).
+        asked: usize,
+        /// Sessions opened; the batch signs on these.
+        opened: usize,
+        /// The token's `ulMaxSessionCount`, when it reports a limit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_max: Option<u64>,
+        /// Why this many, in words.
+        reason: Cow<'a, str>,
+    },
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -166,11 +166,13 @@ fn inventory(args: InventoryArgs, out: &mut impl Write) -> Result<Option<String>
     drop(pin);
     let objects = token.inventory()?;
     if args.json {
-        let report = inventory::Report::new(token.identity(), &objects);
+        let report = inventory::Report::new(token.identity(), &objects)
+            .with_unreadable_slots(token.unreadable_slots());
         let json = serde_json::to_string_pretty(&report).expect("the report serializes");
         let _ = writeln!(out, "{json}");
     } else {
-        let _ = write!(out, "{}", inventory::render(token.identity(), &objects));
+        let text = inventory::render(token.identity(), token.unreadable_slots(), &objects);
+        let _ = write!(out, "{text}");
     }
     Ok(inventory::flagged_summary(&objects)
         .map(|s| format!("token {}: {s}", token.identity().label)))

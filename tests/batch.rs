@@ -41,6 +41,14 @@ fn batch(env: &Env) -> String {
     "many.toml".into()
 }
 
+/// The signing_sessions entries.
+fn signing_sessions(env: &Env) -> Vec<serde_json::Value> {
+    env.events("transcript.jsonl")
+        .into_iter()
+        .filter(|e| e["type"] == "signing_sessions")
+        .collect()
+}
+
 /// The request ids of the certificate_issued entries, in transcript order.
 fn issued_ids(env: &Env) -> Vec<String> {
     env.events("transcript.jsonl")
@@ -59,6 +67,12 @@ fn a_batch_on_two_sessions_is_recorded_and_bundled_in_request_order() {
     let expected: Vec<String> = (0..N).map(|i| csrgen::node(i, 5)).collect();
     assert_eq!(issued_ids(&env), expected);
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+    let sessions = signing_sessions(&env);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        (&sessions[0]["asked"], &sessions[0]["opened"]),
+        (&2.into(), &2.into())
+    );
 
     ok(&common::bundles::open(
         &env,
@@ -155,6 +169,58 @@ fn a_fault_mid_batch_keeps_every_signed_certificate_on_record() {
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_token_out_of_sessions_leaves_the_batch_the_sessions_it_has() {
+    let env = Env::new();
+    let script = batch(&env);
+    let run = |fault: &str| {
+        env.ceremony()
+            .env("CEREMONY_FAULT", fault)
+            .args(["run", &script, "--pin-file", "user.pin", "--sessions", "4"])
+            .output()
+            .expect("run")
+    };
+    // The token answers CKR_SESSION_COUNT to the second signing session:
+    // the batch signs everything on the first, and says so.
+    let out = run("session-count:1");
+    let stdout = ok(&out);
+    assert!(
+        stdout.contains("the token answered SessionCount (injected by CEREMONY_FAULT) after 1 signing session(s)"),
+        "{stdout}"
+    );
+    let expected: Vec<String> = (0..N).map(|i| csrgen::node(i, 5)).collect();
+    assert_eq!(issued_ids(&env), expected);
+    let sessions = signing_sessions(&env);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        (&sessions[0]["asked"], &sessions[0]["opened"]),
+        (&4.into(), &1.into())
+    );
+    assert_eq!(
+        sessions[0]["reason"],
+        "C_OpenSession answered SessionCount (injected by CEREMONY_FAULT) after 1 of 4 session(s); the batch signs on those"
+    );
+    assert!(env.path("bundles/many.tar.age").exists());
+    ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
+
+    // Not even one: the step fails before any signature, with a hint.
+    std::fs::remove_file(env.path("bundles/many.tar.age")).expect("rm");
+    std::fs::remove_file(env.path("bundles/many.tar.age.sha256")).expect("rm");
+    let out = run("session-count:0");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("C_OpenSession failed: SessionCount (injected by CEREMONY_FAULT)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: the token has no session left to open"),
+        "{stderr}"
+    );
+    assert!(!env.path("bundles/many.tar.age").exists());
 }
 
 #[test]

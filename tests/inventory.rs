@@ -367,3 +367,36 @@ fn the_token_is_chosen_by_label_serial_or_uri_and_failures_exit_1() {
     assert!(out.stdout.is_empty());
     assert!(!stderr.contains("13572468"));
 }
+
+/// When cryptoki cannot convert a slot's token information (as on
+/// opencryptoki, whose clock it fails to parse), the tool reads the
+/// structure itself and finds the token all the same, by label and serial.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_token_whose_info_cryptoki_cannot_convert_is_found_by_label_and_serial() {
+    let env = Env::new();
+    let plain = json(&inventory(&env, &["--json"]));
+    let serial = plain["token"]["serial"]
+        .as_str()
+        .expect("serial")
+        .to_string();
+    let module = common::module();
+    for selector in [["--token", "ceremony"], ["--serial", serial.as_str()]] {
+        let out = env
+            .ceremony()
+            .env("CEREMONY_FAULT", "token-info-unconvertible")
+            .args([
+                "inventory",
+                "--module",
+                &module,
+                "--pin-file",
+                "user.pin",
+                "--json",
+            ])
+            .args(selector)
+            .output()
+            .expect("inventory");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(json(&out), plain, "{selector:?}");
+    }
+}

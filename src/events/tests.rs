@@ -8,7 +8,7 @@ use crate::token::inventory::Report;
 use crate::token::{KeyAlgorithm, KeyAttributes, ObjectAttributes, ObjectInfo};
 
 /// How many variants [`Event`] has; [`index`] numbers them.
-const VARIANTS: usize = 23;
+const VARIANTS: usize = 24;
 
 /// A distinct number for each variant. No wildcard: a new variant does not
 /// compile here until it gets a number and a sample in [`samples`].
@@ -37,6 +37,7 @@ fn index(e: &Event<'_>) -> usize {
         Event::Note { .. } => 20,
         Event::CeremonyEnd { .. } => 21,
         Event::StaleTemporariesRemoved { .. } => 22,
+        Event::SigningSessions { .. } => 23,
     }
 }
 
@@ -335,6 +336,20 @@ fn samples<'a>(
         Event::StaleTemporariesRemoved {
             paths: vec![],
             not_removed: vec![],
+        },
+        Event::SigningSessions {
+            step: s("sign"),
+            asked: 8,
+            opened: 3,
+            token_max: Some(16),
+            reason: s("C_OpenSession answered SessionCount after 3 of 8 session(s); the batch signs on those"),
+        },
+        Event::SigningSessions {
+            step: s("sign"),
+            asked: 4,
+            opened: 1,
+            token_max: None,
+            reason: s("the batch keeps at most 1 session(s) busy"),
         },
     ]
 }

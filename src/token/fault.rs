@@ -8,6 +8,12 @@
 //! - `logout:N`: after N signatures the session really logs out (`C_Logout`),
 //!   so the next real `C_Sign` fails with `CKR_USER_NOT_LOGGED_IN`, as when a
 //!   login expires.
+//! - `session-count:N`: the signing session after the first N of a batch
+//!   fails to open as `C_OpenSession` does on a token with no session left
+//!   (`CKR_SESSION_COUNT`), simulated;
+//! - `token-info-unconvertible`: cryptoki's reading of every slot's token
+//!   information fails as it does on opencryptoki's clock, so discovery
+//!   reads the structure unconverted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,5 +56,38 @@ pub(super) fn before_sign(token: &str, session: &Session) -> Result<()> {
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// The kind and count of `CEREMONY_FAULT`, when it is `kind:N`.
+fn spec() -> Option<(String, u64)> {
+    let spec = std::env::var("CEREMONY_FAULT").ok()?;
+    let (kind, after) = spec.split_once(':')?;
+    Some((kind.to_string(), after.parse().ok()?))
+}
+
+/// Called before the signing session after the first `opened` of a batch
+/// is opened.
+pub(super) fn before_open_session(token: &str, opened: usize) -> Result<()> {
+    match spec() {
+        Some((kind, after)) if kind == "session-count" && opened as u64 >= after => {
+            Err(Error::Call {
+                token: token.to_string(),
+                function: Function::OpenSession,
+                rv: Rv::Injected(RvError::SessionCount),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// cryptoki's reading of a slot's token information, failed as on
+/// opencryptoki when `CEREMONY_FAULT=token-info-unconvertible`.
+pub(super) fn token_info(
+    read: cryptoki::error::Result<cryptoki::slot::TokenInfo>,
+) -> cryptoki::error::Result<cryptoki::slot::TokenInfo> {
+    match std::env::var("CEREMONY_FAULT").as_deref() {
+        Ok("token-info-unconvertible") => Err(cryptoki::error::Error::InvalidValue),
+        _ => read,
     }
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use super::keygen::unwrap_octet_string;
-use super::{ObjectAttributes, PolicyViolation, Result, Token, TokenIdentity};
+use super::{ObjectAttributes, PolicyViolation, Result, Token, TokenIdentity, UnreadableSlot};
 use crate::{hex, oid};
 
 /// The class name of a private key, as [`ObjectInfo::class`] spells it.
@@ -129,6 +129,10 @@ pub struct Report<'a> {
     pub objects: Vec<ReportEntry<'a>>,
     /// How many objects are flagged.
     pub flagged: usize,
+    /// The module's other slots whose token could not be read, with the
+    /// reason; absent when there are none.
+    #[serde(default, skip_serializing_if = "<[UnreadableSlot]>::is_empty")]
+    pub unreadable_slots: Cow<'a, [UnreadableSlot]>,
 }
 
 /// One object in a [`Report`].
@@ -157,6 +161,15 @@ impl<'a> Report<'a> {
             token: Cow::Borrowed(token),
             objects,
             flagged,
+            unreadable_slots: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// The report, listing `slots` as the module's unreadable slots.
+    pub fn with_unreadable_slots(self, slots: &'a [UnreadableSlot]) -> Report<'a> {
+        Report {
+            unreadable_slots: Cow::Borrowed(slots),
+            ..self
         }
     }
 }
@@ -176,14 +189,24 @@ pub fn flagged_summary(objects: &[ObjectInfo]) -> Option<String> {
 }
 
 /// The inventory as a table for people: one line per object, its attributes
-/// indented below it, then one `FLAGGED` line per broken rule.
-pub fn render(token: &TokenIdentity, objects: &[ObjectInfo]) -> String {
+/// indented below it, then one `FLAGGED` line per broken rule; first, one
+/// `unreadable` line per slot of the module whose token could not be read.
+/// Every string from the token is printed as [`TokenIdentity`] and
+/// [`ObjectInfo`] hold it, control characters escaped.
+pub fn render(
+    token: &TokenIdentity,
+    unreadable: &[UnreadableSlot],
+    objects: &[ObjectInfo],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "token {:?} (serial {:?}, {} {}, module {})",
         token.label, token.serial, token.manufacturer, token.model, token.module
     );
+    for slot in unreadable {
+        let _ = writeln!(out, "unreadable {slot}");
+    }
     let mut private_keys = 0;
     let mut flagged = 0;
     for o in objects {

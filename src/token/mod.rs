@@ -12,14 +12,18 @@ pub mod inventory;
 mod keygen;
 mod pin;
 mod policy;
+mod sessions;
 mod signer;
+mod slots;
 mod uri;
 
 pub use inventory::{Flag, ObjectInfo};
 pub use keygen::{KeyAlgorithm, KeyRecord, SignatureHash};
 pub use pin::PinSource;
 pub use policy::{KeyAttributes, ObjectAttributes, PolicyViolation};
+pub use sessions::{session_cap, CapBy, SessionCap, SigningSessions};
 pub use signer::{SigningSession, TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
+pub use slots::{escape_controls, printable, SessionLimits, UnreadableSlot};
 pub use uri::TokenSelector;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +49,7 @@ pub enum Error {
         reason: String,
     },
     /// No token matched the selector.
-    #[error("module {}: no token matches {selector} (tokens present: {})", module.display(), list_or_none(present))]
+    #[error("module {}: no token matches {selector} (tokens present: {}{})", module.display(), list_or_none(present), unreadable_list(unreadable))]
     TokenNotFound {
         /// The PKCS#11 module's path.
         module: PathBuf,
@@ -53,6 +57,8 @@ pub enum Error {
         selector: String,
         /// The labels of the tokens that are present.
         present: Vec<String>,
+        /// The slots whose token could not be read, with the reason.
+        unreadable: Vec<UnreadableSlot>,
     },
     /// More than one token matched the selector.
     #[error("module {}: {count} tokens match {selector}; a ceremony needs exactly one", module.display())]
@@ -158,6 +164,14 @@ pub enum Error {
     },
 }
 
+fn unreadable_list(slots: &[UnreadableSlot]) -> String {
+    if slots.is_empty() {
+        return String::new();
+    }
+    let slots: Vec<String> = slots.iter().map(UnreadableSlot::to_string).collect();
+    format!("; unreadable: {}", slots.join("; "))
+}
+
 fn list_or_none(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_string()
@@ -174,9 +188,20 @@ impl Error {
                 "check the module path; SoftHSM on Debian is /usr/lib/softhsm/libsofthsm2.so (package softhsm2)"
                     .into(),
             ),
+            Error::TokenNotFound { unreadable, .. } if !unreadable.is_empty() => Some(
+                "a slot's token could not be read (see \"unreadable\"): check the module's daemon and configuration, or name a token listed as present"
+                    .into(),
+            ),
             Error::TokenNotFound { .. } => Some(
                 "check the token label or serial; for SoftHSM check SOFTHSM2_CONF points at the right token directory"
                     .into(),
+            ),
+            Error::Call {
+                function: Function::OpenSession,
+                rv,
+                ..
+            } if rv.value() == RvError::SessionCount => Some(
+                "the token has no session left to open: close other programs using it, or run with --sessions 1".into(),
             ),
             Error::Login { rv, .. } if rv.value() == RvError::PinIncorrect => {
                 Some("the PIN is wrong; repeated failures may lock the token".into())
@@ -253,7 +278,10 @@ impl std::fmt::Display for Rv {
 /// Shorthand for results in this module.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The identity of a token, as recorded in the transcript.
+/// The identity of a token, as recorded in the transcript. Every string the
+/// token reported is trimmed of its padding (spaces, NULs) and has its
+/// control characters escaped ([`printable`]); a selector is matched
+/// against these strings, as the inventory prints them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenIdentity {
     /// The PKCS#11 module path.
@@ -271,9 +299,11 @@ pub struct TokenIdentity {
 /// An open session on one token.
 pub struct Token {
     ctx: Pkcs11,
+    module: PathBuf,
     slot: Slot,
     session: Session,
     identity: TokenIdentity,
+    unreadable: Vec<UnreadableSlot>,
 }
 
 /// A cryptoki failure: the function and its return value, or cryptoki's
@@ -309,22 +339,14 @@ impl Token {
         let slots = ctx
             .get_slots_with_token()
             .map_err(|e| load_err(format!("C_GetSlotList failed: {e}")))?;
+        let (tokens, unreadable) = slots::discover(&ctx, module, slots);
         let mut present = Vec::new();
         let mut matching: Vec<(Slot, TokenIdentity)> = Vec::new();
-        for slot in slots {
-            let Ok(info) = ctx.get_token_info(slot) else {
-                continue;
-            };
-            let identity = TokenIdentity {
-                module: module.display().to_string(),
-                label: info.label().trim_end().to_string(),
-                manufacturer: info.manufacturer_id().trim_end().to_string(),
-                model: info.model().trim_end().to_string(),
-                serial: info.serial_number().trim_end().to_string(),
-            };
-            if !info.token_initialized() {
+        for (slot, info) in tokens {
+            if !info.initialized {
                 continue;
             }
+            let identity = info.identity(module);
             present.push(format!("{:?} (serial {})", identity.label, identity.serial));
             if selector.matches(&identity) {
                 matching.push((slot, identity));
@@ -337,6 +359,7 @@ impl Token {
                     module: module.to_path_buf(),
                     selector: selector.to_string(),
                     present,
+                    unreadable,
                 })
             }
             count => {
@@ -352,15 +375,23 @@ impl Token {
             .map_err(|e| call_error(&identity.label, e))?;
         Ok(Token {
             ctx,
+            module: module.to_path_buf(),
             slot,
             session,
             identity,
+            unreadable,
         })
     }
 
     /// The token's identity (module, label, manufacturer, model, serial).
     pub fn identity(&self) -> &TokenIdentity {
         &self.identity
+    }
+
+    /// The module's other slots whose token could not be read, with the
+    /// reason, as found when this token was opened.
+    pub fn unreadable_slots(&self) -> &[UnreadableSlot] {
+        &self.unreadable
     }
 
     /// Logs in as the normal user. The PIN is dropped (and zeroized) by the caller.
@@ -399,20 +430,6 @@ impl Token {
             .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
             .map_err(|e| call_error(&self.identity.label, e))?;
         Ok(!found.is_empty())
-    }
-
-    /// Opens `count` more read-only sessions on the token, for signing in
-    /// parallel. They share this session's login (PKCS#11 logs in a whole
-    /// application, not one session) and end when dropped.
-    pub fn signing_sessions(&self, count: usize) -> Result<Vec<SigningSession>> {
-        (0..count)
-            .map(|_| {
-                self.ctx
-                    .open_ro_session(self.slot)
-                    .map(SigningSession)
-                    .map_err(|e| call_error(&self.identity.label, e))
-            })
-            .collect()
     }
 
     pub(crate) fn session(&self) -> &Session {

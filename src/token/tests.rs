@@ -50,3 +50,48 @@ fn a_lost_session_is_found_by_value_through_causes() {
         "SessionClosed, as text only"
     )));
 }
+
+#[test]
+fn a_token_not_found_lists_the_unreadable_slots_and_hints_at_them() {
+    let mut e = Error::TokenNotFound {
+        module: PathBuf::from("/usr/lib/libopencryptoki.so"),
+        selector: "label \"x\"".into(),
+        present: vec!["\"a\" (serial 123)".into()],
+        unreadable: vec![
+            UnreadableSlot {
+                slot: 3,
+                reason: "C_GetTokenInfo failed: TokenNotRecognized".into(),
+            },
+            UnreadableSlot {
+                slot: 4,
+                reason: "C_GetTokenInfo failed: DeviceError".into(),
+            },
+        ],
+    };
+    assert_eq!(
+        e.to_string(),
+        "module /usr/lib/libopencryptoki.so: no token matches label \"x\" (tokens present: \"a\" (serial 123); unreadable: slot 3: C_GetTokenInfo failed: TokenNotRecognized; slot 4: C_GetTokenInfo failed: DeviceError)"
+    );
+    assert!(e
+        .hint()
+        .is_some_and(|h| h.starts_with("a slot's token could not be read")));
+    if let Error::TokenNotFound { unreadable, .. } = &mut e {
+        unreadable.clear();
+    }
+    assert!(e
+        .to_string()
+        .ends_with("(tokens present: \"a\" (serial 123))"));
+    assert!(e.hint().is_some_and(|h| h.contains("SOFTHSM2_CONF")));
+}
+
+#[test]
+fn no_session_left_has_a_hint() {
+    let e = Error::Call {
+        token: "t".into(),
+        function: Function::OpenSession,
+        rv: Rv::Module(RvError::SessionCount),
+    };
+    assert!(e
+        .hint()
+        .is_some_and(|h| h.contains("no session left") && h.contains("--sessions 1")));
+}

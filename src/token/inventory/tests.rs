@@ -173,7 +173,7 @@ fn objects_that_are_not_keys_are_listed_but_never_flagged() {
 #[test]
 fn render_lists_each_object_with_its_attributes_and_flags() {
     let objects = [ca_private(), ca_public(), imported()];
-    let text = render(&identity(), &objects);
+    let text = render(&identity(), &[], &objects);
     let fp = "ab".repeat(32);
     let expected = format!(
         r#"token "ceremony" (serial "3f1c", SoftHSM project SoftHSM v2, module /usr/lib/softhsm/libsofthsm2.so)
@@ -196,7 +196,7 @@ private-key "imported" id 0102 ec P-256
 "#
     );
     assert_eq!(text, expected);
-    assert!(render(&identity(), &objects[..2])
+    assert!(render(&identity(), &[], &objects[..2])
         .ends_with("2 object(s), 1 private key(s), none flagged\n"));
 }
 
@@ -205,7 +205,7 @@ fn render_escapes_labels_so_they_cannot_forge_lines() {
     let mut key = imported();
     key.label = "x\n    sensitive=true".into();
     key.id = String::new();
-    let text = render(&identity(), &[key]);
+    let text = render(&identity(), &[], &[key]);
     assert!(
         text.contains("private-key \"x\\n    sensitive=true\" id -"),
         "{text}"
@@ -366,4 +366,27 @@ fn classes_and_key_types_have_short_names() {
     assert_eq!(info.label, "wrap\u{fffd}");
     assert_eq!(info.id, "ab");
     assert_eq!(class_name(ObjectClass::HARDWARE_FEATURE), "CKO_HW_FEATURE");
+}
+
+#[test]
+fn unreadable_slots_are_listed_in_the_table_and_the_json() {
+    let slots = [UnreadableSlot {
+        slot: 3,
+        reason: "C_GetTokenInfo failed: TokenNotRecognized".into(),
+    }];
+    let text = render(&identity(), &slots, &[]);
+    assert_eq!(
+        text.lines().nth(1),
+        Some("unreadable slot 3: C_GetTokenInfo failed: TokenNotRecognized")
+    );
+    let identity = identity();
+    let json = serde_json::to_value(Report::new(&identity, &[]).with_unreadable_slots(&slots))
+        .expect("serializes");
+    assert_eq!(
+        json["unreadable_slots"],
+        serde_json::json!([{"slot": 3, "reason": "C_GetTokenInfo failed: TokenNotRecognized"}])
+    );
+    // None: no field, as before slots were listed.
+    let json = serde_json::to_value(Report::new(&identity, &[])).expect("serializes");
+    assert!(json.get("unreadable_slots").is_none(), "{json}");
 }

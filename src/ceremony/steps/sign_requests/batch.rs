@@ -194,7 +194,23 @@ pub(super) fn sign(
             serial,
         })
         .collect();
-    let sessions = token.signing_sessions(cx.sessions())?;
+    let sessions = token.signing_sessions(cx.sessions(), jobs.len().div_ceil(CHUNK))?;
+    if !jobs.is_empty() {
+        cx.record(&Event::SigningSessions {
+            step: Cow::Borrowed(&step.id),
+            asked: sessions.asked,
+            opened: sessions.sessions.len(),
+            token_max: sessions.limits.max_sessions,
+            reason: Cow::Owned(sessions.reason()),
+        })?;
+        if let Some(rv) = sessions.stopped_by {
+            cx.say(format_args!(
+                "step {}: the token answered {rv} after {} signing session(s); the batch signs on those",
+                step.id,
+                sessions.sessions.len()
+            ));
+        }
+    }
     let keys: BTreeMap<Issuer, TokenKey> = signers
         .iter()
         .map(|(issuer, signer)| (*issuer, signer.key().clone()))
@@ -210,7 +226,7 @@ pub(super) fn sign(
         failed: false,
     };
     let mut progress = Progress::new(jobs.len());
-    let first_error = run_workers(&shared, &keys, sessions, &jobs, |job, done| {
+    let first_error = run_workers(&shared, &keys, sessions.sessions, &jobs, |job, done| {
         issued(cx, step, prepared, job, done, &mut out)?;
         progress.tick();
         Ok(())
