@@ -14,7 +14,16 @@
 //! bytes the combined mechanism makes); only a module whose mechanism list
 //! has no signing `CKM_RSA_PKCS` gets `CKM_SHA{256,384,512}_RSA_PKCS`
 //! instead (opencryptoki's soft token has the first and none of the others).
-//! The list is asked once per signer, never per signature.
+//! The list is asked once per signer, never per signature. A module may
+//! list `CKM_RSA_PKCS` and still not sign with it: tpm2-pkcs11 makes it a
+//! raw RSA decryption (`TPM2_RSA_Decrypt`), which a sign-only key refuses
+//! (`CKR_GENERAL_ERROR`). When the module has the combined mechanism too, a
+//! failed `CKM_RSA_PKCS` signature (any failure but a lost session) is made
+//! again with it, and the key keeps the combined mechanism from then on:
+//! the signature is the same bytes either way.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::ObjectHandle;
@@ -73,6 +82,9 @@ pub struct TokenKey {
     hash: SignatureHash,
     /// How an RSA key signs (unused for ECDSA).
     rsa: RsaSigning,
+    /// Set once `CKM_RSA_PKCS` failed and the combined mechanism signed
+    /// instead; shared by the clones a batch's threads hold.
+    fell_back: Arc<AtomicBool>,
     public: TokenVerifyingKey,
 }
 
@@ -80,19 +92,26 @@ pub struct TokenKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RsaSigning {
     /// The message hashed here; the token pads and signs its DER
-    /// `DigestInfo` with `CKM_RSA_PKCS`.
-    DigestInfo,
+    /// `DigestInfo` with `CKM_RSA_PKCS`. `fallback`: the module has the
+    /// combined mechanism too, for a key `CKM_RSA_PKCS` fails on.
+    DigestInfo {
+        /// The module signs with the combined mechanism as well.
+        fallback: bool,
+    },
     /// The token hashes and pads with `CKM_SHA{256,384,512}_RSA_PKCS`: for
     /// a module without a signing `CKM_RSA_PKCS`.
     Combined,
 }
 
 impl RsaSigning {
-    /// The portable mechanism where the module signs with it, else the
-    /// combined one where it has that, else `None`.
+    /// The portable mechanism where the module signs with it (the combined
+    /// one kept as the fallback when it has that too), else the combined
+    /// one where it has that, else `None`.
     pub(crate) fn choose(plain_signs: bool, combined_signs: bool) -> Option<RsaSigning> {
         if plain_signs {
-            Some(RsaSigning::DigestInfo)
+            Some(RsaSigning::DigestInfo {
+                fallback: combined_signs,
+            })
         } else if combined_signs {
             Some(RsaSigning::Combined)
         } else {
@@ -192,14 +211,21 @@ impl TokenKey {
                     .map_err(|e| bad(format!("token returned a malformed ECDSA signature: {e}")))?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
-            _ => match self.rsa {
-                RsaSigning::DigestInfo => {
-                    let info = digest_info(self.hash, &self.hash.digest(msg))
-                        .map_err(|e| bad(format!("cannot encode the DigestInfo: {e}")))?;
-                    call(&Mechanism::RsaPkcs, &info)
+            _ => {
+                if let RsaSigning::DigestInfo { fallback } = self.rsa {
+                    if !self.fell_back.load(Ordering::Relaxed) {
+                        let info = digest_info(self.hash, &self.hash.digest(msg))
+                            .map_err(|e| bad(format!("cannot encode the DigestInfo: {e}")))?;
+                        match call(&Mechanism::RsaPkcs, &info) {
+                            Err(Error::Call { rv, .. }) if fallback && !rv.session_lost() => {
+                                self.fell_back.store(true, Ordering::Relaxed);
+                            }
+                            done => return done,
+                        }
+                    }
                 }
-                RsaSigning::Combined => call(&self.hash.combined(), msg),
-            },
+                call(&self.hash.combined(), msg)
+            }
         }
     }
 }
@@ -222,7 +248,7 @@ impl<'t> TokenSigner<'t> {
         let rsa = if key.algorithm.is_rsa() {
             token.rsa_signing(&key.label, hash)?
         } else {
-            RsaSigning::DigestInfo
+            RsaSigning::Combined
         };
         Ok(TokenSigner {
             token,
@@ -233,6 +259,7 @@ impl<'t> TokenSigner<'t> {
                 algorithm: key.algorithm,
                 hash,
                 rsa,
+                fell_back: Arc::new(AtomicBool::new(false)),
                 public: TokenVerifyingKey(key.spki_der.clone()),
             },
         })

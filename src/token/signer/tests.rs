@@ -47,10 +47,13 @@ fn digest_info_of_abc_is_the_known_answer() {
 
 #[test]
 fn rsa_prefers_the_portable_mechanism() {
-    assert_eq!(RsaSigning::choose(true, true), Some(RsaSigning::DigestInfo));
+    assert_eq!(
+        RsaSigning::choose(true, true),
+        Some(RsaSigning::DigestInfo { fallback: true })
+    );
     assert_eq!(
         RsaSigning::choose(true, false),
-        Some(RsaSigning::DigestInfo)
+        Some(RsaSigning::DigestInfo { fallback: false })
     );
     assert_eq!(RsaSigning::choose(false, true), Some(RsaSigning::Combined));
     assert_eq!(RsaSigning::choose(false, false), None);
