@@ -59,6 +59,8 @@ fn key() -> crate::token::KeyRecord {
     crate::token::KeyRecord {
         label: "cluster-root-ca".into(),
         id: "0102".into(),
+        id_requested: None,
+        id_held_by_others: 0,
         algorithm: KeyAlgorithm::EcdsaP384,
         attributes: KeyAttributes {
             token: true,
@@ -73,6 +75,7 @@ fn key() -> crate::token::KeyRecord {
             unwrap: false,
             derive: false,
         },
+        unknown: Vec::new(),
         spki_sha256: "ab".repeat(32),
         spki_der: Vec::new(),
         private_handle: None,

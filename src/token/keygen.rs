@@ -1,19 +1,34 @@
 //! CA key generation inside the token, and reading a key's public half and
 //! attributes back.
 //!
-//! Every private key is created sensitive, non-extractable and sign-only;
-//! after generation its attributes are read back and checked, so a token
-//! that silently ignores part of the template is caught.
+//! Every private key is created sensitive, non-extractable and sign-only.
+//! The templates carry the key policy and what the mechanism needs, nothing
+//! else: the public template has no `CKA_VERIFY`/`CKA_ENCRYPT`/`CKA_DERIVE`
+//! (tpm2-pkcs11 refuses a `CKA_VERIFY` or `CKA_ENCRYPT` that differs from
+//! what it derives from the TPM object; they carry no policy), but keeps
+//! `CKA_WRAP` false (opencryptoki makes a public RSA key able to wrap when
+//! the template is silent). The private template sends every policy
+//! attribute, the false ones too (opencryptoki and tpm2-pkcs11 default
+//! `CKA_DECRYPT`/`CKA_UNWRAP` to true), except `CKA_DERIVE` on RSA: no
+//! PKCS#11 mechanism derives from an RSA key and yubihsm-shell's module
+//! before 2.4.0 refuses the attribute in an RSA template. After generation
+//! every policy attribute is read back ([`super::policy::read_back`]: one the
+//! module cannot report is asked alone, then named unknown, never false)
+//! and checked, so a token that silently ignores part of the template is
+//! caught; so is the `CKA_ID` the token actually holds, which is recorded
+//! and must be held by no object but the new pair.
 
 use std::fmt;
 
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{
+    Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass, ObjectHandle,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spki::EncodePublicKey;
 
-use super::policy::{KeyAttributes, ObjectAttributes};
+use super::policy::{read_back, KeyAttributes, ObjectAttributes, ReadBack};
 use super::{Error, Result, Token};
 use crate::hex;
 
@@ -86,12 +101,27 @@ pub enum SignatureHash {
 pub struct KeyRecord {
     /// `CKA_LABEL`.
     pub label: String,
-    /// `CKA_ID`, hex.
+    /// The private key's `CKA_ID` as the token holds it (read back), hex.
     pub id: String,
+    /// The `CKA_ID` the tool asked for, hex, when the token holds another
+    /// (a module that shortens it) or reports none; absent when they agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_requested: Option<String>,
+    /// How many objects other than the new pair hold its `CKA_ID`, counted
+    /// when the key is generated (0 for a key found by label); more than 0
+    /// breaks the policy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub id_held_by_others: u64,
     /// The key algorithm.
     pub algorithm: KeyAlgorithm,
-    /// The private key's attributes as read back from the token.
+    /// The private key's attributes as read back from the token. One named
+    /// in `unknown` was not reported: its field holds the value that breaks
+    /// the policy, never a guessed pass.
     pub attributes: KeyAttributes,
+    /// The attributes the token did not report, even asked alone
+    /// (`CKA_DERIVE`, …): unknown, and so against the policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
     /// SHA-256 of the DER SubjectPublicKeyInfo, hex.
     pub spki_sha256: String,
     /// The DER SubjectPublicKeyInfo.
@@ -101,26 +131,59 @@ pub struct KeyRecord {
     pub(crate) private_handle: Option<ObjectHandle>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How an attribute the token did not report reads in an error.
+const UNKNOWN: &str = "unknown (the token does not report it)";
+
 impl KeyRecord {
-    /// Refuses a key whose attributes (as read back) break the CA key policy.
+    /// Refuses a key whose attributes (as read back) break the CA key
+    /// policy, an attribute the token did not report among them, and a key
+    /// whose `CKA_ID` another object holds or the token does not report.
     pub fn check_policy(&self, token: &str) -> Result<()> {
-        match self.attributes.policy_violation() {
-            None => Ok(()),
-            Some((attribute, actual, expected)) => Err(Error::KeyPolicy {
+        let refuse = |attribute: &'static str, actual: String, expected: &'static str| {
+            Err(Error::KeyPolicy {
                 token: token.to_string(),
                 label: self.label.clone(),
                 attribute,
-                actual: actual.to_string(),
-                expected: if expected { "true" } else { "false" },
-            }),
+                actual,
+                expected,
+            })
+        };
+        if let Some((attribute, actual, expected)) = self.attributes.policy_violation() {
+            let actual = if self.unknown.iter().any(|u| u == attribute) {
+                UNKNOWN.to_string()
+            } else {
+                actual.to_string()
+            };
+            return refuse(attribute, actual, if expected { "true" } else { "false" });
         }
+        if self.unknown.iter().any(|u| u == "CKA_ID") {
+            return refuse("CKA_ID", UNKNOWN.to_string(), "reported");
+        }
+        if self.id_held_by_others > 0 {
+            return refuse(
+                "CKA_ID",
+                format!(
+                    "{}, also held by {} other object(s)",
+                    self.id, self.id_held_by_others
+                ),
+                "unique in the token",
+            );
+        }
+        Ok(())
     }
 }
 
 impl Token {
-    /// Generates a CA key pair labelled `label`, refusing an existing label.
+    /// Generates a CA key pair labelled `label`, refusing an existing label
+    /// or a `CKA_ID` some object already holds (nothing is generated then).
     /// The caller records the returned key and then calls
-    /// [`KeyRecord::check_policy`] before using it.
+    /// [`KeyRecord::check_policy`] before using it: that refuses, among the
+    /// rest, a `CKA_ID` the token holds on another object too (a module that
+    /// shortened it), and the key stays in the token, explained by the record.
     pub fn generate_ca_key(&self, label: &str, algorithm: KeyAlgorithm) -> Result<KeyRecord> {
         if self.label_exists(label)? {
             return Err(Error::LabelExists {
@@ -129,50 +192,26 @@ impl Token {
             });
         }
         let id = self.random(16)?;
-        let label_bytes = label.as_bytes().to_vec();
-        let mut public = vec![
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Verify(true),
-            Attribute::Encrypt(false),
-            Attribute::Wrap(false),
-            Attribute::Derive(false),
-            Attribute::Label(label_bytes.clone()),
-            Attribute::Id(id.clone()),
-        ];
-        let private = vec![
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Decrypt(false),
-            Attribute::Unwrap(false),
-            Attribute::Derive(false),
-            Attribute::Label(label_bytes),
-            Attribute::Id(id.clone()),
-        ];
-        let mechanism = match algorithm {
-            KeyAlgorithm::EcdsaP256 => {
-                public.push(Attribute::EcParams(P256_PARAMS.to_vec()));
-                Mechanism::EccKeyPairGen
-            }
-            KeyAlgorithm::EcdsaP384 => {
-                public.push(Attribute::EcParams(P384_PARAMS.to_vec()));
-                Mechanism::EccKeyPairGen
-            }
-            rsa => {
-                let bits = rsa.rsa_bits().expect("every non-EC algorithm is RSA");
-                public.push(Attribute::ModulusBits(bits.into()));
-                public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
-                Mechanism::RsaPkcsKeyPairGen
-            }
-        };
+        if !self.id_holders(&id)?.is_empty() {
+            return Err(Error::BadOutput {
+                token: self.identity().label.clone(),
+                function: cryptoki::context::Function::GenerateRandom,
+                reason: "returned a CKA_ID another object already holds; no key was generated",
+            });
+        }
+        let (mechanism, public, private) = templates(label, &id, algorithm);
         let (pub_handle, priv_handle) = self
             .session()
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(|e| self.call_error(e))?;
-        self.describe_key(label, id, algorithm, pub_handle, priv_handle)
+        self.describe_key(label, algorithm, pub_handle, priv_handle, Some(&id))
+    }
+
+    /// Every object that holds `id` as its `CKA_ID`.
+    fn id_holders(&self, id: &[u8]) -> Result<Vec<ObjectHandle>> {
+        self.session()
+            .find_objects(&[Attribute::Id(id.to_vec())])
+            .map_err(|e| self.call_error(e))
     }
 
     /// Finds the key pair labelled `label` (for signing with an existing CA key).
@@ -196,17 +235,12 @@ impl Token {
         };
         let attrs = self
             .session()
-            .get_attributes(priv_handle, &[AttributeType::Id, AttributeType::KeyType])
+            .get_attributes(priv_handle, &[AttributeType::KeyType])
             .map_err(|e| self.call_error(e))?;
-        let mut id = Vec::new();
-        let mut key_type = None;
-        for a in attrs {
-            match a {
-                Attribute::Id(v) => id = v,
-                Attribute::KeyType(k) => key_type = Some(k),
-                _ => {}
-            }
-        }
+        let key_type = attrs.into_iter().find_map(|a| match a {
+            Attribute::KeyType(k) => Some(k),
+            _ => None,
+        });
         let algorithm = match key_type {
             Some(KeyType::EC) => {
                 let params = self.ec_params(pub_handle)?;
@@ -231,7 +265,7 @@ impl Token {
             }
             _ => return Err(self.material(label, "unsupported key type")),
         };
-        self.describe_key(label, id, algorithm, pub_handle, priv_handle)
+        self.describe_key(label, algorithm, pub_handle, priv_handle, None)
     }
 
     fn material(&self, label: &str, reason: &str) -> Error {
@@ -324,39 +358,132 @@ impl Token {
             .map_err(|e| self.material(label, &format!("cannot encode public key: {e}")))
     }
 
+    /// The record of a key pair: its public half, its private key's policy
+    /// attributes and `CKA_ID` as read back. `requested` is the `CKA_ID` a
+    /// key just generated was given; then the objects other than the pair
+    /// that hold the read-back `CKA_ID` are counted.
     fn describe_key(
         &self,
         label: &str,
-        id: Vec<u8>,
         algorithm: KeyAlgorithm,
         pub_handle: ObjectHandle,
         priv_handle: ObjectHandle,
+        requested: Option<&[u8]>,
     ) -> Result<KeyRecord> {
         let spki_der = self.public_key_der(label, algorithm, pub_handle)?;
-        let attributes = self.key_attributes(priv_handle)?;
+        let mut types = KeyAttributes::TYPES.to_vec();
+        types.push(AttributeType::Id);
+        let read = self.read_back(priv_handle, &types)?;
+        let attributes = KeyAttributes::from_reported(&ObjectAttributes::collect(&read.values));
+        let id = read.values.iter().find_map(|a| match a {
+            Attribute::Id(v) => Some(v.clone()),
+            _ => None,
+        });
+        let mut unknown: Vec<String> = read.unknown.iter().map(|t| t.to_string()).collect();
+        if requested.is_none() {
+            // A key found by label is refused for its policy attributes
+            // alone, as before; only a new key must report its CKA_ID.
+            unknown.retain(|u| u != "CKA_ID");
+        }
+        let id_held_by_others = match &id {
+            Some(id) if requested.is_some() => {
+                let holders = self.id_holders(id)?;
+                holders
+                    .iter()
+                    .filter(|h| **h != pub_handle && **h != priv_handle)
+                    .count() as u64
+            }
+            _ => 0,
+        };
+        let id_requested = requested
+            .filter(|asked| id.as_deref() != Some(*asked))
+            .map(hex::encode);
         Ok(KeyRecord {
             label: label.to_string(),
-            id: hex::encode(&id),
+            id: hex::encode(id.as_deref().unwrap_or_default()),
+            id_requested,
+            id_held_by_others,
             algorithm,
             attributes,
+            unknown,
             spki_sha256: hex::encode(&Sha256::digest(&spki_der)),
             spki_der,
             private_handle: Some(priv_handle),
         })
     }
 
-    fn key_attributes(&self, handle: ObjectHandle) -> Result<KeyAttributes> {
-        Ok(KeyAttributes::from_reported(&self.read_attributes(handle)?))
-    }
-
-    /// The key attributes of any object, `None` where the token reports none.
-    fn read_attributes(&self, handle: ObjectHandle) -> Result<ObjectAttributes> {
-        let attrs = self
-            .session()
-            .get_attributes(handle, &ObjectAttributes::TYPES)
+    /// `types` of the object `handle` by the read-back rule
+    /// ([`read_back`]): one `C_GetAttributeValue` for all of them, and when
+    /// the module leaves one out, one for each, an attribute asked alone
+    /// first for its size (no buffer cryptoki pre-fills) and then its value.
+    pub(super) fn read_back(
+        &self,
+        handle: ObjectHandle,
+        types: &[AttributeType],
+    ) -> Result<ReadBack> {
+        let session = self.session();
+        let batch = session
+            .get_attributes(handle, types)
             .map_err(|e| self.call_error(e))?;
-        Ok(ObjectAttributes::collect(&attrs))
+        read_back(types, batch, |t| {
+            let info = session
+                .get_attribute_info(handle, &[t])
+                .map_err(|e| self.call_error(e))?;
+            if !matches!(info.first(), Some(AttributeInfo::Available(_))) {
+                return Ok(None);
+            }
+            let value = session
+                .get_attributes(handle, &[t])
+                .map_err(|e| self.call_error(e))?;
+            Ok(value.into_iter().next())
+        })
     }
+}
+
+/// The mechanism and the public and private templates of a new CA key pair
+/// (the module docs say why each attribute is there or not).
+pub(super) fn templates(
+    label: &str,
+    id: &[u8],
+    algorithm: KeyAlgorithm,
+) -> (Mechanism<'static>, Vec<Attribute>, Vec<Attribute>) {
+    let mut public = vec![
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Wrap(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    let mut private = vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    let mechanism = match algorithm {
+        KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
+            let params = if algorithm == KeyAlgorithm::EcdsaP256 {
+                P256_PARAMS
+            } else {
+                P384_PARAMS
+            };
+            public.push(Attribute::EcParams(params.to_vec()));
+            private.push(Attribute::Derive(false));
+            Mechanism::EccKeyPairGen
+        }
+        rsa => {
+            let bits = rsa.rsa_bits().expect("every non-EC algorithm is RSA");
+            public.push(Attribute::ModulusBits(bits.into()));
+            public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
+            Mechanism::RsaPkcsKeyPairGen
+        }
+    };
+    (mechanism, public, private)
 }
 
 /// Strips a DER OCTET STRING header (short or long form length).

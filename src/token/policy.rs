@@ -1,10 +1,56 @@
 //! The CA key policy: the attributes that prove a private key cannot leave
 //! the token, how they are read back (an attribute the module does not
-//! report is unknown, never false) and the violations of the policy. Pure:
-//! no token calls.
+//! report is asked for alone and, still unanswered, unknown: never false)
+//! and the violations of the policy. Pure: no token calls; the token's
+//! answers come in as values ([`read_back`]).
 
 use cryptoki::object::{Attribute, AttributeType};
 use serde::{Deserialize, Serialize};
+
+/// What a read-back gave: the values the token reported, trusted, and the
+/// attributes it did not report (unknown, never false).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ReadBack {
+    /// Every attribute the token reported, in the order asked.
+    pub values: Vec<Attribute>,
+    /// Every attribute asked for that the token did not report, in the order asked.
+    pub unknown: Vec<AttributeType>,
+}
+
+/// The read-back rule. `batch` is what one `C_GetAttributeValue` for all of
+/// `types` returned (cryptoki leaves out an attribute the module marked
+/// unavailable). When it answered every type, it is taken as it is. When it
+/// left one out, the module returned an error, and a module may stop at the
+/// first attribute it cannot answer: cryptoki pre-fills each boolean buffer
+/// with false, so every later value of the batch may be that false, not the
+/// module's. Then the batch is thrown away and each attribute is asked for
+/// on its own (`alone`, one call per attribute, `None` when the module does
+/// not report it), and one still unanswered is named in
+/// [`ReadBack::unknown`].
+pub(crate) fn read_back<E>(
+    types: &[AttributeType],
+    batch: Vec<Attribute>,
+    mut alone: impl FnMut(AttributeType) -> Result<Option<Attribute>, E>,
+) -> Result<ReadBack, E> {
+    let answered = |t: &AttributeType| batch.iter().any(|a| a.attribute_type() == *t);
+    if types.iter().all(answered) {
+        return Ok(ReadBack {
+            values: batch,
+            unknown: Vec::new(),
+        });
+    }
+    let mut out = ReadBack {
+        values: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for &t in types {
+        match alone(t)? {
+            Some(a) if a.attribute_type() == t => out.values.push(a),
+            _ => out.unknown.push(t),
+        }
+    }
+    Ok(out)
+}
 
 /// The attributes of a private key that prove it cannot leave the token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -34,6 +80,21 @@ pub struct KeyAttributes {
 }
 
 impl KeyAttributes {
+    /// The attribute types read back for a `KeyAttributes`, in field order.
+    pub(crate) const TYPES: [AttributeType; 11] = [
+        AttributeType::Token,
+        AttributeType::Private,
+        AttributeType::Sensitive,
+        AttributeType::Extractable,
+        AttributeType::AlwaysSensitive,
+        AttributeType::NeverExtractable,
+        AttributeType::Local,
+        AttributeType::Sign,
+        AttributeType::Decrypt,
+        AttributeType::Unwrap,
+        AttributeType::Derive,
+    ];
+
     /// The first attribute that breaks the CA key policy, as (name, actual, required).
     pub fn policy_violation(&self) -> Option<(&'static str, bool, bool)> {
         ObjectAttributes::from(self)
@@ -228,3 +289,6 @@ fn policy_attribute<'de, D: serde::Deserializer<'de>>(
 ) -> std::result::Result<&'static str, D::Error> {
     known_name(d, &POLICY_ATTRIBUTES)
 }
+
+#[cfg(test)]
+mod tests;

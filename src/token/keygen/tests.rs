@@ -1,4 +1,6 @@
-//! Tests of the key policy checks and DER unwrapping that need no token.
+//! Tests that need no token: the key templates, the policy checks of a key
+//! record (unknown attributes, a shared CKA_ID), its transcript form, and
+//! DER unwrapping.
 
 use super::*;
 
@@ -40,4 +42,132 @@ fn policy_flags_each_bad_attribute() {
     let mut bad = good;
     bad.local = false;
     assert_eq!(bad.policy_violation(), Some(("CKA_LOCAL", false, true)));
+}
+
+fn types(template: &[Attribute]) -> Vec<AttributeType> {
+    template.iter().map(Attribute::attribute_type).collect()
+}
+
+#[test]
+fn templates_carry_the_policy_and_nothing_a_module_may_refuse() {
+    for algorithm in [
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa4096,
+    ] {
+        let (_, public, private) = templates("k", &[1, 2], algorithm);
+        let public_types = types(&public);
+        // tpm2-pkcs11 refuses these on the public half; they carry no policy.
+        for absent in [
+            AttributeType::Verify,
+            AttributeType::Encrypt,
+            AttributeType::Derive,
+        ] {
+            assert!(!public_types.contains(&absent), "{algorithm}: {absent}");
+        }
+        assert!(public.contains(&Attribute::Wrap(false)), "{algorithm}");
+        // Every policy attribute that must be false is sent, not left to
+        // a module's default.
+        for required in [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Id(vec![1, 2]),
+        ] {
+            assert!(private.contains(&required), "{algorithm}: {required:?}");
+        }
+        assert_eq!(
+            private.contains(&Attribute::Derive(false)),
+            !algorithm.is_rsa(),
+            "{algorithm}: CKA_DERIVE false on EC keys only"
+        );
+        assert!(public.contains(&Attribute::Id(vec![1, 2])), "{algorithm}");
+    }
+}
+
+fn record() -> KeyRecord {
+    KeyRecord {
+        label: "root".into(),
+        id: "0102".into(),
+        id_requested: None,
+        id_held_by_others: 0,
+        algorithm: KeyAlgorithm::Rsa2048,
+        attributes: KeyAttributes {
+            token: true,
+            private: true,
+            sensitive: true,
+            extractable: false,
+            always_sensitive: true,
+            never_extractable: true,
+            local: true,
+            sign: true,
+            decrypt: false,
+            unwrap: false,
+            derive: false,
+        },
+        unknown: Vec::new(),
+        spki_sha256: String::new(),
+        spki_der: Vec::new(),
+        private_handle: None,
+    }
+}
+
+#[test]
+fn an_unreported_attribute_is_refused_as_unknown() {
+    assert!(record().check_policy("t").is_ok());
+    let mut key = record();
+    key.attributes.derive = true;
+    key.unknown = vec!["CKA_DERIVE".into()];
+    let err = key.check_policy("t").expect_err("unknown CKA_DERIVE");
+    assert_eq!(
+        err.to_string(),
+        "token t: key \"root\" breaks the key policy: CKA_DERIVE is unknown (the token does not report it), must be false"
+    );
+    let mut key = record();
+    key.unknown = vec!["CKA_ID".into()];
+    assert!(key
+        .check_policy("t")
+        .expect_err("unreported CKA_ID")
+        .to_string()
+        .contains("CKA_ID is unknown"));
+}
+
+#[test]
+fn a_cka_id_another_object_holds_is_refused() {
+    let mut key = record();
+    key.id = "0001".into();
+    key.id_requested = Some("00".repeat(16));
+    assert!(
+        key.check_policy("t").is_ok(),
+        "a shortened, unique id is kept"
+    );
+    key.id_held_by_others = 1;
+    assert_eq!(
+        key.check_policy("t").expect_err("shared id").to_string(),
+        "token t: key \"root\" breaks the key policy: CKA_ID is 0001, also held by 1 other object(s), must be unique in the token"
+    );
+}
+
+#[test]
+fn key_records_without_the_read_back_fields_still_read() {
+    let mut key = record();
+    let old = serde_json::to_string(&key).expect("serializes");
+    assert!(
+        !old.contains("id_requested") && !old.contains("unknown"),
+        "{old}"
+    );
+    let read: KeyRecord = serde_json::from_str(&old).expect("reads");
+    assert_eq!((read.id_requested, read.id_held_by_others), (None, 0));
+    assert!(read.unknown.is_empty());
+    key.id_requested = Some("ff".into());
+    key.id_held_by_others = 2;
+    key.unknown = vec!["CKA_LOCAL".into()];
+    let new = serde_json::to_string(&key).expect("serializes");
+    let read: KeyRecord = serde_json::from_str(&new).expect("reads");
+    assert_eq!(serde_json::to_string(&read).expect("serializes"), new);
 }
