@@ -4,13 +4,11 @@
 # tests/modules.rs's table: the whole flow per PKCS#11 module.
 #
 #   ./softhsm/test.sh
-#   CEREMONY_TEST_MODULES=all ./softhsm/test.sh   # also the ignored modules
 #
 # Installs softhsm2, opensc, openssl, age, etcd and chromium if missing, and
 # the packages softhsm/tokens/ needs for opencryptoki and tpm2-pkcs11 on
-# swtpm. Needs no terminal. tests/modules.rs runs opencryptoki and tpm2 only
-# when asked (they are #[ignore]d until issue 13's token fixes land, and
-# opencryptoki needs root: one mount+IPC namespace per token).
+# swtpm. Needs no terminal. tests/modules.rs runs SoftHSM, opencryptoki and
+# tpm2-pkcs11 (opencryptoki needs root: one mount+IPC namespace per token).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,6 +49,4 @@ cargo clippy --quiet --all-targets --features fault-injection -- -D warnings
 echo "== cargo test (with the test-only fault-injection feature)"
 cargo test --features fault-injection
 echo "== the whole flow per PKCS#11 module: exit code per step (tests/modules.rs)"
-modules_args=(--nocapture --test-threads=1)
-[ "${CEREMONY_TEST_MODULES:-}" != all ] || modules_args+=(--include-ignored)
-cargo test --quiet --features fault-injection --test modules -- "${modules_args[@]}" whole_flow
+cargo test --quiet --features fault-injection --test modules -- --nocapture --test-threads=1 whole_flow

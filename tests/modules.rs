@@ -10,8 +10,8 @@
 //! Each test prints its module's row of the module × step table (exit code
 //! and seconds per step; `-` not run after a failure, `chk` when the command
 //! succeeded but an outside check of its output failed) and asserts that
-//! every cell is 0. `cargo test --test modules -- --include-ignored
-//! --nocapture --test-threads=1` prints all three rows. The token daemons
+//! every cell is 0. `cargo test --test modules -- --nocapture
+//! --test-threads=1` prints all three rows. The token daemons
 //! of opencryptoki and tpm2 (`softhsm/tokens/`) are the test's own, in its
 //! temp dir, and stop by pid when it ends; opencryptoki needs root.
 
@@ -501,7 +501,6 @@ fn softhsm_runs_the_whole_flow() {
 }
 
 #[test]
-#[ignore = "needs issue 13 items 5 (token discovery: opencryptoki's clock field), 1 (RSA via CKM_RSA_PKCS) and 6 (RSA audit keys)"]
 fn opencryptoki_runs_the_whole_flow_with_rsa() {
     // The soft token has no EC mechanism at all: every key is RSA.
     whole_flow(
@@ -516,7 +515,6 @@ fn opencryptoki_runs_the_whole_flow_with_rsa() {
 }
 
 #[test]
-#[ignore = "needs issue 13 item 2 (minimal key templates: tpm2-pkcs11 refuses CKA_VERIFY/CKA_ENCRYPT in the public template)"]
 fn tpm2_runs_the_whole_flow_with_ec_and_rsa() {
     // EC P-256 and P-384, and RSA at the module's maximum (3072).
     whole_flow(
