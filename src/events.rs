@@ -112,17 +112,39 @@ pub enum Event<'a> {
         #[serde(flatten)]
         identity: Cow<'a, TokenIdentity>,
     },
-    /// A login and how it went; `attempted` is false when the PIN could not
-    /// be read, so `C_Login` was never called.
+    /// One login attempt and how it went; `attempted` is false when
+    /// `C_Login` was never called (the PIN could not be read, the token's
+    /// PIN flags refused it, or the operator did not confirm a final try).
+    /// A PIN mistyped at the prompt is retried: each attempt is its own
+    /// entry. Entries older than the attempt number, flags and return value
+    /// lack them.
     Login {
         /// `user` or `so`.
         user: Cow<'a, str>,
         /// Where the PIN came from (never the PIN).
         pin_source: String,
+        /// The attempt's number in this run, from 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        /// The user-PIN flags the token reported just before this attempt
+        /// (`count_low`, `final_try`, `locked`, `to_be_changed`; empty when
+        /// none was set).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin_flags: Option<Vec<Cow<'a, str>>>,
+        /// Why the PIN flags could not be read, when they could not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin_flags_unreadable: Option<String>,
+        /// On a final try (`final_try`), whether the operator confirmed it
+        /// on the terminal before the PIN was asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        final_try_confirmed: Option<bool>,
         /// Whether `C_Login` was called.
         attempted: bool,
         /// Whether the login succeeded.
         success: bool,
+        /// `C_Login`'s return value when it failed (`PinIncorrect`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rv: Option<String>,
         /// The error, when there was one.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -259,6 +281,11 @@ pub enum Event<'a> {
         step: Cow<'a, str>,
         /// What failed.
         error: String,
+        /// True when the token had dropped the login (or the session, or
+        /// went away) by the time the step failed: the ceremony stops, and
+        /// records no end inventory and no checkpoint, which both need it.
+        #[serde(default, skip_serializing_if = "is_false")]
+        session_lost: bool,
     },
     /// A witness acknowledged a step before it ran.
     WitnessAcknowledged {
@@ -369,6 +396,10 @@ pub enum Event<'a> {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A signed checkpoint: the fields the `checkpoint` event records and the

@@ -226,6 +226,46 @@ fn token_faults_mid_batch_end_the_ceremony_cleanly() {
                 && e["error"].as_str().is_some_and(|m| m.contains(needle))),
             "{fault}: not recorded"
         );
+        // This run's entries from its step_failed on.
+        let failed = events
+            .iter()
+            .rposition(|e| e["type"] == "step_failed")
+            .expect("step_failed");
+        let tail: Vec<&str> = events[failed..]
+            .iter()
+            .map(|e| e["type"].as_str().expect("type"))
+            .collect();
+        if fault.starts_with("logout") {
+            // The token really dropped the login: named, recorded, and no
+            // end inventory (it would miss every private object) and no
+            // checkpoint (the audit key is out of reach), saying why.
+            assert_eq!(events[failed]["step"], "components");
+            assert_eq!(events[failed]["session_lost"], true, "{fault}");
+            assert_eq!(
+                tail,
+                ["step_failed", "ceremony_end", "checkpoint_skipped"],
+                "{fault}"
+            );
+            assert!(events[failed + 2]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("the token dropped the login")));
+            assert!(
+                text(&out.stdout).contains(
+                    "the token dropped the login (or the session) during step components: the ceremony stops here"
+                ),
+                "{}",
+                text(&out.stdout)
+            );
+        } else {
+            // A simulated failure: the login holds, so the token's end
+            // state and a checkpoint are still recorded.
+            assert!(events[failed].get("session_lost").is_none(), "{fault}");
+            assert_eq!(
+                tail,
+                ["step_failed", "inventory", "ceremony_end", "checkpoint"],
+                "{fault}"
+            );
+        }
         assert!(
             !bundles(&env).iter().any(|n| n == "components.tar.age"),
             "{fault}: a partial bundle"

@@ -46,6 +46,14 @@ pub enum Reason {
         /// The reason.
         reason: Box<Reason>,
     },
+    /// The token's user-PIN flags refuse a login before any PIN is asked
+    /// for (locked, or to be changed).
+    Pin {
+        /// The token's label.
+        token: String,
+        /// Which flag refuses.
+        refusal: crate::token::PinRefusal,
+    },
     /// Any other rule, stated in full.
     Rule(String),
 }
@@ -69,6 +77,7 @@ impl Reason {
                 "a CRL lists every revoked certificate, not only new ones: add each serial of the issuer's last CRL as [[step.revoke]] serial = \"…\"",
             ),
             Reason::InStep { reason, .. } => reason.hint(),
+            Reason::Pin { refusal, .. } => Some(refusal.hint()),
             Reason::Rejected { .. } | Reason::Rule(_) => None,
         }
     }
@@ -100,6 +109,7 @@ impl fmt::Display for Reason {
             ),
             Reason::Rejected { request, rule } => write!(f, "request {request}: {rule}"),
             Reason::InStep { step, reason } => write!(f, "step {step}: {reason}"),
+            Reason::Pin { token, refusal } => write!(f, "token {token:?}: {refusal}"),
             Reason::Rule(rule) => f.write_str(rule),
         }
     }

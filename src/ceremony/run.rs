@@ -19,6 +19,7 @@ use crate::transcript::Transcript;
 mod acknowledge;
 mod checkpoint;
 mod dry_run;
+mod login;
 mod recovery;
 use dry_run::dry_run;
 
@@ -96,10 +97,13 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         Err(e) if e.is_refusal() => (Outcome::Refused, Some(e.to_string())),
         Err(e) => (Outcome::Failed, Some(e.to_string())),
     };
+    // A token that dropped the login shows no private object and signs
+    // nothing: no end inventory, no checkpoint, and the entry says why.
+    let session_lost = result.is_err() && token.as_ref().is_some_and(|t| !t.logged_in());
     // The token as the ceremony leaves it, before its end is recorded.
     let inventory = match &token {
-        Some(token) => runner.record_inventory(token, "end"),
-        None => Ok(()),
+        Some(token) if !session_lost => runner.record_inventory(token, "end"),
+        _ => Ok(()),
     };
     let end = runner.record(&Event::CeremonyEnd {
         outcome,
@@ -110,6 +114,11 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     });
     // Every ceremony that reached the token ends with a signed checkpoint.
     let checkpoint = match &token {
+        Some(_) if session_lost => {
+            let reason = "the token dropped the login (or the session) before the end: no end inventory and no checkpoint could be made; sign one later with `ceremony transcript checkpoint`".to_string();
+            runner.say(format_args!("note: no checkpoint signed: {reason}"));
+            runner.record(&Event::CheckpointSkipped { reason })
+        }
         Some(token) => runner.checkpoint(token),
         None => Ok(()),
     };
@@ -321,17 +330,7 @@ impl Runner<'_, '_> {
             id.label, id.manufacturer, id.model, id.serial
         ));
 
-        let pin = opts.pin.read(&token.identity().label);
-        let attempted = pin.is_ok();
-        let login = pin.and_then(|pin| token.login(&pin));
-        self.record(&Event::Login {
-            user: Cow::Borrowed("user"),
-            pin_source: opts.pin.describe(),
-            attempted,
-            success: login.is_ok(),
-            error: login.as_ref().err().map(|e| e.to_string()),
-        })?;
-        login?;
+        self.login(&token, &opts.pin)?;
         let token = &*slot.insert(token);
         self.say(format_args!("logged in as user"));
         self.record_inventory(token, "start")?;
@@ -384,10 +383,17 @@ impl Runner<'_, '_> {
                 if e.is_refusal() {
                     return Err(e);
                 }
+                let session_lost = !token.logged_in();
                 self.record(&Event::StepFailed {
                     step: Cow::Borrowed(id),
                     error: e.to_string(),
+                    session_lost,
                 })?;
+                if session_lost {
+                    self.say(format_args!(
+                        "the token dropped the login (or the session) during step {id}: the ceremony stops here"
+                    ));
+                }
                 return Err(e);
             }
         }

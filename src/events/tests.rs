@@ -188,15 +188,49 @@ fn samples<'a>(
         Event::Login {
             user: s("user"),
             pin_source: "file user.pin".into(),
+            attempt: None,
+            pin_flags: None,
+            pin_flags_unreadable: None,
+            final_try_confirmed: None,
             attempted: true,
             success: false,
+            rv: None,
             error: Some("CKR_PIN_INCORRECT".into()),
         },
         Event::Login {
             user: s("so"),
             pin_source: "prompt".into(),
+            attempt: None,
+            pin_flags: None,
+            pin_flags_unreadable: None,
+            final_try_confirmed: None,
             attempted: true,
             success: true,
+            rv: None,
+            error: None,
+        },
+        Event::Login {
+            user: s("user"),
+            pin_source: "prompt".into(),
+            attempt: Some(2),
+            pin_flags: Some(vec![s("count_low"), s("final_try")]),
+            pin_flags_unreadable: None,
+            final_try_confirmed: Some(true),
+            attempted: true,
+            success: false,
+            rv: Some("PinIncorrect".into()),
+            error: Some("token ceremony: login refused: PinIncorrect".into()),
+        },
+        Event::Login {
+            user: s("user"),
+            pin_source: "prompt".into(),
+            attempt: Some(1),
+            pin_flags: Some(vec![]),
+            pin_flags_unreadable: Some("C_GetTokenInfo failed: DeviceError".into()),
+            final_try_confirmed: Some(false),
+            attempted: false,
+            success: false,
+            rv: None,
             error: None,
         },
         Event::Refused {
@@ -277,6 +311,12 @@ fn samples<'a>(
         Event::StepFailed {
             step: s("sign"),
             error: "token: CKR_DEVICE_REMOVED".into(),
+            session_lost: true,
+        },
+        Event::StepFailed {
+            step: s("sign"),
+            error: "output out/x: write: File too large".into(),
+            session_lost: false,
         },
         Event::WitnessAcknowledged {
             step: s("sign"),
@@ -443,6 +483,33 @@ fn entries_written_before_a_field_existed_still_read() {
             ..
         }
     ));
+    // login before attempts, PIN flags and return values (issue 13).
+    let old =
+        r#"{"type":"login","user":"user","pin_source":"prompt","attempted":true,"success":true}"#;
+    let e: Event<'static> = serde_json::from_str(old).expect("old login");
+    assert!(matches!(
+        e,
+        Event::Login {
+            attempt: None,
+            pin_flags: None,
+            pin_flags_unreadable: None,
+            final_try_confirmed: None,
+            rv: None,
+            ..
+        }
+    ));
+    assert_eq!(reread(old), old);
+    // step_failed before a lost session was named.
+    let old = r#"{"type":"step_failed","step":"s","error":"e"}"#;
+    let e: Event<'static> = serde_json::from_str(old).expect("old step_failed");
+    assert!(matches!(
+        e,
+        Event::StepFailed {
+            session_lost: false,
+            ..
+        }
+    ));
+    assert_eq!(reread(old), old);
     // ceremony_end before CRLs.
     let old = r#"{"type":"ceremony_end","outcome":"completed","keys_generated":1,"certificates_issued":1}"#;
     assert_eq!(reread(old), old);

@@ -14,6 +14,9 @@
 //! - `token-info-unconvertible`: cryptoki's reading of every slot's token
 //!   information fails as it does on opencryptoki's clock, so discovery
 //!   reads the structure unconverted.
+//! - `pin-count-low`, `pin-final-try`, `pin-locked`, `pin-to-be-changed`:
+//!   the token's user-PIN flag of that name reads as set (added to the
+//!   flags the token reports) whenever the ceremony reads it before a login.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -90,4 +93,17 @@ pub(super) fn token_info(
         Ok("token-info-unconvertible") => Err(cryptoki::error::Error::InvalidValue),
         _ => read,
     }
+}
+
+/// The user-PIN flags the token reported, with the one `CEREMONY_FAULT`
+/// names (`pin-locked`, …) set.
+pub(super) fn pin_flags(mut flags: super::PinFlags) -> super::PinFlags {
+    match std::env::var("CEREMONY_FAULT").as_deref() {
+        Ok("pin-count-low") => flags.count_low = true,
+        Ok("pin-final-try") => flags.final_try = true,
+        Ok("pin-locked") => flags.locked = true,
+        Ok("pin-to-be-changed") => flags.to_be_changed = true,
+        _ => {}
+    }
+    flags
 }

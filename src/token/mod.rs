@@ -19,7 +19,7 @@ mod uri;
 
 pub use inventory::{Flag, ObjectInfo};
 pub use keygen::{KeyAlgorithm, KeyRecord, SignatureHash};
-pub use pin::PinSource;
+pub use pin::{PinFlags, PinRefusal, PinSource, PinVerdict, MAX_PROMPT_ATTEMPTS};
 pub use policy::{KeyAttributes, ObjectAttributes, PolicyViolation};
 pub use sessions::{session_cap, CapBy, SessionCap, SigningSessions};
 pub use signer::{SigningSession, TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::RvError;
 use cryptoki::object::Attribute;
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use serde::{Deserialize, Serialize};
@@ -206,6 +206,12 @@ impl Error {
             Error::Login { rv, .. } if rv.value() == RvError::PinIncorrect => {
                 Some("the PIN is wrong; repeated failures may lock the token".into())
             }
+            Error::Login { rv, .. } if rv.value() == RvError::PinLocked => {
+                Some(PinRefusal::Locked.hint().into())
+            }
+            Error::Login { rv, .. } if rv.value() == RvError::PinExpired => {
+                Some(PinRefusal::MustChange.hint().into())
+            }
             Error::LabelExists { .. } => Some(
                 "choose a new label in the script; a ceremony never replaces an existing key".into(),
             ),
@@ -216,6 +222,18 @@ impl Error {
             ),
             _ => None,
         }
+    }
+}
+
+impl Error {
+    /// True for a login the token refused as a mistyped PIN
+    /// (`CKR_PIN_INCORRECT`, `CKR_PIN_INVALID`, `CKR_PIN_LEN_RANGE`): one
+    /// typed at the prompt may be typed again.
+    pub fn pin_mistyped(&self) -> bool {
+        matches!(self, Error::Login { rv, .. } if matches!(
+            rv.value(),
+            RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange
+        ))
     }
 }
 
@@ -405,6 +423,18 @@ impl Token {
             }),
             Err(other) => Err(call_error(&self.identity.label, other)),
         }
+    }
+
+    /// True while the token's session is logged in as the user; false when
+    /// the token dropped the login or the session (`C_GetSessionInfo`
+    /// answers a public state, or fails).
+    pub fn logged_in(&self) -> bool {
+        self.session.get_session_info().is_ok_and(|info| {
+            matches!(
+                info.session_state(),
+                SessionState::RoUser | SessionState::RwUser
+            )
+        })
     }
 
     /// Random bytes from the token's RNG.

@@ -20,7 +20,7 @@ use cryptoki::context::Pkcs11;
 use cryptoki::slot::{Limit, Slot, TokenInfo};
 use serde::{Deserialize, Serialize};
 
-use super::TokenIdentity;
+use super::{PinFlags, Token, TokenIdentity};
 
 /// A slot whose token could not be read, and why.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -59,6 +59,7 @@ pub(super) struct Info {
     pub(super) serial: String,
     pub(super) initialized: bool,
     pub(super) limits: SessionLimits,
+    pub(super) pin: PinFlags,
 }
 
 impl Info {
@@ -86,6 +87,12 @@ impl Info {
                 },
                 open_sessions: info.session_count(),
             },
+            pin: PinFlags {
+                count_low: info.user_pin_count_low(),
+                final_try: info.user_pin_final_try(),
+                locked: info.user_pin_locked(),
+                to_be_changed: info.user_pin_to_be_changed(),
+            },
         }
     }
 
@@ -109,6 +116,7 @@ impl Info {
                 open_sessions: (raw.session_count != CK_UNAVAILABLE_INFORMATION)
                     .then_some(raw.session_count),
             },
+            pin: PinFlags::from_bits(raw.flags),
         }
     }
 }
@@ -150,6 +158,18 @@ pub(super) fn read(ctx: &Pkcs11, module: &Path, slot: Slot) -> Result<Info, Stri
                 "C_GetTokenInfo's answer cannot be converted ({conversion}) nor read unconverted ({raw})"
             )),
         },
+    }
+}
+
+impl Token {
+    /// The user-PIN flags the token reports now, read as discovery reads
+    /// its information (unconverted where cryptoki cannot convert it);
+    /// `Err` says why they could not be read.
+    pub fn pin_flags(&self) -> Result<PinFlags, String> {
+        let flags = read(&self.ctx, &self.module, self.slot).map(|info| info.pin);
+        #[cfg(feature = "fault-injection")]
+        let flags = flags.map(super::fault::pin_flags);
+        flags
     }
 }
 

@@ -48,3 +48,16 @@ fn each_kind_reads_as_before_and_picks_its_hint_by_kind() {
         "output pki/ca.crt already exists; request kubelet: SAN not allowed"
     );
 }
+
+#[test]
+fn a_pin_refusal_names_the_token_and_the_flag_and_hints_the_fix() {
+    use crate::token::PinRefusal;
+    for refusal in [PinRefusal::Locked, PinRefusal::MustChange] {
+        let reason = Reason::Pin {
+            token: "ceremony".into(),
+            refusal,
+        };
+        assert_eq!(reason.to_string(), format!("token \"ceremony\": {refusal}"));
+        assert_eq!(reason.hint(), Some(refusal.hint()));
+    }
+}

@@ -111,3 +111,14 @@ fn an_unreadable_slot_names_its_slot_and_reason() {
         "slot 3: C_GetTokenInfo failed: TokenNotRecognized"
     );
 }
+
+#[test]
+fn the_user_pin_flags_are_read_from_an_unconverted_token_info_too() {
+    assert_eq!(Info::from_raw(&opencryptoki()).pin, PinFlags::default());
+    let raw = RawTokenInfo {
+        flags: 0x44d | 0x0001_0000 | 0x0004_0000,
+        ..opencryptoki()
+    };
+    let pin = Info::from_raw(&raw).pin;
+    assert!(pin.count_low && pin.locked && !pin.final_try && !pin.to_be_changed);
+}
