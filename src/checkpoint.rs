@@ -135,6 +135,33 @@ pub fn body(origin: &str, entries: u64, head: &str) -> String {
     format!("{FORMAT}\norigin {origin}\nentries {entries}\nhead {head}\n")
 }
 
+/// Signs `msg` with the audit key in `token` (SHA-256: ECDSA, or RSA
+/// PKCS#1 v1.5) and verifies the signature in software before returning it,
+/// with the algorithm's OID: the one sign-then-verify for everything the
+/// audit key signs (checkpoints, and output bundles' `SHA256SUMS`).
+/// `what` names what was signed in the error (as a checkpoint's path).
+pub fn audit_sign(
+    token: &crate::token::Token,
+    audit_key: &KeyRecord,
+    what: &str,
+    msg: &[u8],
+) -> Result<(ObjectIdentifier, Vec<u8>), Error> {
+    let signer = TokenSigner::new(token, audit_key, SignatureHash::Sha256)?;
+    let signature = signer.sign_raw(msg)?;
+    let alg = AlgorithmIdentifierOwned {
+        oid: signer.algorithm_oid(),
+        parameters: None,
+    };
+    verify_signature(&audit_key.spki_der, &alg, msg, &signature).map_err(|reason| {
+        Error::BadSignature {
+            path: PathBuf::from(what),
+            key: PathBuf::from(&audit_key.label),
+            reason,
+        }
+    })?;
+    Ok((alg.oid, signature))
+}
+
 impl Checkpoint {
     /// Signs a checkpoint of `entries` entries ending at `head` with the
     /// audit key, and verifies the signature in software.
@@ -145,26 +172,15 @@ impl Checkpoint {
         entries: u64,
         head: &str,
     ) -> Result<Checkpoint, Error> {
-        let signer = TokenSigner::new(token, audit_key, SignatureHash::Sha256)?;
         let text = body(origin, entries, head);
-        let signature = signer.sign_raw(text.as_bytes())?;
-        let alg = AlgorithmIdentifierOwned {
-            oid: signer.algorithm_oid(),
-            parameters: None,
-        };
-        verify_signature(&audit_key.spki_der, &alg, text.as_bytes(), &signature).map_err(
-            |reason| Error::BadSignature {
-                path: PathBuf::from("(new checkpoint)"),
-                key: PathBuf::from(&audit_key.label),
-                reason,
-            },
-        )?;
+        let (algorithm, signature) =
+            audit_sign(token, audit_key, "(new checkpoint)", text.as_bytes())?;
         Ok(Checkpoint {
             origin: origin.to_string(),
             entries,
             head: head.to_string(),
             key_sha256: audit_key.spki_sha256.clone(),
-            algorithm: signer.algorithm_oid().to_string(),
+            algorithm: algorithm.to_string(),
             signature: Base64::encode_string(&signature),
         })
     }

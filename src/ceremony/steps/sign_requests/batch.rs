@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use spki::AlgorithmIdentifierOwned;
-
 use manifest::{write_manifest, ManifestHead, Spool};
 use pipeline::{
     issue_chunk, sign_requests_on, yield_to_signing, ChunkResults, Done, Job, Shared, SignRequest,
@@ -29,7 +27,7 @@ use crate::bundle::output::{self, OutputWriter, SumsSigner};
 use crate::events::Event;
 use crate::fsutil;
 use crate::profile::Issuer;
-use crate::token::{KeyRecord, SignatureHash, SigningSession, Token, TokenKey, TokenSigner};
+use crate::token::{KeyRecord, SigningSession, Token, TokenKey, TokenSigner};
 
 /// The most rejections a step's `refused` entry (and error) lists one by
 /// one: each is in its own `request_rejected` entry, and a `refused` entry
@@ -264,16 +262,16 @@ pub(super) fn sign(
         step: &step.id,
         request_bundle_sha256: &prepared.bundle_sha256,
     };
-    let audit_signer = TokenSigner::new(token, &audit_key, SignatureHash::Sha256)?;
     let sign_sums: SumsSigner<'_> = Box::new(|sums: &[u8]| {
-        let signature = audit_signer.sign_raw(sums)?;
-        let alg = AlgorithmIdentifierOwned {
-            oid: audit_signer.algorithm_oid(),
-            parameters: None,
-        };
-        crate::x509::verify_signature(&audit_key.spki_der, &alg, sums, &signature)
-            .map_err(|reason| format!("the audit key's signature does not verify: {reason}"))?;
-        Ok(signature)
+        match crate::checkpoint::audit_sign(token, &audit_key, "SHA256SUMS", sums) {
+            Ok((_, signature)) => Ok(signature),
+            Err(crate::checkpoint::Error::BadSignature { reason, .. }) => {
+                Err(format!("the audit key's signature does not verify: {reason}").into())
+            }
+            // The token's own error, as it was before, for its hints.
+            Err(crate::checkpoint::Error::Token(e)) => Err(e.into()),
+            Err(e) => Err(e.into()),
+        }
     });
     let finished = bundle.finish_signed(
         |w| write_manifest(w, &head, &spool, &rejected, &ca),
