@@ -14,6 +14,12 @@
 //! - `token-info-unconvertible`: cryptoki's reading of every slot's token
 //!   information fails as it does on opencryptoki's clock, so discovery
 //!   reads the structure unconverted.
+//! - `cka-id:HEX`: a key generation asks for `CKA_ID` HEX instead of 16
+//!   random bytes, as if the token's RNG had returned an ID another object
+//!   holds;
+//! - `cka-id-changed:HEX`: right after a key pair is generated, its private
+//!   key's `CKA_ID` is really set to HEX (`C_SetAttributeValue`), as a
+//!   module that shortens or rewrites the ID the tool asked for would;
 //! - `pin-count-low`, `pin-final-try`, `pin-locked`, `pin-to-be-changed`:
 //!   the token's user-PIN flag of that name reads as set (added to the
 //!   flags the token reports) whenever the ceremony reads it before a login.
@@ -106,4 +112,25 @@ pub(super) fn pin_flags(mut flags: super::PinFlags) -> super::PinFlags {
         _ => {}
     }
     flags
+}
+
+/// The HEX of `CEREMONY_FAULT=KIND:HEX`, decoded, when the fault is `kind`.
+fn hex_arg(kind: &str) -> Option<Vec<u8>> {
+    let spec = std::env::var("CEREMONY_FAULT").ok()?;
+    let (k, hex) = spec.split_once(':')?;
+    (k == kind).then(|| crate::hex::decode(hex)).flatten()
+}
+
+/// The `CKA_ID` a key generation asks for: `id`, or the one
+/// `CEREMONY_FAULT=cka-id:HEX` names.
+pub(super) fn key_id(id: Vec<u8>) -> Vec<u8> {
+    hex_arg("cka-id").unwrap_or(id)
+}
+
+/// After a key pair is generated: with `CEREMONY_FAULT=cka-id-changed:HEX`,
+/// sets the private key's `CKA_ID` to HEX in the token.
+pub(super) fn after_generate(session: &Session, private: cryptoki::object::ObjectHandle) {
+    if let Some(id) = hex_arg("cka-id-changed") {
+        let _ = session.update_attributes(private, &[cryptoki::object::Attribute::Id(id)]);
+    }
 }

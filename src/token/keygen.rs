@@ -192,6 +192,8 @@ impl Token {
             });
         }
         let id = self.random(16)?;
+        #[cfg(feature = "fault-injection")]
+        let id = super::fault::key_id(id);
         if !self.id_holders(&id)?.is_empty() {
             return Err(Error::BadOutput {
                 token: self.identity().label.clone(),
@@ -204,6 +206,8 @@ impl Token {
             .session()
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(|e| self.call_error(e))?;
+        #[cfg(feature = "fault-injection")]
+        super::fault::after_generate(self.session(), priv_handle);
         self.describe_key(label, algorithm, pub_handle, priv_handle, Some(&id))
     }
 
