@@ -310,6 +310,9 @@ fn a_final_try_needs_the_operators_yes_before_the_prompt() {
     assert_eq!(refused[0]["attempted"], false);
     assert_eq!(refused[0]["pin_flags"], serde_json::json!(["final_try"]));
     assert_eq!(last_end(&env)["outcome"], "refused");
+    // Refused before anything changed: no output, no key in the token.
+    assert!(!env.path("pki").exists(), "outputs written");
+    assert!(!env.token_objects().contains("cluster-root-ca"));
 
     let out = run_on_terminal(
         &env,
