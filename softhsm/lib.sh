@@ -26,6 +26,7 @@ ensure_packages() {
     command -v pkcs11-tool >/dev/null || need+=(opensc)
     command -v openssl >/dev/null || need+=(openssl)
     command -v age >/dev/null && command -v age-keygen >/dev/null || need+=(age)
+    command -v ssh-keygen >/dev/null || need+=(openssh-client)
     if [ "${#need[@]}" -eq 0 ]; then
         return 0
     fi

@@ -191,6 +191,13 @@ pub struct RunArgs {
     /// signature; a hardware HSM that signs in parallel may take more.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=64))]
     pub sessions: Option<u8>,
+    /// A signed approval of the script, made by an approver with
+    /// `ssh-keygen -Y sign -f KEY -n ceremony-approval SCRIPT` (SCRIPT.sig).
+    /// Repeatable. The script's [approvals] names the signers file and how
+    /// many must approve; with fewer, the run refuses before the token is
+    /// opened. With --dry-run, shows who approved.
+    #[arg(long = "approval", value_name = "FILE")]
+    pub approvals: Vec<PathBuf>,
 }
 
 /// Where the user PIN comes from; without either flag, a prompt on the terminal.

@@ -392,6 +392,71 @@ pub enum Event<'a> {
         /// Why this many, in words.
         reason: Cow<'a, str>,
     },
+    /// The approvers' set this transcript is anchored to from here on:
+    /// recorded by the first approved ceremony that names it, and by an
+    /// approved ceremony that changes it (approved by the set it replaces).
+    ApproversSet {
+        /// The `allowed_signers` file, as the script names it.
+        file: String,
+        /// SHA-256 of the file's bytes, hex.
+        sha256: Cow<'a, str>,
+        /// Approvals a ceremony needs from this set.
+        required: u32,
+        /// The file's text (public keys only), so that a later ceremony
+        /// can check approvals by this set.
+        signers: Cow<'a, str>,
+        /// The set this one replaces, when it replaces one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<ReplacedSet>,
+    },
+    /// A signed approval of the ceremony's script that counted. Check it
+    /// with `ssh-keygen -Y verify -f SIGNERS -I PRINCIPAL -n
+    /// ceremony-approval -s SIG < SCRIPT`.
+    Approval(Box<SshApproval<'a>>),
+    /// An approval that did not count, and why.
+    ApprovalNotCounted {
+        /// The signature file.
+        file: String,
+        /// Why it does not count.
+        reason: String,
+    },
+    /// A witness's cosignature of a checkpoint file, checked against a
+    /// signers file and recorded. Check it with `ssh-keygen -Y verify -f
+    /// SIGNERS -I PRINCIPAL -n ceremony-checkpoint -s SIG < CHECKPOINT`.
+    CheckpointCosigned(Box<SshApproval<'a>>),
+}
+
+/// The approvers' set an `approvers_set` entry replaces.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReplacedSet {
+    /// The entry that recorded it.
+    pub seq: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// How many of it approved the change.
+    pub approved_by: u32,
+}
+
+/// One OpenSSH signature (SSHSIG) that verified: an approval of a script or
+/// a cosignature of a checkpoint.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SshApproval<'a> {
+    /// The signature file it was read from.
+    pub file: String,
+    /// The signer's first principal in the signers file.
+    pub principal: Cow<'a, str>,
+    /// The signer's key type (`ssh-ed25519`, …).
+    pub key_type: Cow<'a, str>,
+    /// The key's fingerprint (`SHA256:…`).
+    pub fingerprint: Cow<'a, str>,
+    /// The namespace signed in.
+    pub namespace: Cow<'a, str>,
+    /// What was signed: the script's SHA-256 or the checkpoint file's, hex.
+    pub signed_sha256: Cow<'a, str>,
+    /// SHA-256 of the signers file that lists the key, hex.
+    pub signers_sha256: Cow<'a, str>,
+    /// The signature, armored as `ssh-keygen -Y sign` wrote it.
+    pub signature: Cow<'a, str>,
 }
 
 fn is_zero(n: &usize) -> bool {

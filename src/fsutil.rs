@@ -267,3 +267,16 @@ pub fn unlinked_file(dir: &Path) -> io::Result<File> {
 
 #[cfg(test)]
 mod tests;
+
+/// Reads the file at `path` whole, refusing one larger than `max` bytes
+/// (checked while reading, so a growing file is caught too).
+pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(File::open(path)?, max + 1), &mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::other(format!(
+            "larger than the {max}-byte limit"
+        )));
+    }
+    Ok(bytes)
+}

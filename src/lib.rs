@@ -25,6 +25,7 @@ pub mod profile;
 pub mod report;
 pub mod requester;
 pub mod safety;
+pub mod sshsig;
 pub mod token;
 pub mod transcript;
 pub mod x509;

@@ -228,6 +228,7 @@ fn main() -> ExitCode {
                 dry_run: args.dry_run,
                 answers: args.answers,
                 sessions: args.sessions.map(usize::from),
+                approvals: args.approvals,
             };
             ceremony::ceremony::run(&args.script, &opts, &mut out)
                 .map(drop)

@@ -6,6 +6,7 @@
 //! transcript work. It must never sign anything the plan does not name, and
 //! it must record how every ceremony it starts ends.
 
+pub mod approvals;
 pub mod plan;
 mod reason;
 mod run;

@@ -36,6 +36,10 @@ pub struct Plan {
     pub script_path: PathBuf,
     /// SHA-256 of the script's bytes, hex.
     pub script_sha256: String,
+    /// The script's exact bytes (what approvers sign).
+    pub script_bytes: Vec<u8>,
+    /// The script's `[approvals]`, its signers file read and checked.
+    pub approvals: Option<super::approvals::Policy>,
     /// The parsed script.
     pub script: Script,
     /// The PKCS#11 module.

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::approvals;
 use super::plan::Plan;
 use super::step::{Context, Tally};
 use super::witness::Acknowledgements;
@@ -35,6 +36,9 @@ pub struct RunOptions {
     /// Token sessions signing at once in a batch; `None` for the default,
     /// `default_sessions()`.
     pub sessions: Option<usize>,
+    /// Signed approvals of the script (`ssh-keygen -Y sign -n
+    /// ceremony-approval`), one file each.
+    pub approvals: Vec<PathBuf>,
 }
 
 /// Half the CPU cores, at least one: the signing sessions of a batch when
@@ -50,10 +54,20 @@ pub fn default_sessions() -> usize {
 pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outcome, Error> {
     let plan = Plan::load(script)?;
     if opts.dry_run {
-        return dry_run(&plan, out);
+        return dry_run(&plan, &opts.approvals, out);
     }
     let _locks = take_locks(&plan)?;
     let transcript = Transcript::open(&plan.transcript)?;
+    // Approvals are judged before anything else happens, and before any
+    // token is opened; the judgement is recorded once the ceremony starts.
+    let judgement = approvals::judge(
+        &plan.script_path,
+        &plan.script_bytes,
+        plan.approvals.as_ref(),
+        approvals::anchored(&plan.transcript)?,
+        &opts.approvals,
+        unix_now(),
+    );
     let mut runner = Runner {
         plan: &plan,
         transcript,
@@ -91,7 +105,9 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         plan.transcript.display()
     ));
     let mut token = None;
-    let result = runner.execute(opts, &mut token);
+    let result = runner
+        .record_approvals(&judgement)
+        .and_then(|()| runner.execute(opts, &mut token));
     let (outcome, error) = match &result {
         Ok(()) => (Outcome::Completed, None),
         Err(e) if e.is_refusal() => (Outcome::Refused, Some(e.to_string())),
@@ -139,6 +155,13 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
     );
     runner.say(format_args!("{summary}"));
     Ok(outcome)
+}
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Refuses world-writable directories and takes the transcript's and the
@@ -296,6 +319,30 @@ impl Runner<'_, '_> {
             when: Cow::Borrowed(when),
             report,
         })
+    }
+
+    /// Records the approvals judged before the start and refuses the
+    /// ceremony, before any token is opened, when they are not enough.
+    fn record_approvals(&mut self, judgement: &approvals::Judgement<'_>) -> Result<(), Error> {
+        if !judgement.needed() && judgement.given == 0 {
+            return Ok(());
+        }
+        for line in judgement.lines() {
+            self.say(format_args!("{line}"));
+        }
+        for event in judgement.events(&self.plan.script_sha256) {
+            self.record(&event)?;
+        }
+        if judgement.approved() {
+            return Ok(());
+        }
+        let reasons = judgement
+            .reasons
+            .iter()
+            .cloned()
+            .map(Reason::Rule)
+            .collect();
+        Err(self.refuse(None, reasons))
     }
 
     /// One line of progress for the operator.

@@ -27,6 +27,9 @@ pub struct Script {
     /// The audit key and the checkpoints it signs.
     #[serde(default)]
     pub audit: Audit,
+    /// Who must approve the script, by signing its bytes, before the token
+    /// is opened.
+    pub approvals: Option<Approvals>,
     /// What the ceremony does, in order.
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
@@ -106,6 +109,17 @@ impl Default for Audit {
             checkpoint: default_checkpoint(),
         }
     }
+}
+
+/// `[approvals]`: K signers of an OpenSSH `allowed_signers` file must sign
+/// the script's exact bytes (`ssh-keygen -Y sign -n ceremony-approval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    /// The `allowed_signers` file (relative to the current directory).
+    pub allowed_signers: PathBuf,
+    /// How many distinct signers must approve.
+    pub required: u32,
 }
 
 /// Where the ceremony writes.

@@ -8,7 +8,7 @@ use crate::token::inventory::Report;
 use crate::token::{KeyAlgorithm, KeyAttributes, ObjectAttributes, ObjectInfo};
 
 /// How many variants [`Event`] has; [`index`] numbers them.
-const VARIANTS: usize = 24;
+const VARIANTS: usize = 28;
 
 /// A distinct number for each variant. No wildcard: a new variant does not
 /// compile here until it gets a number and a sample in [`samples`].
@@ -38,6 +38,10 @@ fn index(e: &Event<'_>) -> usize {
         Event::CeremonyEnd { .. } => 21,
         Event::StaleTemporariesRemoved { .. } => 22,
         Event::SigningSessions { .. } => 23,
+        Event::ApproversSet { .. } => 24,
+        Event::Approval(_) => 25,
+        Event::ApprovalNotCounted { .. } => 26,
+        Event::CheckpointCosigned(_) => 27,
     }
 }
 
@@ -394,7 +398,44 @@ fn samples<'a>(
             token_max: None,
             reason: s("the batch keeps at most 1 session(s) busy"),
         },
+        Event::ApproversSet {
+            file: "approvers".into(),
+            sha256: s("ab12"),
+            required: 2,
+            signers: s("alice ssh-ed25519 AAAA\nbob ssh-ed25519 AAAB\n"),
+            replaces: Some(ReplacedSet {
+                seq: 4,
+                sha256: "cd34".into(),
+                approved_by: 2,
+            }),
+        },
+        Event::ApproversSet {
+            file: "approvers".into(),
+            sha256: s("ab12"),
+            required: 1,
+            signers: s("alice ssh-ed25519 AAAA\n"),
+            replaces: None,
+        },
+        Event::Approval(Box::new(approval())),
+        Event::ApprovalNotCounted {
+            file: "carol.sig".into(),
+            reason: "is signed in namespace \"file\", not \"ceremony-approval\"".into(),
+        },
+        Event::CheckpointCosigned(Box::new(approval())),
     ]
+}
+
+fn approval() -> SshApproval<'static> {
+    SshApproval {
+        file: "alice.sig".into(),
+        principal: s("alice@example.com"),
+        key_type: s("ssh-ed25519"),
+        fingerprint: s("SHA256:abc"),
+        namespace: s("ceremony-approval"),
+        signed_sha256: s("00ff"),
+        signers_sha256: s("ab12"),
+        signature: s("-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----"),
+    }
 }
 
 /// Writes `json`'s event, reads it back and writes it again.

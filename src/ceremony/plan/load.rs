@@ -12,6 +12,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::super::approvals::Policy;
 use super::super::script;
 use super::super::step::{nonempty, PlanContext};
 use super::super::Error;
@@ -54,6 +55,12 @@ impl Plan {
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not valid UTF-8".into()))?;
         let script = script::parse(text).map_err(bad)?;
         let script_sha256 = hex::encode(&Sha256::digest(bytes));
+        let approvals = script
+            .approvals
+            .as_ref()
+            .map(Policy::load)
+            .transpose()
+            .map_err(bad)?;
 
         nonempty("ceremony.name", &script.ceremony.name).map_err(bad)?;
         nonempty("participants.operator", &script.participants.operator).map_err(bad)?;
@@ -123,6 +130,8 @@ impl Plan {
         Ok(Plan {
             script_path: path.to_path_buf(),
             script_sha256,
+            script_bytes: bytes.to_vec(),
+            approvals,
             module: token.module.clone(),
             selector,
             transcript: script.output.transcript.clone(),

@@ -3,9 +3,10 @@
 //! no token opened and nothing written.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::super::approvals;
 use super::super::plan::Plan;
 use super::super::{Error, Reason};
 use crate::events::Outcome;
@@ -13,13 +14,40 @@ use crate::events::Outcome;
 /// Prints what `plan` would do and refuses, naming every reason, when the
 /// ceremony would: existing outputs, refused requests under `stop`, bad
 /// revocations.
-pub(super) fn dry_run(plan: &Plan, out: &mut dyn Write) -> Result<Outcome, Error> {
+pub(super) fn dry_run(
+    plan: &Plan,
+    approval_files: &[PathBuf],
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
     let _ = write!(out, "{plan}");
     let mut reasons: Vec<Reason> = plan
         .existing_outputs()
         .into_iter()
         .map(|path| Reason::OutputExists { path })
         .collect();
+    let judgement = approvals::judge(
+        &plan.script_path,
+        &plan.script_bytes,
+        plan.approvals.as_ref(),
+        approvals::anchored(&plan.transcript)?,
+        approval_files,
+        super::unix_now(),
+    );
+    for line in judgement.lines() {
+        let _ = writeln!(out, "{line}");
+    }
+    if judgement.given > 0 {
+        reasons.extend(judgement.reasons.iter().cloned().map(Reason::Rule));
+    } else if judgement.needed() {
+        // The dry run is what approvers read before they sign: without
+        // approvals it says what the run will need, and does not refuse.
+        let _ = writeln!(
+            out,
+            "approvals: none given; the run refuses without them (each approver signs the script: ssh-keygen -Y sign -f KEY -n {} {}; then run with --approval FILE for each)",
+            crate::sshsig::APPROVAL_NAMESPACE,
+            plan.script_path.display()
+        );
+    }
     let mut earlier_outputs: Vec<&Path> = Vec::new();
     for step in &plan.steps {
         let id = step.id();
