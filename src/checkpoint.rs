@@ -27,15 +27,17 @@ use crate::token::{KeyRecord, SignatureHash, TokenSigner};
 use crate::transcript;
 use crate::x509::verify_signature;
 
+mod cosigners;
 pub mod interrupted;
 mod render;
 mod verify;
 
 /// A signed checkpoint (its fields are an event's, so the type lives with the events).
 pub use crate::events::Checkpoint;
+pub use cosigners::{CosignCount, Cosigner, Cosigners};
 pub use interrupted::Interrupted;
 pub use render::Uncovered;
-pub use verify::{verify, Verified};
+pub use verify::{verify, verify_with_cosigners, Verified};
 
 /// The first line of every checkpoint.
 pub const FORMAT: &str = "ceremony-checkpoint/1";
@@ -100,12 +102,36 @@ pub enum Error {
         /// SHA-256 of the recorded key's SubjectPublicKeyInfo.
         recorded: String,
     },
+    /// The checkpoint is cosigned by fewer signers than required.
+    #[error("transcript {}: checkpoint {} is cosigned by {counted} of the {min} required signers of {}{}", path.display(), checkpoint.display(), signers.display(), not_counted_text(not_counted))]
+    TooFewCosigners {
+        /// The transcript.
+        path: PathBuf,
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+        /// The signers file.
+        signers: PathBuf,
+        /// How many cosignatures counted.
+        counted: usize,
+        /// How many were required.
+        min: usize,
+        /// The cosignature entries that did not count, each with why.
+        not_counted: Vec<String>,
+    },
     /// The token could not sign.
     #[error(transparent)]
     Token(#[from] crate::token::Error),
     /// The transcript itself does not verify.
     #[error(transparent)]
     Transcript(#[from] transcript::Error),
+}
+
+fn not_counted_text(not_counted: &[String]) -> String {
+    if not_counted.is_empty() {
+        String::new()
+    } else {
+        format!("; not counted: {}", not_counted.join("; "))
+    }
 }
 
 impl Error {

@@ -241,6 +241,33 @@ pub enum TranscriptCommand {
         /// with no checkpoint fails, and entries no signature covers exit 4.
         #[arg(long, value_name = "PUB")]
         audit_key: Option<PathBuf>,
+        /// An OpenSSH allowed_signers file of the witnesses: the checkpoint
+        /// (--checkpoint) must be cosigned by --min-cosigners of them, each
+        /// cosignature recorded in the transcript (`transcript cosign`) and
+        /// verified again over the checkpoint file's bytes.
+        #[arg(long, value_name = "ALLOWED_SIGNERS", requires = "checkpoint")]
+        cosigners: Option<PathBuf>,
+        /// How many distinct cosigners the checkpoint needs (default 1).
+        #[arg(long, value_name = "K", requires = "cosigners", value_parser = clap::value_parser!(u32).range(1..))]
+        min_cosigners: Option<u32>,
+    },
+    /// Record witnesses' cosignatures of a checkpoint file: each witness
+    /// signs it with `ssh-keygen -Y sign -f KEY -n ceremony-checkpoint CP`.
+    /// Every signature must verify by a distinct signer of --cosigners, and
+    /// the checkpoint must be one the transcript holds, or nothing is
+    /// recorded (exit 2).
+    Cosign {
+        /// The transcript file.
+        file: PathBuf,
+        /// The checkpoint file the witnesses signed.
+        #[arg(long, value_name = "CP")]
+        checkpoint: PathBuf,
+        /// The witnesses' OpenSSH allowed_signers file.
+        #[arg(long, value_name = "ALLOWED_SIGNERS")]
+        cosigners: PathBuf,
+        /// The signature files (CP.sig as ssh-keygen writes it, renamed per witness).
+        #[arg(required = true, value_name = "SIG")]
+        signatures: Vec<PathBuf>,
     },
     /// Sign a checkpoint of a transcript now, outside a ceremony, with the
     /// audit key in the token; append it and write it to --out.

@@ -90,14 +90,53 @@ fn verify_transcript(
     file: &std::path::Path,
     checkpoint: Option<&std::path::Path>,
     audit_key: Option<&std::path::Path>,
+    cosigners: Option<(&std::path::Path, u32)>,
     out: &mut dyn Write,
 ) -> Result<Option<ceremony::checkpoint::Uncovered>, ceremony::Error> {
     use ceremony::checkpoint;
     let (cp, key) = checkpoint_inputs(checkpoint, audit_key)?;
     let cp = cp.as_ref().map(|(p, c)| (*p, c));
-    let verified = checkpoint::verify(file, cp, key.as_ref().map(|(p, k)| (*p, k.as_slice())))?;
+    let signers = match cosigners {
+        Some((path, _)) => Some(ceremony::sshsig::AllowedSigners::read(path).map_err(
+            |reason| checkpoint::Error::Read {
+                path: path.to_path_buf(),
+                reason,
+            },
+        )?),
+        None => None,
+    };
+    let cp_bytes = match (checkpoint, &signers) {
+        (Some(path), Some(_)) => std::fs::read(path).map_err(|e| checkpoint::Error::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?,
+        _ => Vec::new(),
+    };
+    let judge = match (signers.as_ref(), checkpoint, cosigners) {
+        (Some(signers), Some(cp_path), Some((_, min))) => Some(checkpoint::Cosigners {
+            signers,
+            min: min as usize,
+            checkpoint_bytes: &cp_bytes,
+            checkpoint_path: cp_path,
+            now: unix_now(),
+        }),
+        _ => None,
+    };
+    let verified = checkpoint::verify_with_cosigners(
+        file,
+        cp,
+        key.as_ref().map(|(p, k)| (*p, k.as_slice())),
+        judge.as_ref(),
+    )?;
     let _ = write!(out, "{}", verified.render(file, audit_key, cp));
     Ok(verified.uncovered_error(file))
+}
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `bundle open`: checks the bundle against the pins and the audit key,
@@ -195,7 +234,8 @@ fn exit_code(e: &ceremony::Error) -> u8 {
         | Error::Checkpoint(checkpoint::Error::Mismatch { .. })
         | Error::Checkpoint(checkpoint::Error::BadSignature { .. })
         | Error::Checkpoint(checkpoint::Error::NoCheckpoint { .. })
-        | Error::Checkpoint(checkpoint::Error::ForeignAuditKey { .. }) => 3,
+        | Error::Checkpoint(checkpoint::Error::ForeignAuditKey { .. })
+        | Error::Checkpoint(checkpoint::Error::TooFewCosigners { .. }) => 3,
         Error::Requester(_) | Error::Bundle(_) | Error::Kubeadm(_) => 2,
         Error::Expiry(expiry::Error::NotADirectory { .. }) => 2,
         Error::ReportFailed { .. } => 3,
@@ -238,8 +278,15 @@ fn main() -> ExitCode {
             file,
             checkpoint,
             audit_key,
-        }) => match verify_transcript(&file, checkpoint.as_deref(), audit_key.as_deref(), &mut out)
-        {
+            cosigners,
+            min_cosigners,
+        }) => match verify_transcript(
+            &file,
+            checkpoint.as_deref(),
+            audit_key.as_deref(),
+            cosigners.as_deref().map(|c| (c, min_cosigners.unwrap_or(1))),
+            &mut out,
+        ) {
             Ok(None) => Ok(()),
             Ok(Some(uncovered)) => {
                 let _ = out.flush();
@@ -280,6 +327,41 @@ fn main() -> ExitCode {
             );
             Ok::<(), ceremony::Error>(())
         })(),
+        Command::Transcript(TranscriptCommand::Cosign {
+            file,
+            checkpoint,
+            cosigners,
+            signatures,
+        }) => ceremony::ceremony::cosign(&file, &checkpoint, &cosigners, &signatures, unix_now())
+            .map(|done| {
+                for c in &done {
+                    let _ = match (c.seq, c.already) {
+                        (Some(seq), _) => writeln!(
+                            out,
+                            "cosigned by {} ({}), {}: recorded as entry {seq}",
+                            c.principal,
+                            c.fingerprint,
+                            c.file.display()
+                        ),
+                        (None, already) => writeln!(
+                            out,
+                            "cosigned by {} ({}), {}: already recorded at entry {}, not recorded again",
+                            c.principal,
+                            c.fingerprint,
+                            c.file.display(),
+                            already.unwrap_or_default()
+                        ),
+                    };
+                }
+                let _ = writeln!(
+                    out,
+                    "transcript {}: checkpoint {} cosigned by {} signer(s)",
+                    file.display(),
+                    checkpoint.display(),
+                    done.len()
+                );
+            })
+            .map_err(Into::into),
         Command::Transcript(TranscriptCommand::Note { file, text, author }) => {
             ceremony::ceremony::note(&file, &author, &text)
                 .map(|seq| {

@@ -7,6 +7,7 @@
 //! it must record how every ceremony it starts ends.
 
 pub mod approvals;
+mod cosign;
 pub mod plan;
 mod reason;
 mod run;
@@ -16,6 +17,7 @@ pub mod steps;
 mod witness;
 
 pub use crate::events::{Event, Outcome};
+pub use cosign::{cosign, Cosigned};
 pub use plan::Plan;
 pub use reason::Reason;
 pub use run::{checkpoint_now, note, run, RunOptions};

@@ -206,7 +206,7 @@ fn transcript_lock_path(transcript: &Path) -> PathBuf {
 
 /// Takes the transcript's lock for an append outside a ceremony (`what`
 /// names the command), so it never races a ceremony's appends.
-fn lock_transcript(path: &Path, what: &str) -> Result<crate::safety::Lock, Error> {
+pub(super) fn lock_transcript(path: &Path, what: &str) -> Result<crate::safety::Lock, Error> {
     crate::safety::lock(&transcript_lock_path(path)).map_err(|reason| Error::Refused {
         ceremony: what.to_string(),
         reasons: vec![Reason::Rule(reason)],

@@ -81,6 +81,26 @@ impl Verified {
                 }
             );
         }
+        if let Some(c) = &self.cosigned {
+            let _ = writeln!(
+                out,
+                "cosigned: {} of the {} required signers (signers file sha256 {}) signed the checkpoint (sha256 {}), each signature verified again",
+                c.counted.len(),
+                c.min,
+                &c.signers_sha256[..16],
+                &c.checkpoint_sha256[..16],
+            );
+            for s in &c.counted {
+                let _ = writeln!(
+                    out,
+                    "  cosigned by {} ({}), entry {}",
+                    s.principal, s.fingerprint, s.seq
+                );
+            }
+            for (_, reason) in &c.not_counted {
+                let _ = writeln!(out, "  not counted: {reason}");
+            }
+        }
         let _ = writeln!(out, "{}", self.coverage());
         if let Some((seq, reason)) = &self.skipped {
             let _ = writeln!(
@@ -107,6 +127,13 @@ impl Verified {
         let entries = self.summary.entries;
         if entries == 0 {
             "covered: the transcript is empty".into()
+        } else if self.uncovered() == 0
+            && self.cosigned.is_some()
+            && self.last_checkpoint.map_or(0, |seq| seq + 1) < entries
+        {
+            format!(
+                "covered: all {entries} entries are covered by a checkpoint, or are its cosignatures, each verified by its own signature"
+            )
         } else if self.uncovered() == 0 {
             format!("covered: all {entries} entries are covered by a checkpoint")
         } else if self.covered == 0 {

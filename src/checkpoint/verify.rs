@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::interrupted::{Interrupted, Tracker};
-use super::{Checkpoint, Error};
+use super::{Checkpoint, CosignCount, Cosigners, Error};
 use crate::events::Event;
 use crate::hex;
 use crate::transcript::{self, Summary, Visited};
@@ -46,6 +46,8 @@ pub struct Verified {
     /// its reason: a ceremony that ended without signing one (no audit key
     /// in its token), which is not an interruption.
     pub skipped: Option<(u64, String)>,
+    /// With `--cosigners`: the checkpoint's cosignatures.
+    pub cosigned: Option<CosignCount>,
 }
 
 impl Verified {
@@ -69,6 +71,18 @@ pub fn verify(
     checkpoint: Option<(&Path, &Checkpoint)>,
     audit_key: Option<(&Path, &[u8])>,
 ) -> Result<Verified, Error> {
+    verify_with_cosigners(path, checkpoint, audit_key, None)
+}
+
+/// [`verify`], and with `cosigners`, that the checkpoint is cosigned by
+/// enough of them ([`Error::TooFewCosigners`]); cosignatures that verify at
+/// the end of the transcript cover themselves (see `cosigners.rs`).
+pub fn verify_with_cosigners(
+    path: &Path,
+    checkpoint: Option<(&Path, &Checkpoint)>,
+    audit_key: Option<(&Path, &[u8])>,
+    cosigners: Option<&Cosigners<'_>>,
+) -> Result<Verified, Error> {
     if let (Some((cp_path, cp)), Some((key_path, key))) = (checkpoint, audit_key) {
         cp.verify(key).map_err(|reason| Error::BadSignature {
             path: cp_path.to_path_buf(),
@@ -84,7 +98,11 @@ pub fn verify(
     let mut recorded_key: Option<(u64, String)> = None;
     let mut skipped: Option<(u64, String)> = None;
     let mut tracker = Tracker::default();
+    let mut cosigned = cosigners.map(Cosigners::start);
     let summary = transcript::verify_file_with(path, |v: &Visited<'_>| {
+        if let (Some(c), Some(count)) = (cosigners, cosigned.as_mut()) {
+            c.visit(count, v)?;
+        }
         if let Some((_, cp)) = checkpoint {
             if cp.entries > 0 && v.seq == cp.entries - 1 {
                 head_at_checkpoint = Some(v.hash.to_string());
@@ -154,9 +172,24 @@ pub fn verify(
             }
         }
     }
-    let covered = last_checkpoint
+    let mut covered = last_checkpoint
         .map_or(0, |seq| seq + 1)
         .max(checkpoint.map_or(0, |(_, cp)| cp.entries));
+    if let (Some(c), Some(count)) = (cosigners, &cosigned) {
+        if !count.enough() {
+            return Err(Error::TooFewCosigners {
+                path: path.to_path_buf(),
+                checkpoint: c.checkpoint_path.to_path_buf(),
+                signers: c.signers.path.clone(),
+                counted: count.counted.len(),
+                min: count.min,
+                not_counted: count.not_counted.iter().map(|(_, r)| r.clone()).collect(),
+            });
+        }
+        if count.last_other.is_none_or(|seq| seq < covered) {
+            covered = summary.entries;
+        }
+    }
     let (interrupted, interrupted_total) = tracker.finish();
     Ok(Verified {
         summary,
@@ -168,6 +201,7 @@ pub fn verify(
         interrupted,
         interrupted_total,
         skipped,
+        cosigned,
     })
 }
 

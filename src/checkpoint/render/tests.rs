@@ -19,6 +19,7 @@ fn verified(entries: u64, covered: u64, checked: bool) -> Verified {
         interrupted: vec![],
         interrupted_total: 0,
         skipped: None,
+        cosigned: None,
     }
 }
 
