@@ -191,6 +191,76 @@ fn tables(c: &Ceremony) -> Vec<Table> {
         vec!["time", "step", "witness", "code", "source", "result"],
         acks,
     ));
+    let approvals = of(c, |time, e| match e {
+        Event::Approval(a) => Some(vec![
+            time.into(),
+            a.principal.to_string(),
+            format!("{} {}", a.key_type, a.fingerprint),
+            a.signers_sha256.to_string(),
+            format!("approved (script sha256 {})", a.signed_sha256),
+        ]),
+        Event::ApprovalNotCounted { file, reason } => Some(vec![
+            time.into(),
+            file.clone(),
+            String::new(),
+            String::new(),
+            format!("NOT COUNTED: {reason}"),
+        ]),
+        Event::ApproversSet {
+            file,
+            sha256,
+            required,
+            replaces,
+            ..
+        } => Some(vec![
+            time.into(),
+            file.clone(),
+            String::new(),
+            sha256.to_string(),
+            match replaces {
+                Some(r) => format!(
+                    "approvers' set anchored ({required} required), replacing set {} of entry {} with {} of its approvals",
+                    r.sha256, r.seq, r.approved_by
+                ),
+                None => format!("approvers' set anchored ({required} required)"),
+            },
+        ]),
+        _ => None,
+    })
+    .collect();
+    t.push((
+        "Approvals",
+        vec![
+            "time",
+            "approver (or file)",
+            "key",
+            "signers SHA-256",
+            "result",
+        ],
+        approvals,
+    ));
+    let cosigned = of(c, |time, e| match e {
+        Event::CheckpointCosigned(a) => Some(vec![
+            time.into(),
+            a.principal.to_string(),
+            format!("{} {}", a.key_type, a.fingerprint),
+            a.signed_sha256.to_string(),
+            a.signers_sha256.to_string(),
+        ]),
+        _ => None,
+    })
+    .collect();
+    t.push((
+        "Checkpoint cosignatures",
+        vec![
+            "time",
+            "witness",
+            "key",
+            "checkpoint file SHA-256",
+            "signers SHA-256",
+        ],
+        cosigned,
+    ));
     let keys = of(c, |_, e| match e {
         Event::KeyGenerated { key, .. } => Some(key_row(key)),
         _ => None,

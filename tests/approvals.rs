@@ -217,6 +217,24 @@ fn two_approvals_run_the_ceremony_and_verify_with_ssh_keygen() {
     let pos = |k: &str| events.iter().position(|e| e["type"] == k).expect(k);
     assert!(pos("approval") < pos("token") && pos("approvers_set") < pos("token"));
     env.assert_events_read_back("transcript.jsonl");
+
+    // The report lists the approvals and the anchored set.
+    ok(&env.run(&["report", "transcript.jsonl", "--out", "report"]));
+    let md = std::fs::read_to_string(env.path("report/report.md")).expect("report");
+    assert!(md.contains("### Approvals"), "{md}");
+    assert!(
+        md.contains("| alice@example.com | ssh-ed25519 SHA256:"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| bob@example.com | ecdsa-sha2-nistp256 SHA256:"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("approved (script sha256 {script_sha})")),
+        "{md}"
+    );
+    assert!(md.contains("approvers' set anchored (2 required)"), "{md}");
 }
 
 #[test]

@@ -154,6 +154,19 @@ fn witnesses_cosign_and_verify_requires_them() {
     );
     // Without --cosigners the cosignatures are entries no audit signature covers.
     assert_eq!(verify(&env, "checkpoint", &[]).status.code(), Some(4));
+
+    // The report lists them.
+    ok(&env.run(&["report", "transcript.jsonl", "--out", "report"]));
+    let md = std::fs::read_to_string(env.path("report/report.md")).expect("report");
+    assert!(md.contains("### Checkpoint cosignatures"), "{md}");
+    assert!(
+        md.contains("| wendy@example.com | ssh-ed25519 SHA256:"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| walter@example.com | ecdsa-sha2-nistp256 SHA256:"),
+        "{md}"
+    );
 }
 
 #[test]
