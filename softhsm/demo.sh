@@ -3,10 +3,13 @@
 #
 #   ./softhsm/demo.sh [DIR]     (DIR defaults to target/demo)
 #
-# Installs softhsm2, opensc, openssl and age if missing, builds ceremony,
+# Installs softhsm2, opensc, openssl, age and ssh-keygen if missing, builds ceremony,
 # creates a token under DIR and then:
-#   1. runs ceremonies/root-init.toml (the three root CAs) and lists the
-#      token with `ceremony inventory`;
+#   1. makes demo SSH keys for three approvers and two witnesses, has 2 of
+#      the 3 approvers sign ceremonies/root-init.toml (with an [approvals]
+#      section added), runs it (the three root CAs), has both witnesses
+#      cosign its checkpoint, and lists the token with `ceremony inventory`;
+#      every later ceremony is approved the same way;
 #   2. plays the requester: keys and CSRs for a small cluster, sealed into
 #      request bundles, and an age identity for the results;
 #   3. runs ceremonies/sign-intermediate.toml and sign-components.toml,
@@ -24,7 +27,9 @@
 # DIR/pki/, DIR/requester.agekey, DIR/requests/, DIR/bundles/*.tar.age with
 # their .sha256 files, DIR/opened/, and DIR/kubeadm (the opened kubeadm tree:
 # pki/ with the fixture's keys and the issued certificates, *.conf filled)
-# and DIR/crl/cluster-root.crl.
+# and DIR/crl/cluster-root.crl; DIR/approvers/ and DIR/witnesses/ (demo SSH
+# keys and allowed_signers), DIR/approvals/, DIR/root-init.checkpoint and
+# DIR/cosignatures/.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,22 +60,69 @@ echo "== creating a throwaway SoftHSM token \"ceremony\" under $dir/tokens"
 make_token "$dir" ceremony
 export SOFTHSM2_CONF="$dir/softhsm2.conf"
 
-script="$repo/ceremonies/root-init.toml"
-if [ "$SOFTHSM_MODULE" != /usr/lib/softhsm/libsofthsm2.so ]; then
-    sed "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$script" >"$dir/root-init.toml"
-    script="$dir/root-init.toml"
-fi
-
 cd "$dir"
-echo "== dry run"
+echo "== approvers (alice, bob, carol) and witnesses: demo SSH keys, allowed_signers files"
+# Officers sign with the SSH keys they already carry (often on a hardware
+# key); the demo makes throwaway ones. Every ceremony must be approved by 2
+# of the 3 approvers; the witnesses cosign the root ceremony's checkpoint.
+mkdir -p approvers witnesses approvals cosignatures
+signers_line() { printf '%s %s\n' "$1" "$(cut -d' ' -f1,2 "$2.pub")"; }
+for who in alice bob carol; do
+    ssh-keygen -q -t ed25519 -N '' -C "$who@demo" -f "approvers/$who"
+    signers_line "$who@demo" "approvers/$who" >>approvers/allowed_signers
+done
+ssh-keygen -q -t ed25519 -N '' -C witness-one@demo -f witnesses/witness-one
+ssh-keygen -q -t ecdsa -b 256 -N '' -C witness-two@demo -f witnesses/witness-two
+signers_line witness-one@demo witnesses/witness-one >>witnesses/allowed_signers
+signers_line witness-two@demo witnesses/witness-two >>witnesses/allowed_signers
+cat approvers/allowed_signers witnesses/allowed_signers | cut -c1-60 | sed 's/$/…/;s/^/  /'
+
+# approve SCRIPT: alice and bob sign SCRIPT's bytes (carol does not: 2 of 3
+# suffice); sets approval_flags to pass them to `ceremony run`.
+approve() {
+    approval_flags=()
+    local who sig
+    for who in alice bob; do
+        ssh-keygen -Y sign -f "approvers/$who" -n ceremony-approval "$1" 2>/dev/null
+        sig="approvals/$(basename "$1").$who.sig"
+        mv "$1.sig" "$sig"
+        approval_flags+=(--approval "$sig")
+    done
+    echo "  $1 approved by alice@demo and bob@demo: ${approval_flags[*]}"
+}
+
+# The shipped root ceremony, with its module and the demo's approvals rule.
+script="$dir/root-init.toml"
+sed "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$repo/ceremonies/root-init.toml" >"$script"
+printf '\n[approvals]\nallowed_signers = "approvers/allowed_signers"\nrequired = 2\n' >>"$script"
+
+echo "== dry run (what the approvers read before they sign)"
 "$ceremony" run "$script" --dry-run
+echo
+echo "== approvals: 2 of 3 approvers sign the script"
+approve "$script"
+"$ceremony" run "$script" --dry-run "${approval_flags[@]}" | grep '^ *approv'
 echo
 echo "== ceremony (a rehearsal: the witnesses' acknowledgements come from a file)"
 answers_for "$ceremony" "$script" root-init.answers
-"$ceremony" run "$script" --pin-file user.pin --answers root-init.answers
+"$ceremony" run "$script" --pin-file user.pin --answers root-init.answers "${approval_flags[@]}"
+echo
+echo "== an approval, checked with OpenSSH alone"
+ssh-keygen -Y verify -f approvers/allowed_signers -I alice@demo -n ceremony-approval \
+    -s approvals/root-init.toml.alice.sig <root-init.toml | sed 's/^/  /'
+echo
+echo "== the witnesses cosign the root ceremony's checkpoint"
+cp checkpoint root-init.checkpoint
+for w in witness-one witness-two; do
+    ssh-keygen -Y sign -f "witnesses/$w" -n ceremony-checkpoint root-init.checkpoint 2>/dev/null
+    mv root-init.checkpoint.sig "cosignatures/root-init.checkpoint.$w.sig"
+done
+"$ceremony" transcript cosign transcript.jsonl --checkpoint root-init.checkpoint \
+    --cosigners witnesses/allowed_signers cosignatures/root-init.checkpoint.*.sig
 echo
 echo "== transcript"
-"$ceremony" transcript verify transcript.jsonl
+"$ceremony" transcript verify transcript.jsonl --checkpoint root-init.checkpoint \
+    --audit-key pki/audit-key.pub --cosigners witnesses/allowed_signers --min-cosigners 2
 
 echo
 echo "== certificates (checked with openssl)"
@@ -105,8 +157,9 @@ for name in intermediate components; do
     echo
     echo "== ceremony sign-$name (script pinned to sha256 $(sha_of $name))"
     fill_script "$repo/ceremonies/sign-$name.toml" "sign-$name.toml" "$(sha_of $name)" "$recipient"
-    "$ceremony" run "sign-$name.toml" --dry-run
-    "$ceremony" run "sign-$name.toml" --pin-file user.pin
+    approve "sign-$name.toml"
+    "$ceremony" run "sign-$name.toml" --dry-run "${approval_flags[@]}"
+    "$ceremony" run "sign-$name.toml" --pin-file user.pin "${approval_flags[@]}"
 done
 "$ceremony" transcript verify transcript.jsonl
 
@@ -163,7 +216,8 @@ echo "== kubeadm external-CA flow: fixture in kubeadm/, sealed with --kubeadm"
 "$repo/softhsm/make-kubeadm.sh" "$dir/kubeadm"
 "$ceremony" request seal --kubeadm kubeadm --out requests/kubeadm.tar | tee requests/kubeadm.sealed
 fill_script "$repo/ceremonies/sign-kubeadm.toml" sign-kubeadm.toml "$(sha_of kubeadm)" "$recipient"
-"$ceremony" run sign-kubeadm.toml --pin-file user.pin
+approve sign-kubeadm.toml
+"$ceremony" run sign-kubeadm.toml --pin-file user.pin "${approval_flags[@]}"
 "$ceremony" bundle open bundles/kubeadm.tar.age --identity requester.agekey "${pins[@]}" --kubeadm kubeadm | tail -1
 for cert in kubeadm/pki/*.crt kubeadm/pki/etcd/*.crt; do
     case $cert in
@@ -181,8 +235,9 @@ done
 echo
 echo "== ceremony revoke-intermediate: the cluster root revokes the intermediate with a CRL"
 sed "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$repo/ceremonies/revoke-intermediate.toml" >revoke-intermediate.toml
-"$ceremony" run revoke-intermediate.toml --dry-run
-"$ceremony" run revoke-intermediate.toml --pin-file user.pin
+approve revoke-intermediate.toml
+"$ceremony" run revoke-intermediate.toml --dry-run "${approval_flags[@]}"
+"$ceremony" run revoke-intermediate.toml --pin-file user.pin "${approval_flags[@]}"
 openssl crl -in crl/cluster-root.crl -noout -verify -CAfile pki/ca.crt 2>&1 | sed 's/^/  /'
 openssl crl -in crl/cluster-root.crl -noout -text | sed -n '/CRL Number/,+1p;/Serial Number/,+4p' | sed 's/^/  /'
 if openssl verify -crl_check -CAfile <(cat pki/ca.crt crl/cluster-root.crl) $i/certs/controller-manager-signer.crt >/dev/null 2>&1; then
@@ -214,3 +269,8 @@ echo "  checkpoint        the last signed checkpoint of the transcript"
 echo "  audit-key.pub     the audit key's public key (checks every checkpoint)"
 echo "  report/           report.html and report.md: the transcript rendered for people"
 echo "  crl/              the cluster root's CRL, revoking the intermediate"
+echo "  approvers/        the approvers' demo SSH keys and allowed_signers (2 of 3 approve each ceremony)"
+echo "  approvals/        each ceremony script's approvals (ssh-keygen -Y sign -n ceremony-approval)"
+echo "  witnesses/        the witnesses' demo SSH keys and allowed_signers"
+echo "  root-init.checkpoint  the root ceremony's checkpoint, cosigned by both witnesses"
+echo "  cosignatures/     the witnesses' cosignatures of it (recorded in the transcript too)"
