@@ -7,7 +7,8 @@
 //! the signers file ([`AllowedSigners`], in `allowed` below), and judges one
 //! signature file: its namespace, whether its key is listed (and allowed
 //! that namespace, and valid now), whether it verifies over the exact bytes,
-//! and for a security key (`sk-…`) whether the user touched it. It knows
+//! and for a security key (`sk-…`) whether the user touched it (stricter
+//! than `ssh-keygen -Y verify`, which does not look at that flag). It knows
 //! nothing of ceremonies: the caller counts what verifies.
 
 mod allowed;
@@ -104,7 +105,7 @@ pub fn check(
             .map_or(0, |at| bytes[at]);
         if flags & SK_USER_PRESENT == 0 {
             return Err(format!(
-                "by {} ({fingerprint}) was made by a security key nobody touched (its signature lacks the user-presence flag, which ssh-keygen -Y verify requires too)",
+                "by {} ({fingerprint}) was made by a security key nobody touched (its signature lacks the user-presence flag: ssh-keygen -Y verify accepts that, this tool does not, since a signature here is consent; a key made with -O no-touch-required cannot sign here)",
                 signer.principals.join(",")
             ));
         }

@@ -460,3 +460,105 @@ fn a_bad_approvals_section_is_refused_in_the_dry_run() {
         text(&out.stderr)
     );
 }
+
+/// A security-key (sk-ssh-ed25519) approval of `message`, made in software
+/// as a FIDO authenticator would (`flags` 0x01: the user touched it);
+/// returns the signers line's key and the armored signature.
+fn sk_ed25519_approval(message: &[u8], flags: u8) -> (String, String) {
+    use ed25519_dalek::Signer as _;
+    use sha2::{Digest, Sha256};
+    use ssh_key::public::{Ed25519PublicKey, KeyData, SkEd25519};
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let public = KeyData::SkEd25519(SkEd25519::new(
+        Ed25519PublicKey(key.verifying_key().to_bytes()),
+        "ssh:",
+    ));
+    let blob = ssh_key::SshSig::signed_data("ceremony-approval", ssh_key::HashAlg::Sha512, message)
+        .expect("signed data");
+    let counter = 42u32.to_be_bytes();
+    let mut signed = Sha256::digest(b"ssh:").to_vec();
+    signed.push(flags);
+    signed.extend_from_slice(&counter);
+    signed.extend_from_slice(&Sha256::digest(&blob));
+    let mut data = key.sign(&signed).to_bytes().to_vec();
+    data.push(flags);
+    data.extend_from_slice(&counter);
+    let signature =
+        ssh_key::Signature::new(ssh_key::Algorithm::SkEd25519, data).expect("signature");
+    let sig = ssh_key::SshSig::new(
+        public.clone(),
+        "ceremony-approval",
+        ssh_key::HashAlg::Sha512,
+        signature,
+    )
+    .expect("sshsig");
+    let line = ssh_key::PublicKey::new(public, "")
+        .to_openssh()
+        .expect("openssh");
+    (
+        line.trim().to_string(),
+        sig.to_pem(ssh_key::LineEnding::LF).expect("pem"),
+    )
+}
+
+#[test]
+fn a_security_key_approval_counts_only_when_touched() {
+    let env = Env::new();
+    approvers(&env);
+    let script = approved_script(
+        &env,
+        "root.toml",
+        "root",
+        &approvals("approvers-sk", 2),
+        None,
+    );
+    let bytes = std::fs::read(&script).expect("script");
+    let (sk_key, touched) = sk_ed25519_approval(&bytes, 0x01);
+    let (_, untouched) = sk_ed25519_approval(&bytes, 0x00);
+    let alice = std::fs::read_to_string(env.path("alice.pub")).expect("alice");
+    let alice = alice
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let signers = env.write(
+        "approvers-sk",
+        &format!("alice@example.com {alice}\nfido@example.com {sk_key}\n"),
+    );
+    let touched = env.write("fido.sig", &touched);
+    let untouched = env.write("fido-untouched.sig", &untouched);
+    // OpenSSH accepts both (it does not look at the user-presence flag);
+    // the tool is stricter, and counts only the touched one.
+    assert!(ssh_verify(
+        &signers,
+        "fido@example.com",
+        "ceremony-approval",
+        &touched,
+        &script
+    )
+    .status
+    .success());
+    assert!(ssh_verify(
+        &signers,
+        "fido@example.com",
+        "ceremony-approval",
+        &untouched,
+        &script
+    )
+    .status
+    .success());
+
+    let alice_sig = sign(&env, "alice", "ceremony-approval", &script);
+    let out = run(&env, &script, &[&alice_sig, &untouched]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("made by a security key nobody touched"),
+        "{}",
+        text(&out.stdout)
+    );
+    ok(&run(&env, &script, &[&alice_sig, &touched]));
+    let events = env.events("transcript.jsonl");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "approval" && e["key_type"] == "sk-ssh-ed25519@openssh.com"));
+}
