@@ -7,6 +7,7 @@
 pub mod bundles;
 pub mod csrgen;
 pub mod modules;
+pub mod pty;
 
 use modules::{Daemons, Module};
 
