@@ -108,14 +108,14 @@ pub enum Event<'a> {
         /// The running binary: its path and SHA-256. Entries written before
         /// the tool recorded its identity lack it (as the four below).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        binary: Option<FileDigest>,
+        binary: Option<Box<FileDigest>>,
         /// The PKCS#11 module the script names: its path and SHA-256.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        module: Option<FileDigest>,
+        module: Option<Box<FileDigest>>,
         /// The token as found before the login: label, manufacturer, model,
         /// serial, hardware and firmware versions.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        token: Option<Cow<'a, TokenIdentity>>,
+        token: Option<Box<TokenIdentity>>,
         /// Why the token could not be opened (or was not), in place of
         /// `token`.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -291,7 +291,7 @@ impl Runner<'_, '_> {
     ) -> Result<(), Error> {
         let plan = self.plan;
         let (token, token_unavailable) = match token {
-            Ok(t) => (Some(Cow::Borrowed(t.identity())), None),
+            Ok(t) => (Some(Box::new(t.identity().clone())), None),
             Err(reason) => (None, Some(reason)),
         };
         self.record(&Event::CeremonyStart {
@@ -311,8 +311,8 @@ impl Runner<'_, '_> {
             witnesses: Cow::Borrowed(&plan.script.participants.witnesses),
             steps: plan.steps.iter().map(|s| Cow::Borrowed(s.id())).collect(),
             interrupted,
-            binary: Some(identity::binary()),
-            module: Some(identity::file(&plan.module)),
+            binary: Some(Box::new(identity::binary())),
+            module: Some(Box::new(identity::file(&plan.module))),
             token,
             token_unavailable,
         })

@@ -171,17 +171,17 @@ fn samples<'a>(
                 ceremony: "killed".into(),
                 certificates_undelivered: 3,
             }),
-            binary: Some(FileDigest {
+            binary: Some(Box::new(FileDigest {
                 path: "/usr/local/bin/ceremony".into(),
                 sha256: Some("ab".repeat(32)),
                 error: None,
-            }),
-            module: Some(FileDigest {
+            })),
+            module: Some(Box::new(FileDigest {
                 path: "/usr/lib/softhsm/libsofthsm2.so".into(),
                 sha256: Some("cd".repeat(32)),
                 error: None,
-            }),
-            token: Some(Cow::Borrowed(token)),
+            })),
+            token: Some(Box::new(token.clone())),
             token_unavailable: None,
         },
         Event::CeremonyStart {
@@ -197,11 +197,11 @@ fn samples<'a>(
             steps: vec![],
             interrupted: None,
             binary: None,
-            module: Some(FileDigest {
+            module: Some(Box::new(FileDigest {
                 path: "/nonexistent/module.so".into(),
                 sha256: None,
                 error: Some("No such file or directory (os error 2)".into()),
-            }),
+            })),
             token: None,
             token_unavailable: Some("module /nonexistent/module.so: cannot load: no such file".into()),
         },
