@@ -105,6 +105,21 @@ pub enum Event<'a> {
         /// The ceremony an earlier run left unfinished, when there is one.
         #[serde(skip_serializing_if = "Option::is_none")]
         interrupted: Option<Interrupted>,
+        /// The running binary: its path and SHA-256. Entries written before
+        /// the tool recorded its identity lack it (as the four below).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        binary: Option<Box<FileDigest>>,
+        /// The PKCS#11 module the script names: its path and SHA-256.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        module: Option<Box<FileDigest>>,
+        /// The token as found before the login: label, manufacturer, model,
+        /// serial, hardware and firmware versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<Box<TokenIdentity>>,
+        /// Why the token could not be opened (or was not), in place of
+        /// `token`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_unavailable: Option<String>,
     },
     /// The token the ceremony uses.
     Token {
@@ -311,6 +326,26 @@ pub enum Event<'a> {
         /// Why.
         reason: String,
     },
+    /// A witness's acknowledgement did not match (a typo): the witness may
+    /// type it again, `attempts` times in all; after the last,
+    /// `witness_refused` follows. The line typed is never recorded (a
+    /// witness may have typed a secret into the wrong prompt).
+    WitnessAttemptFailed {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// The witness.
+        witness: Cow<'a, str>,
+        /// The code the witness was asked to confirm.
+        code: Cow<'a, str>,
+        /// Where the answer came from (the terminal or an answers file).
+        source: Cow<'a, str>,
+        /// This attempt's number, from 1.
+        attempt: u32,
+        /// The attempts a witness has per step.
+        attempts: u32,
+        /// What did not match, in words that never quote the line.
+        reason: Cow<'a, str>,
+    },
     /// The audit key was generated and its public key written.
     AuditKeyGenerated {
         /// The step id.
@@ -484,6 +519,21 @@ pub struct Checkpoint {
     pub algorithm: String,
     /// The DER signature, base64.
     pub signature: String,
+}
+
+/// A file the ceremony depends on (the running binary, the PKCS#11
+/// module), as `ceremony_start` records it: its path and SHA-256, or why
+/// it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// The path, as the tool found or was given it.
+    pub path: String,
+    /// SHA-256 of the file's bytes, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Why the file could not be read, in place of `sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One entry of a CRL, as `crl_issued` records it.

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::events::Event;
+use crate::events::{Event, FileDigest};
 use crate::fsutil;
-use crate::token::{KeyAttributes, KeyRecord};
+use crate::token::{KeyAttributes, KeyRecord, TokenIdentity};
 
 mod read;
 
@@ -152,39 +152,48 @@ type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
 
 fn tables(c: &Ceremony) -> Vec<Table> {
     let mut t: Vec<Table> = Vec::new();
-    let acks = of(c, |time, e| match e {
-        Event::WitnessAcknowledged {
-            step,
-            witness,
-            code,
-            source,
-        } => Some(vec![
+    // In the order they happened: a failed attempt before the retry.
+    let acks = of(c, |time, e| {
+        let (step, witness, code, source, result) = match e {
+            Event::WitnessAcknowledged {
+                step,
+                witness,
+                code,
+                source,
+            } => (step, witness, code, source, "acknowledged".to_string()),
+            Event::WitnessAttemptFailed {
+                step,
+                witness,
+                code,
+                source,
+                attempt,
+                attempts,
+                reason,
+            } => (
+                step,
+                witness,
+                code,
+                source,
+                format!("attempt {attempt} of {attempts} failed: {reason}"),
+            ),
+            Event::WitnessRefused {
+                step,
+                witness,
+                code,
+                source,
+                reason,
+            } => (step, witness, code, source, format!("REFUSED: {reason}")),
+            _ => return None,
+        };
+        Some(vec![
             time.into(),
             step.to_string(),
             witness.to_string(),
             code.to_string(),
             source.to_string(),
-            "acknowledged".into(),
-        ]),
-        _ => None,
+            result,
+        ])
     })
-    .chain(of(c, |time, e| match e {
-        Event::WitnessRefused {
-            step,
-            witness,
-            code,
-            source,
-            reason,
-        } => Some(vec![
-            time.into(),
-            step.to_string(),
-            witness.to_string(),
-            code.to_string(),
-            source.to_string(),
-            format!("REFUSED: {reason}"),
-        ]),
-        _ => None,
-    }))
     .collect();
     t.push((
         "Acknowledgements",
@@ -428,6 +437,14 @@ fn summary(c: &Ceremony) -> Vec<(&'static str, String)> {
             format!("{} (SHA-256 {})", st.script, st.script_sha256),
         ),
         ("Tool", format!("{} {}", st.tool, st.version)),
+    ];
+    // The tool's identity, in ceremonies recorded since it was (issue 14).
+    for (name, file) in [("Binary", st.binary), ("PKCS#11 module", st.module)] {
+        if let Some(f) = file {
+            v.push((name, digest(f)));
+        }
+    }
+    v.extend([
         ("Administrator", st.administrator.to_string()),
         ("Operator", st.operator.to_string()),
         ("Witnesses", st.witnesses.join(", ")),
@@ -439,15 +456,12 @@ fn summary(c: &Ceremony) -> Vec<(&'static str, String)> {
                 "no".into()
             },
         ),
-    ];
-    if let Some(t) = &c.token {
-        v.push((
-            "Token",
-            format!(
-                "{} ({} {}, serial {}), module {}",
-                t.label, t.manufacturer, t.model, t.serial, t.module
-            ),
-        ));
+    ]);
+    // The token as ceremony_start found it, else as the token entry names it.
+    if let Some(t) = st.token.or(c.token.as_ref()) {
+        v.push(("Token", token(t)));
+    } else if let Some(reason) = st.token_unavailable {
+        v.push(("Token", format!("not opened: {reason}")));
     }
     v.push((
         "Outcome",
@@ -460,6 +474,29 @@ fn summary(c: &Ceremony) -> Vec<(&'static str, String)> {
         },
     ));
     v
+}
+
+/// A file by path and SHA-256, or why it could not be read.
+fn digest(f: &FileDigest) -> String {
+    match (&f.sha256, &f.error) {
+        (Some(sha), _) => format!("{} (SHA-256 {sha})", f.path),
+        (None, Some(e)) => format!("{} (not read: {e})", f.path),
+        (None, None) => f.path.clone(),
+    }
+}
+
+/// A token's facts, with its versions when the entry has them.
+fn token(t: &TokenIdentity) -> String {
+    let mut facts = format!("{} {}, serial {}", t.manufacturer, t.model, t.serial);
+    for (name, version) in [
+        ("hardware", &t.hardware_version),
+        ("firmware", &t.firmware_version),
+    ] {
+        if let Some(v) = version {
+            let _ = write!(facts, ", {name} {v}");
+        }
+    }
+    format!("{} ({facts}), module {}", t.label, t.module)
 }
 
 fn md_cell(text: &str) -> String {

@@ -97,6 +97,14 @@ fn one_of_two_approvals_refuses_before_the_token_is_opened() {
         "{kinds:?}"
     );
     assert_eq!(events[1]["principal"], "alice@example.com");
+    assert!(events[0].get("token").is_none(), "{}", events[0]);
+    assert!(
+        events[0]["token_unavailable"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("not opened: the script's approvals do not suffice")),
+        "{}",
+        events[0]
+    );
     assert!(events[2]["reasons"][0]
         .as_str()
         .is_some_and(|r| r.contains("1 of the 2 required")));

@@ -163,10 +163,14 @@ fn a_witness_who_does_not_acknowledge_stops_the_ceremony_before_the_step() {
         .next()
         .expect("code")
         .to_string();
-    // The second witness types the wrong code.
+    // The second witness types the wrong code, on every one of the three
+    // attempts a witness has (one typo is retried: tests/witnesses.rs).
     env.write(
         "wrong.answers",
-        &format!("Demo Witness One {code}\nDemo Witness Two 00000000\n"),
+        &format!(
+            "Demo Witness One {code}\n{}",
+            "Demo Witness Two 00000000\n".repeat(3)
+        ),
     );
     let before = env.token_objects();
     let out = env.run(&[

@@ -1,6 +1,8 @@
-//! Executing a plan: open the transcript, open and log in to the token,
-//! refuse on any conflict before changing anything, then run each step and
-//! record it. Every ceremony that starts records how it ended.
+//! Executing a plan: open the transcript, open the token (no login), record
+//! `ceremony_start` with the tool's and the token's identity (or why the
+//! token could not be opened), log in, refuse on any conflict before
+//! changing anything, then run each step and record it. Every ceremony
+//! that starts records how it ended.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -12,7 +14,7 @@ use super::plan::Plan;
 use super::step::{Context, Tally};
 use super::witness::Acknowledgements;
 use super::{Error, Reason};
-use crate::events::{Event, Outcome};
+use crate::events::{Event, Interrupted, Outcome};
 use crate::fsutil;
 use crate::token::{PinSource, Token};
 use crate::transcript::Transcript;
@@ -20,6 +22,7 @@ use crate::transcript::Transcript;
 mod acknowledge;
 mod checkpoint;
 mod dry_run;
+mod identity;
 mod login;
 mod recovery;
 use dry_run::dry_run;
@@ -81,33 +84,31 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         None => None,
     };
     runner.remove_stale_temporaries()?;
-    runner.record(&Event::CeremonyStart {
-        administrator: plan
-            .script
-            .participants
-            .administrator
-            .as_deref()
-            .map(Cow::Borrowed),
-        rehearsal: opts.answers.is_some(),
-        ceremony: Cow::Borrowed(&plan.script.ceremony.name),
-        script: plan.script_path.display().to_string(),
-        script_sha256: Cow::Borrowed(&plan.script_sha256),
-        tool: Cow::Borrowed(env!("CARGO_PKG_NAME")),
-        version: Cow::Borrowed(env!("CARGO_PKG_VERSION")),
-        operator: Cow::Borrowed(&plan.script.participants.operator),
-        witnesses: Cow::Borrowed(&plan.script.participants.witnesses),
-        steps: plan.steps.iter().map(|s| Cow::Borrowed(s.id())).collect(),
-        interrupted,
-    })?;
+    // The token is opened only for a ceremony its approvals allow.
+    const NOT_APPROVED: &str =
+        "not opened: the script's approvals do not suffice (see the approval entries and the refusal)";
+    let opened = judgement.approved().then(|| open_token(&plan));
+    let facts = match &opened {
+        Some(Ok(token)) => Ok(token),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err(NOT_APPROVED.to_string()),
+    };
+    runner.record_start(opts, interrupted, facts)?;
     runner.say(format_args!(
         "ceremony {:?} started; transcript {}",
         plan.script.ceremony.name,
         plan.transcript.display()
     ));
     let mut token = None;
-    let result = runner
-        .record_approvals(&judgement)
-        .and_then(|()| runner.execute(opts, &mut token));
+    let result = runner.record_approvals(&judgement).and_then(|()| {
+        let opened = opened.unwrap_or_else(|| {
+            Err(Error::Refused {
+                ceremony: plan.script.ceremony.name.clone(),
+                reasons: vec![Reason::Rule(NOT_APPROVED.into())],
+            })
+        });
+        runner.execute(opts, opened, &mut token)
+    });
     let (outcome, error) = match &result {
         Ok(()) => (Outcome::Completed, None),
         Err(e) if e.is_refusal() => (Outcome::Refused, Some(e.to_string())),
@@ -162,6 +163,13 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Loads the script's module and opens its token, without a login, so
+/// that `ceremony_start` can name the token; a failure is recorded there
+/// and ends the ceremony (in `execute`) as any token failure does.
+fn open_token(plan: &Plan) -> Result<Token, Error> {
+    Ok(Token::open(&plan.module, &plan.selector)?)
 }
 
 /// Refuses world-writable directories and takes the transcript's and the
@@ -305,6 +313,44 @@ impl Runner<'_, '_> {
         Ok(())
     }
 
+    /// Records `ceremony_start`: the script, the people, the steps, the
+    /// tool's identity (version, binary and module by SHA-256) and the
+    /// token's facts, or why the token was not opened (`Err`).
+    fn record_start(
+        &mut self,
+        opts: &RunOptions,
+        interrupted: Option<Interrupted>,
+        token: Result<&Token, String>,
+    ) -> Result<(), Error> {
+        let plan = self.plan;
+        let (token, token_unavailable) = match token {
+            Ok(t) => (Some(Box::new(t.identity().clone())), None),
+            Err(reason) => (None, Some(reason)),
+        };
+        self.record(&Event::CeremonyStart {
+            administrator: plan
+                .script
+                .participants
+                .administrator
+                .as_deref()
+                .map(Cow::Borrowed),
+            rehearsal: opts.answers.is_some(),
+            ceremony: Cow::Borrowed(&plan.script.ceremony.name),
+            script: plan.script_path.display().to_string(),
+            script_sha256: Cow::Borrowed(&plan.script_sha256),
+            tool: Cow::Borrowed(env!("CARGO_PKG_NAME")),
+            version: Cow::Borrowed(env!("CARGO_PKG_VERSION")),
+            operator: Cow::Borrowed(&plan.script.participants.operator),
+            witnesses: Cow::Borrowed(&plan.script.participants.witnesses),
+            steps: plan.steps.iter().map(|s| Cow::Borrowed(s.id())).collect(),
+            interrupted,
+            binary: Some(Box::new(identity::binary())),
+            module: Some(Box::new(identity::file(&plan.module))),
+            token,
+            token_unavailable,
+        })
+    }
+
     /// Records every object in the token with its policy flags.
     fn record_inventory(&mut self, token: &Token, when: &'static str) -> Result<(), Error> {
         let objects = token.inventory()?;
@@ -365,9 +411,15 @@ impl Runner<'_, '_> {
         }
     }
 
-    fn execute(&mut self, opts: &RunOptions, slot: &mut Option<Token>) -> Result<(), Error> {
+    /// The ceremony from the token on: `opened` is [`open_token`]'s result.
+    fn execute(
+        &mut self,
+        opts: &RunOptions,
+        opened: Result<Token, Error>,
+        slot: &mut Option<Token>,
+    ) -> Result<(), Error> {
         let plan = self.plan;
-        let token = Token::open(&plan.module, &plan.selector)?;
+        let token = opened?;
         self.record(&Event::Token {
             identity: Cow::Borrowed(token.identity()),
         })?;

@@ -3,11 +3,57 @@
 //! Answers come from the terminal, or from a file for rehearsals and tests,
 //! and the transcript says which. This module reads the answers and
 //! matches them; the runner (`run/acknowledge.rs`) asks before each
-//! witnessed step and records the outcome. A wrong answer, no answer, or
-//! `abort` stops the ceremony before the step.
+//! witnessed step and records the outcome. A wrong line (a typo) may be
+//! typed again, [`ATTEMPTS`] times in all for each witness and step (from
+//! an answers file, the next line is the next attempt); the last wrong
+//! line, no answer (end of input, no terminal) or `abort` stops the
+//! ceremony before the step. What was wrong is said in words that never
+//! quote the line typed.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+
+/// Lines each witness may type for one step: a typo is forgiven twice.
+pub(super) const ATTEMPTS: u32 = 3;
+
+/// What one answer line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// The witness's name and the step's code.
+    Acknowledged,
+    /// `abort` (any case): the ceremony stops at once.
+    Abort,
+    /// Anything else; the words say what did not match.
+    Wrong(&'static str),
+}
+
+/// Judges `line` against `witness`'s acknowledgement of `code`: white
+/// space runs are collapsed, nothing else is forgiven.
+pub(super) fn judge(line: &str, witness: &str, code: &str) -> Answer {
+    let line = normalise(line);
+    let name = normalise(witness);
+    if line == format!("{name} {code}") {
+        return Answer::Acknowledged;
+    }
+    if line.eq_ignore_ascii_case("abort") {
+        return Answer::Abort;
+    }
+    Answer::Wrong(if line.is_empty() {
+        "the line was empty"
+    } else if line
+        .strip_suffix(code)
+        .is_some_and(|rest| rest.ends_with(' '))
+    {
+        "the code matches but the name is not the witness's name as the script spells it"
+    } else if line
+        .strip_prefix(&name)
+        .is_some_and(|rest| rest.starts_with(' '))
+    {
+        "the name matches but the code is not this step's code"
+    } else {
+        "neither the witness's name nor this step's code was typed as asked"
+    })
+}
 
 /// Where acknowledgements come from.
 pub(super) struct Acknowledgements {
@@ -57,9 +103,12 @@ impl Acknowledgements {
                 let _ = write!(writer, "{prompt}");
                 let _ = writer.flush();
                 let mut line = String::new();
-                BufReader::new(&tty)
+                let read = BufReader::new(&tty)
                     .read_line(&mut line)
                     .map_err(|e| e.to_string())?;
+                if read == 0 {
+                    return Err("the terminal closed its input (end of file)".into());
+                }
                 Ok(line.trim().to_string())
             }
             Source::File { path, lines } => {
@@ -85,3 +134,6 @@ impl Acknowledgements {
 pub(super) fn normalise(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::Error;
-use crate::events::Event;
+use crate::events::{Event, FileDigest};
 use crate::token::TokenIdentity;
 
 /// One ceremony, as the report shows it.
@@ -90,6 +90,10 @@ pub(super) struct Start<'a> {
     pub(super) version: &'a str,
     pub(super) operator: &'a str,
     pub(super) witnesses: &'a [String],
+    pub(super) binary: Option<&'a FileDigest>,
+    pub(super) module: Option<&'a FileDigest>,
+    pub(super) token: Option<&'a TokenIdentity>,
+    pub(super) token_unavailable: Option<&'a str>,
 }
 
 pub(super) fn start(c: &Ceremony) -> Start<'_> {
@@ -104,6 +108,10 @@ pub(super) fn start(c: &Ceremony) -> Start<'_> {
             version,
             operator,
             witnesses,
+            binary,
+            module,
+            token,
+            token_unavailable,
             ..
         }) => Start {
             ceremony,
@@ -115,6 +123,10 @@ pub(super) fn start(c: &Ceremony) -> Start<'_> {
             version,
             operator,
             witnesses,
+            binary: binary.as_deref(),
+            module: module.as_deref(),
+            token: token.as_deref(),
+            token_unavailable: token_unavailable.as_deref(),
         },
         _ => Start::default(),
     }

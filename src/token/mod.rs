@@ -312,6 +312,14 @@ pub struct TokenIdentity {
     pub model: String,
     /// Token serial number.
     pub serial: String,
+    /// `hardwareVersion`, `MAJOR.MINOR`; absent in entries written before
+    /// it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_version: Option<String>,
+    /// `firmwareVersion`, `MAJOR.MINOR`; absent in entries written before
+    /// it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_version: Option<String>,
 }
 
 /// An open session on one token.

@@ -57,6 +57,10 @@ pub(super) struct Info {
     pub(super) manufacturer: String,
     pub(super) model: String,
     pub(super) serial: String,
+    /// `hardwareVersion` as `MAJOR.MINOR`.
+    pub(super) hardware_version: String,
+    /// `firmwareVersion` as `MAJOR.MINOR`.
+    pub(super) firmware_version: String,
     pub(super) initialized: bool,
     pub(super) limits: SessionLimits,
     pub(super) pin: PinFlags,
@@ -70,6 +74,8 @@ impl Info {
             manufacturer: self.manufacturer.clone(),
             model: self.model.clone(),
             serial: self.serial.clone(),
+            hardware_version: Some(self.hardware_version.clone()),
+            firmware_version: Some(self.firmware_version.clone()),
         }
     }
 
@@ -79,6 +85,14 @@ impl Info {
             manufacturer: printable(info.manufacturer_id()),
             model: printable(info.model()),
             serial: printable(info.serial_number()),
+            hardware_version: version(
+                info.hardware_version().major(),
+                info.hardware_version().minor(),
+            ),
+            firmware_version: version(
+                info.firmware_version().major(),
+                info.firmware_version().minor(),
+            ),
             initialized: info.token_initialized(),
             limits: SessionLimits {
                 max_sessions: match info.max_session_count() {
@@ -107,6 +121,8 @@ impl Info {
             manufacturer: text(&raw.manufacturer_id),
             model: text(&raw.model),
             serial: text(&raw.serial_number),
+            hardware_version: version(raw.hardware_version.0, raw.hardware_version.1),
+            firmware_version: version(raw.firmware_version.0, raw.firmware_version.1),
             initialized: raw.flags & CKF_TOKEN_INITIALIZED != 0,
             limits: SessionLimits {
                 max_sessions: match raw.max_session_count {
@@ -119,6 +135,12 @@ impl Info {
             pin: PinFlags::from_bits(raw.flags),
         }
     }
+}
+
+/// A `CK_VERSION` as the tool records it: `MAJOR.MINOR`, both in decimal,
+/// as `pkcs11-tool -L` prints them.
+pub fn version(major: u8, minor: u8) -> String {
+    format!("{major}.{minor}")
 }
 
 /// A string a token reported, as the tool shows and records it: padding

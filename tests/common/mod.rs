@@ -7,6 +7,7 @@
 pub mod bundles;
 pub mod csrgen;
 pub mod modules;
+pub mod pty;
 pub mod ssh;
 
 use modules::{Daemons, Module};

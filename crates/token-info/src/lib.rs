@@ -43,6 +43,10 @@ pub struct RawTokenInfo {
     pub max_rw_session_count: u64,
     /// `utcTime`, 16 bytes.
     pub utc_time: [u8; 16],
+    /// `hardwareVersion`, as (major, minor).
+    pub hardware_version: (u8, u8),
+    /// `firmwareVersion`, as (major, minor).
+    pub firmware_version: (u8, u8),
 }
 
 /// Why the structure could not be read.
@@ -113,5 +117,7 @@ pub fn token_info(module: &Path, slot: CK_SLOT_ID) -> Result<RawTokenInfo, Error
         session_count: info.ulSessionCount,
         max_rw_session_count: info.ulMaxRwSessionCount,
         utc_time: info.utcTime,
+        hardware_version: (info.hardwareVersion.major, info.hardwareVersion.minor),
+        firmware_version: (info.firmwareVersion.major, info.firmwareVersion.minor),
     })
 }

@@ -10,6 +10,8 @@ fn identity() -> TokenIdentity {
         manufacturer: "SoftHSM project".into(),
         model: "SoftHSM v2".into(),
         serial: "3f1c".into(),
+        hardware_version: None,
+        firmware_version: None,
     }
 }
 

@@ -25,6 +25,8 @@ fn opencryptoki() -> RawTokenInfo {
         session_count: u64::MAX,
         max_rw_session_count: u64::MAX - 1,
         utc_time: padded(b"18:38:05", 0),
+        hardware_version: (0, 0),
+        firmware_version: (3, 8),
     }
 }
 
@@ -57,6 +59,8 @@ fn an_unconverted_opencryptoki_token_info_names_the_token_and_ignores_its_clock(
     let id = info.identity(Path::new("/usr/lib/libopencryptoki.so"));
     assert_eq!(id.label, "ceremony");
     assert_eq!(id.module, "/usr/lib/libopencryptoki.so");
+    assert_eq!(id.hardware_version.as_deref(), Some("0.0"));
+    assert_eq!(id.firmware_version.as_deref(), Some("3.8"));
 }
 
 #[test]

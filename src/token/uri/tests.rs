@@ -9,6 +9,8 @@ fn id(label: &str, serial: &str) -> TokenIdentity {
         manufacturer: "SoftHSM project".into(),
         model: "SoftHSM v2".into(),
         serial: serial.into(),
+        hardware_version: None,
+        firmware_version: None,
     }
 }
 
