@@ -22,8 +22,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '/^# usage:/,/^# Exit 0/p' "$0" | sed 's/^# \{0,1\}//' >&2
-    exit 2
+    sed -n '/^# usage:/,/^#$/p' "$0" | sed 's/^# \{0,1\}//'
 }
 die() {
     echo "reproducible-build: $*" >&2
@@ -37,13 +36,14 @@ offline=
 keep=
 while [ $# -gt 0 ]; do
     case "$1" in
-        --rev) [ $# -ge 2 ] || usage; rev=$2; shift 2 ;;
-        --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
-        --expect) [ $# -ge 2 ] || usage; expect=$2; shift 2 ;;
+        --rev|--out|--expect) [ $# -ge 2 ] || die "$1 needs a value" ;;&
+        --rev) rev=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        --expect) expect=$2; shift 2 ;;
         --offline) offline=--offline; shift ;;
         --keep) keep=1; shift ;;
-        -h|--help) usage ;;
-        *) echo "reproducible-build: unknown argument $1" >&2; usage ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument $1" ;;
     esac
 done
 if [ -n "$expect" ]; then
@@ -54,7 +54,8 @@ if [ -n "$out" ] && { [ -e "$out" ] || [ -L "$out" ]; }; then
     die "--out $out: the file exists; this script never overwrites"
 fi
 
-root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null) \
+    || die "$(dirname "$0"): not inside a git repository (the script builds a commit)"
 commit=$(git -C "$root" rev-parse --verify --quiet "$rev^{commit}") \
     || die "--rev $rev: not a commit of $root"
 epoch=$(git -C "$root" log -1 --format=%ct "$commit")
