@@ -20,7 +20,7 @@ mod uri;
 pub use inventory::{Flag, ObjectInfo};
 pub use keygen::{KeyAlgorithm, KeyRecord, SignatureHash};
 pub use pin::{PinFlags, PinRefusal, PinSource, PinVerdict, MAX_PROMPT_ATTEMPTS};
-pub use policy::{KeyAttributes, ObjectAttributes, PolicyViolation};
+pub use policy::{KeyAttributes, KeyPolicy, ObjectAttributes, PolicyViolation};
 pub use sessions::{session_cap, CapBy, SessionCap, SigningSessions};
 pub use signer::{SigningSession, TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
 pub use slots::{escape_controls, printable, SessionLimits, UnreadableSlot};

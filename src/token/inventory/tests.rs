@@ -121,6 +121,7 @@ fn the_key_policy_is_the_one_key_generation_checks() {
         extractable: true,
         always_sensitive: true,
         never_extractable: false,
+        wrap_with_trusted: None,
         local: true,
         sign: true,
         decrypt: false,

@@ -26,6 +26,7 @@ fn policy_flags_each_bad_attribute() {
         extractable: false,
         always_sensitive: true,
         never_extractable: true,
+        wrap_with_trusted: None,
         local: true,
         sign: true,
         decrypt: false,
@@ -56,7 +57,7 @@ fn templates_carry_the_policy_and_nothing_a_module_may_refuse() {
         KeyAlgorithm::Rsa2048,
         KeyAlgorithm::Rsa4096,
     ] {
-        let (_, public, private) = templates("k", &[1, 2], algorithm);
+        let (_, public, private) = templates("k", &[1, 2], algorithm, KeyPolicy::NeverExtractable);
         let public_types = types(&public);
         // tpm2-pkcs11 refuses these on the public half; they carry no policy.
         for absent in [
@@ -97,6 +98,7 @@ fn record() -> KeyRecord {
         id_requested: None,
         id_held_by_others: 0,
         algorithm: KeyAlgorithm::Rsa2048,
+        policy: crate::token::KeyPolicy::NeverExtractable,
         attributes: KeyAttributes {
             token: true,
             private: true,
@@ -104,6 +106,7 @@ fn record() -> KeyRecord {
             extractable: false,
             always_sensitive: true,
             never_extractable: true,
+            wrap_with_trusted: None,
             local: true,
             sign: true,
             decrypt: false,
