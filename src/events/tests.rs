@@ -69,7 +69,7 @@ fn key() -> crate::token::KeyRecord {
         id_requested: None,
         id_held_by_others: 0,
         algorithm: KeyAlgorithm::EcdsaP384,
-        policy: crate::token::KeyPolicy::NeverExtractable,
+        policy: Some(crate::token::KeyPolicy::NeverExtractable),
         attributes: KeyAttributes {
             token: true,
             private: true,

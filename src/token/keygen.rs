@@ -128,10 +128,10 @@ pub struct KeyRecord {
     pub algorithm: KeyAlgorithm,
     /// The policy the key is held to: the one it was generated under, or
     /// for a key found by label the one its attributes claim
-    /// ([`KeyPolicy::of`]); `never-extractable` in records written before
-    /// policies were named.
-    #[serde(default)]
-    pub policy: KeyPolicy,
+    /// ([`KeyPolicy::of`]). Absent in records written before policies were
+    /// named, which were all `never-extractable` ([`KeyRecord::policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<KeyPolicy>,
     /// The private key's attributes as read back from the token. One named
     /// in `unknown` was not reported: its field holds the value that breaks
     /// the policy, never a guessed pass.
@@ -157,6 +157,12 @@ fn is_zero(n: &u64) -> bool {
 const UNKNOWN: &str = "unknown (the token does not report it)";
 
 impl KeyRecord {
+    /// The key's policy; `never-extractable` for a record written before
+    /// policies were named.
+    pub fn policy(&self) -> KeyPolicy {
+        self.policy.unwrap_or_default()
+    }
+
     /// Refuses a key whose attributes (as read back) break its policy
     /// ([`KeyRecord::policy`]), an attribute the token did not report among them, and a key
     /// whose `CKA_ID` another object holds or the token does not report.
@@ -171,7 +177,7 @@ impl KeyRecord {
             })
         };
         if let Some((attribute, actual, expected)) =
-            self.attributes.policy_violation_under(self.policy)
+            self.attributes.policy_violation_under(self.policy())
         {
             let actual = if self.unknown.iter().any(|u| u == attribute) {
                 UNKNOWN.to_string()
@@ -233,7 +239,13 @@ impl Token {
             .map_err(|e| self.call_error(e))?;
         #[cfg(feature = "fault-injection")]
         super::fault::after_generate(self.session(), priv_handle);
-        self.describe_key(label, algorithm, pub_handle, priv_handle, Some((&id, policy)))
+        self.describe_key(
+            label,
+            algorithm,
+            pub_handle,
+            priv_handle,
+            Some((&id, policy)),
+        )
     }
 
     /// Every object that holds `id` as its `CKA_ID`.
@@ -442,7 +454,7 @@ impl Token {
             id_requested,
             id_held_by_others,
             algorithm,
-            policy,
+            policy: Some(policy),
             attributes,
             unknown,
             spki_sha256: hex::encode(&Sha256::digest(&spki_der)),

@@ -345,13 +345,13 @@ impl ObjectAttributes {
         policy
             .rule(self)
             .into_iter()
-        .filter(|(_, actual, required)| *actual != Some(*required))
-        .map(|(attribute, actual, required)| PolicyViolation {
-            attribute,
-            actual,
-            required,
-        })
-        .collect()
+            .filter(|(_, actual, required)| *actual != Some(*required))
+            .map(|(attribute, actual, required)| PolicyViolation {
+                attribute,
+                actual,
+                required,
+            })
+            .collect()
     }
 }
 

@@ -139,7 +139,7 @@ impl AuditKeyStep {
             "step {}: generated audit key {:?} (policy {}, public key sha256 {}), wrote {}",
             self.id,
             key.label,
-            key.policy,
+            key.policy(),
             key.spki_sha256,
             file.display()
         ));

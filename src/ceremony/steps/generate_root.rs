@@ -177,7 +177,12 @@ impl RootStep {
         key.check_policy(&token.identity().label)?;
         cx.say(format_args!(
             "step {}: generated {} key {:?} (id {}, policy {}, public key sha256 {})",
-            self.id, key.algorithm, key.label, key.id, key.policy, key.spki_sha256
+            self.id,
+            key.algorithm,
+            key.label,
+            key.id,
+            key.policy(),
+            key.spki_sha256
         ));
 
         let signer = TokenSigner::new(token, &key, self.hash)?;
