@@ -419,7 +419,7 @@ fn a_backup_key_is_held_to_the_backup_policy_and_not_flagged() {
     assert_eq!(kept.flags(), vec![]);
     assert_eq!(ca_private().policy(), Some(KeyPolicy::NeverExtractable));
     assert_eq!(ca_public().policy(), None);
-    let text = render(&identity(), &[], &[kept.clone()]);
+    let text = render(&identity(), &[], std::slice::from_ref(&kept));
     assert!(
         text.contains(" local=true wrap-with-trusted=true\n"),
         "{text}"
