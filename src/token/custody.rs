@@ -125,17 +125,30 @@ impl Token {
         })
     }
 
-    /// Finds the one wrap key labelled `label` (made by
-    /// [`Token::create_trusted_wrap_key`], from any session) that is
-    /// trusted; an untrusted one of that label is not found.
+    /// Finds the one trusted wrap key labelled `label` (made by
+    /// [`Token::create_trusted_wrap_key`], in this session or another); a
+    /// secret key of that label the security officer did not make trusted
+    /// is not found.
     pub fn find_trusted_wrap_key(&self, label: &str) -> Result<TokenObject> {
+        self.find_secret_key(label, Some(Attribute::Trusted(true)))
+    }
+
+    /// Finds the one secret key labelled `label`, trusted or not. Wrapping
+    /// with an untrusted one is for showing that the module refuses it;
+    /// custody uses [`Token::find_trusted_wrap_key`].
+    pub fn find_wrap_key(&self, label: &str) -> Result<TokenObject> {
+        self.find_secret_key(label, None)
+    }
+
+    fn find_secret_key(&self, label: &str, extra: Option<Attribute>) -> Result<TokenObject> {
+        let mut template = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        template.extend(extra);
         let found = self
             .session()
-            .find_objects(&[
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::Label(label.as_bytes().to_vec()),
-                Attribute::Trusted(true),
-            ])
+            .find_objects(&template)
             .map_err(|e| self.call_error(e))?;
         match found.as_slice() {
             &[handle] => Ok(TokenObject {
@@ -167,10 +180,13 @@ impl Token {
 
     /// Unwraps `wrapped` (from [`Token::wrap_private_key`]) under
     /// `unwrap_key` into a private key labelled `label` with `CKA_ID` `id`,
-    /// of `algorithm`, under `policy` (the template a generated key gets:
-    /// token, private, sensitive, sign only). A label already present is
-    /// refused. The public half is made by [`Token::create_public_key`];
-    /// then [`Token::find_key`] finds the pair.
+    /// of `algorithm`, with the template of a backup key (token, private,
+    /// sensitive, extractable only under a trusted wrap key, sign only). A
+    /// label already present is refused; a wrapped key altered in any byte
+    /// fails the module's integrity check. The public half is made by
+    /// [`Token::create_public_key`]; then [`Token::find_key`] finds the
+    /// pair, held to [`KeyPolicy::Restored`] (the module makes an unwrapped
+    /// key neither local nor always sensitive).
     pub fn unwrap_private_key(
         &self,
         unwrap_key: &TokenObject,
@@ -178,7 +194,6 @@ impl Token {
         label: &str,
         id: &[u8],
         algorithm: KeyAlgorithm,
-        policy: KeyPolicy,
     ) -> Result<TokenObject> {
         if self.label_exists(label)? {
             return Err(Error::LabelExists {
@@ -190,7 +205,7 @@ impl Token {
             Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::KeyType(key_type(algorithm)),
         ];
-        template.extend(private_template(label, id, algorithm, policy));
+        template.extend(private_template(label, id, algorithm, KeyPolicy::Backup));
         let handle = self
             .session()
             .unwrap_key(

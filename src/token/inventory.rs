@@ -1,9 +1,9 @@
 //! The token's inventory: every object it holds, the public facts about it,
 //! and the attributes that show whether a key can leave the token, with each
 //! private key checked against the key policy its attributes claim
-//! ([`KeyPolicy::of`]: `backup` for an extractable key that only a trusted
-//! key may wrap, `never-extractable` for every other one, so that an
-//! extractable key without `CKA_WRAP_WITH_TRUSTED` is flagged).
+//! ([`KeyPolicy::of`]: `backup` or `restored` for an extractable key that
+//! only a trusted key may wrap, `never-extractable` for every other one, so
+//! that an extractable key without `CKA_WRAP_WITH_TRUSTED` is flagged).
 //!
 //! This module asks the token only for public attributes (class, label, id,
 //! key type, modulus, public exponent, curve, public point and the key
@@ -107,7 +107,7 @@ impl ObjectInfo {
         if let Some(policy) = self.policy() {
             let rule = match policy {
                 KeyPolicy::NeverExtractable => "ca-key-policy",
-                KeyPolicy::Backup => "backup-key-policy",
+                KeyPolicy::Backup | KeyPolicy::Restored => "backup-key-policy",
             };
             flags.extend(
                 self.attributes

@@ -538,7 +538,7 @@ pub(super) fn private_template(
     ];
     match policy {
         KeyPolicy::NeverExtractable => private.push(Attribute::Extractable(false)),
-        KeyPolicy::Backup => private.extend([
+        KeyPolicy::Backup | KeyPolicy::Restored => private.extend([
             Attribute::Extractable(true),
             Attribute::WrapWithTrusted(true),
         ]),

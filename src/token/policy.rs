@@ -1,6 +1,7 @@
 //! The CA key policies: the attributes that prove a private key cannot leave
 //! the token ([`KeyPolicy::NeverExtractable`]), or can leave it only wrapped
-//! by a key the security officer made trusted ([`KeyPolicy::Backup`]); how
+//! by a key the security officer made trusted ([`KeyPolicy::Backup`], and
+//! [`KeyPolicy::Restored`] for such a key unwrapped into a token); how
 //! they are read back (an attribute the module does not report is asked for
 //! alone and, still unanswered, unknown: never false) and the violations of
 //! a policy. Pure: no token calls; the token's answers come in as values
@@ -65,8 +66,15 @@ pub enum KeyPolicy {
     /// Sensitive, extractable only under a trusted wrap key
     /// (`CKA_WRAP_WITH_TRUSTED`), sign only: the key can be backed up, and
     /// the module refuses to wrap it with a key the security officer did
-    /// not make trusted (`CKA_TRUSTED`).
+    /// not make trusted (`CKA_TRUSTED`). Generated in the token: always
+    /// sensitive and local.
     Backup,
+    /// A backup key restored into this token (unwrapped, so neither local
+    /// nor always sensitive), held to the same rule otherwise: sensitive,
+    /// extractable only under a trusted wrap key, sign only. Never chosen
+    /// by a script; the attributes cannot tell an unwrapped key from one
+    /// imported in clear, so its provenance is the restore's record.
+    Restored,
 }
 
 impl KeyPolicy {
@@ -75,6 +83,7 @@ impl KeyPolicy {
         match self {
             KeyPolicy::NeverExtractable => "never-extractable",
             KeyPolicy::Backup => "backup",
+            KeyPolicy::Restored => "restored",
         }
     }
 
@@ -92,6 +101,9 @@ impl KeyPolicy {
         match self {
             KeyPolicy::NeverExtractable => "sensitive, never extractable, sign only",
             KeyPolicy::Backup => "sensitive, extractable only under a trusted wrap key, sign only",
+            KeyPolicy::Restored => {
+                "sensitive, extractable only under a trusted wrap key, sign only; unwrapped into this token, not generated in it"
+            }
         }
     }
 
@@ -101,19 +113,24 @@ impl KeyPolicy {
     pub fn plan_text(self) -> String {
         match self {
             KeyPolicy::NeverExtractable => self.describe().to_string(),
-            KeyPolicy::Backup => format!("{}; policy {}", self.describe(), self.name()),
+            KeyPolicy::Backup | KeyPolicy::Restored => {
+                format!("{}; policy {}", self.describe(), self.name())
+            }
         }
     }
 
-    /// The policy a private key's attributes claim: [`KeyPolicy::Backup`]
-    /// when it is extractable and may be wrapped only by a trusted key;
-    /// otherwise [`KeyPolicy::NeverExtractable`], so that an extractable
-    /// key without `CKA_WRAP_WITH_TRUSTED` breaks it.
+    /// The policy a private key's attributes claim: when it is extractable
+    /// and may be wrapped only by a trusted key, [`KeyPolicy::Backup`] if
+    /// it was generated in the token (`CKA_LOCAL`), else
+    /// [`KeyPolicy::Restored`]; otherwise [`KeyPolicy::NeverExtractable`],
+    /// so that an extractable key without `CKA_WRAP_WITH_TRUSTED` breaks it.
     pub fn of(attributes: &ObjectAttributes) -> KeyPolicy {
-        if attributes.extractable == Some(true) && attributes.wrap_with_trusted == Some(true) {
+        if attributes.extractable != Some(true) || attributes.wrap_with_trusted != Some(true) {
+            KeyPolicy::NeverExtractable
+        } else if attributes.local == Some(true) {
             KeyPolicy::Backup
         } else {
-            KeyPolicy::NeverExtractable
+            KeyPolicy::Restored
         }
     }
 
@@ -135,6 +152,11 @@ impl KeyPolicy {
                 ("CKA_EXTRACTABLE", a.extractable, true),
                 ("CKA_WRAP_WITH_TRUSTED", a.wrap_with_trusted, true),
                 ("CKA_ALWAYS_SENSITIVE", a.always_sensitive, true),
+                ("CKA_LOCAL", a.local, true),
+            ]),
+            KeyPolicy::Restored => rule.extend([
+                ("CKA_EXTRACTABLE", a.extractable, true),
+                ("CKA_WRAP_WITH_TRUSTED", a.wrap_with_trusted, true),
             ]),
         }
         rule.extend([
