@@ -234,54 +234,13 @@ impl Token {
         algorithm: KeyAlgorithm,
         spki_der: &[u8],
     ) -> Result<TokenObject> {
-        let bad = |reason: String| Error::KeyMaterial {
-            token: self.identity().label.clone(),
-            label: label.to_string(),
-            reason,
-        };
-        let spki = SubjectPublicKeyInfoRef::from_der(spki_der)
-            .map_err(|e| bad(format!("public key is not a DER SubjectPublicKeyInfo: {e}")))?;
-        let key_bytes = spki.subject_public_key.raw_bytes();
-        let mut template = vec![
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-            Attribute::KeyType(key_type(algorithm)),
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Wrap(false),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(id.to_vec()),
-        ];
-        if algorithm.is_rsa() {
-            if spki.algorithm.oid != oid::RSA_ENCRYPTION {
-                return Err(bad(format!("public key is not RSA, not {algorithm}")));
+        let template = public_template(label, id, algorithm, spki_der).map_err(|reason| {
+            Error::KeyMaterial {
+                token: self.identity().label.clone(),
+                label: label.to_string(),
+                reason,
             }
-            let key = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(key_bytes)
-                .map_err(|e| bad(format!("bad RSA public key: {e}")))?;
-            template.push(Attribute::Modulus(key.modulus.as_bytes().to_vec()));
-            template.push(Attribute::PublicExponent(
-                key.public_exponent.as_bytes().to_vec(),
-            ));
-        } else {
-            let params = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .map(|p| p.to_der())
-                .transpose()
-                .map_err(|e| bad(format!("bad EC parameters: {e}")))?;
-            if spki.algorithm.oid != oid::ID_EC_PUBLIC_KEY
-                || params.as_deref() != Some(algorithm.ec_params())
-            {
-                return Err(bad(format!(
-                    "public key is not on the curve of {algorithm}"
-                )));
-            }
-            let point = OctetStringRef::new(key_bytes)
-                .and_then(|o| o.to_der())
-                .map_err(|e| bad(format!("bad EC point: {e}")))?;
-            template.push(Attribute::EcParams(algorithm.ec_params().to_vec()));
-            template.push(Attribute::EcPoint(point));
-        }
+        })?;
         let handle = self
             .session()
             .create_object(&template)
@@ -301,6 +260,62 @@ impl Token {
     }
 }
 
+/// The template of the public key object of `algorithm` from its DER
+/// SubjectPublicKeyInfo (a generated key's public template plus the key);
+/// the error says what is wrong with `spki_der`.
+pub(super) fn public_template(
+    label: &str,
+    id: &[u8],
+    algorithm: KeyAlgorithm,
+    spki_der: &[u8],
+) -> std::result::Result<Vec<Attribute>, String> {
+    let spki = SubjectPublicKeyInfoRef::from_der(spki_der)
+        .map_err(|e| format!("public key is not a DER SubjectPublicKeyInfo: {e}"))?;
+    let key_bytes = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| "public key is not a whole number of bytes".to_string())?;
+    let mut template = vec![
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(key_type(algorithm)),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Wrap(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    if algorithm.is_rsa() {
+        if spki.algorithm.oid != oid::RSA_ENCRYPTION {
+            return Err(format!("public key is not RSA, not {algorithm}"));
+        }
+        let key = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(key_bytes)
+            .map_err(|e| format!("bad RSA public key: {e}"))?;
+        template.push(Attribute::Modulus(key.modulus.as_bytes().to_vec()));
+        template.push(Attribute::PublicExponent(
+            key.public_exponent.as_bytes().to_vec(),
+        ));
+    } else {
+        let params = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .map(|p| p.to_der())
+            .transpose()
+            .map_err(|e| format!("bad EC parameters: {e}"))?;
+        if spki.algorithm.oid != oid::ID_EC_PUBLIC_KEY
+            || params.as_deref() != Some(algorithm.ec_params())
+        {
+            return Err(format!("public key is not on the curve of {algorithm}"));
+        }
+        let point = OctetStringRef::new(key_bytes)
+            .and_then(|o| o.to_der())
+            .map_err(|e| format!("bad EC point: {e}"))?;
+        template.push(Attribute::EcParams(algorithm.ec_params().to_vec()));
+        template.push(Attribute::EcPoint(point));
+    }
+    Ok(template)
+}
+
 /// The PKCS#11 key type of `algorithm`.
 fn key_type(algorithm: KeyAlgorithm) -> KeyType {
     if algorithm.is_rsa() {
@@ -309,3 +324,6 @@ fn key_type(algorithm: KeyAlgorithm) -> KeyType {
         KeyType::EC
     }
 }
+
+#[cfg(test)]
+mod tests;
