@@ -69,6 +69,7 @@ fn key() -> crate::token::KeyRecord {
         id_requested: None,
         id_held_by_others: 0,
         algorithm: KeyAlgorithm::EcdsaP384,
+        policy: Some(crate::token::KeyPolicy::NeverExtractable),
         attributes: KeyAttributes {
             token: true,
             private: true,
@@ -76,6 +77,7 @@ fn key() -> crate::token::KeyRecord {
             extractable: false,
             always_sensitive: true,
             never_extractable: true,
+            wrap_with_trusted: None,
             local: true,
             sign: true,
             decrypt: false,

@@ -16,20 +16,27 @@ fn of<'a>(
 }
 
 fn attrs(a: &KeyAttributes) -> String {
-    [
+    let mut cells = vec![
         ("sensitive", a.sensitive),
         ("extractable", a.extractable),
         ("always_sensitive", a.always_sensitive),
         ("never_extractable", a.never_extractable),
+    ];
+    // Recorded since key policies were named; older records leave it out.
+    if let Some(v) = a.wrap_with_trusted {
+        cells.push(("wrap_with_trusted", v));
+    }
+    cells.extend([
         ("local", a.local),
         ("decrypt", a.decrypt),
         ("unwrap", a.unwrap),
         ("derive", a.derive),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k}={v}"))
-    .collect::<Vec<_>>()
-    .join(" ")
+    ]);
+    cells
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn key_row(key: &KeyRecord) -> Vec<String> {
@@ -38,6 +45,7 @@ fn key_row(key: &KeyRecord) -> Vec<String> {
         key.algorithm.to_string(),
         key.id.clone(),
         key.spki_sha256.clone(),
+        key.policy().name().to_string(),
         attrs(&key.attributes),
     ]
 }
@@ -181,6 +189,7 @@ pub(super) fn tables(c: &Ceremony) -> Vec<Table> {
             "algorithm",
             "CKA_ID",
             "public key SHA-256",
+            "policy",
             "attributes",
         ],
         keys,

@@ -1,6 +1,9 @@
 //! The token's inventory: every object it holds, the public facts about it,
 //! and the attributes that show whether a key can leave the token, with each
-//! private key checked against the CA key policy.
+//! private key checked against the key policy its attributes claim
+//! ([`KeyPolicy::of`]: `backup` or `restored` for an extractable key that
+//! only a trusted key may wrap, `never-extractable` for every other one, so
+//! that an extractable key without `CKA_WRAP_WITH_TRUSTED` is flagged).
 //!
 //! This module asks the token only for public attributes (class, label, id,
 //! key type, modulus, public exponent, curve, public point and the key
@@ -19,7 +22,9 @@ use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use super::keygen::unwrap_octet_string;
-use super::{ObjectAttributes, PolicyViolation, Result, Token, TokenIdentity, UnreadableSlot};
+use super::{
+    KeyPolicy, ObjectAttributes, PolicyViolation, Result, Token, TokenIdentity, UnreadableSlot,
+};
 use crate::{hex, oid};
 
 /// The class name of a private key, as [`ObjectInfo::class`] spells it.
@@ -56,7 +61,8 @@ pub struct ObjectInfo {
 /// Why the inventory flags an object.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Flag {
-    /// The rule: `ca-key-policy` (a private key) or `no-wrap` (any key).
+    /// The rule: `ca-key-policy` (a never-extractable private key),
+    /// `backup-key-policy` (a backup-capable one) or `no-wrap` (any key).
     #[serde(deserialize_with = "flag_rule")]
     pub rule: super::policy::StaticName,
     /// The attribute that breaks it, its value and the value the rule requires.
@@ -67,7 +73,7 @@ pub struct Flag {
 fn flag_rule<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<&'static str, D::Error> {
-    super::policy::known_name(d, &["ca-key-policy", "no-wrap"])
+    super::policy::known_name(d, &["ca-key-policy", "backup-key-policy", "no-wrap"])
 }
 
 impl fmt::Display for Flag {
@@ -79,6 +85,8 @@ impl fmt::Display for Flag {
         }
         if self.rule == "no-wrap" {
             f.write_str(": a wrapping key can carry extractable keys out of the token")
+        } else if self.rule == "backup-key-policy" {
+            write!(f, ", must be {} (backup key policy)", v.required)
         } else {
             write!(f, ", must be {} (CA key policy)", v.required)
         }
@@ -86,19 +94,26 @@ impl fmt::Display for Flag {
 }
 
 impl ObjectInfo {
+    /// The key policy a private key is held to ([`KeyPolicy::of`]);
+    /// `None` for any other object.
+    pub fn policy(&self) -> Option<KeyPolicy> {
+        (self.class == PRIVATE_KEY).then(|| KeyPolicy::of(&self.attributes))
+    }
+
     /// What is wrong with this object: for a private key every attribute
-    /// that breaks the CA key policy; for any key, `CKA_WRAP` true.
+    /// that breaks its key policy; for any key, `CKA_WRAP` true.
     pub fn flags(&self) -> Vec<Flag> {
         let mut flags = Vec::new();
-        if self.class == PRIVATE_KEY {
+        if let Some(policy) = self.policy() {
+            let rule = match policy {
+                KeyPolicy::NeverExtractable => "ca-key-policy",
+                KeyPolicy::Backup | KeyPolicy::Restored => "backup-key-policy",
+            };
             flags.extend(
                 self.attributes
-                    .policy_violations()
+                    .policy_violations_under(policy)
                     .into_iter()
-                    .map(|violation| Flag {
-                        rule: "ca-key-policy",
-                        violation,
-                    }),
+                    .map(|violation| Flag { rule, violation }),
             );
         }
         if self.attributes.wrap == Some(true) {
@@ -142,6 +157,10 @@ pub struct ReportEntry<'a> {
     #[serde(flatten)]
     /// The object as the token reports it.
     pub object: Cow<'a, ObjectInfo>,
+    /// The key policy of a private key ([`ObjectInfo::policy`]); absent
+    /// for other objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<KeyPolicy>,
     /// What is wrong with the object; empty when nothing is.
     pub flags: Vec<Flag>,
 }
@@ -153,6 +172,7 @@ impl<'a> Report<'a> {
             .iter()
             .map(|object| ReportEntry {
                 object: Cow::Borrowed(object),
+                policy: object.policy(),
                 flags: object.flags(),
             })
             .collect();
@@ -235,6 +255,7 @@ pub fn render(
                     ("always-sensitive", a.always_sensitive),
                     ("never-extractable", a.never_extractable),
                     ("local", a.local),
+                    ("wrap-with-trusted", a.wrap_with_trusted),
                 ],
                 &[
                     ("sign", a.sign),
@@ -242,11 +263,17 @@ pub fn render(
                     ("wrap", a.wrap),
                     ("unwrap", a.unwrap),
                     ("derive", a.derive),
+                    ("trusted", a.trusted),
                 ],
             ];
             for line in lines {
+                // The attributes added with key custody are shown where the
+                // token reports them; the older ones always.
                 let cells: Vec<String> = line
                     .iter()
+                    .filter(|(name, v)| {
+                        v.is_some() || !matches!(*name, "wrap-with-trusted" | "trusted")
+                    })
                     .map(|(name, v)| match v {
                         Some(v) => format!("{name}={v}"),
                         None => format!("{name}=-"),
@@ -254,6 +281,9 @@ pub fn render(
                     .collect();
                 let _ = writeln!(out, "    {}", cells.join(" "));
             }
+        }
+        if let Some(policy) = o.policy() {
+            let _ = writeln!(out, "    policy {} ({})", policy.name(), policy.describe());
         }
         let flags = o.flags();
         for flag in &flags {

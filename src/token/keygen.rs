@@ -1,7 +1,10 @@
 //! CA key generation inside the token, and reading a key's public half and
 //! attributes back.
 //!
-//! Every private key is created sensitive, non-extractable and sign-only.
+//! Every private key is created sensitive and sign-only, under the policy
+//! the script chose ([`KeyPolicy`]): never extractable (the default), or
+//! extractable only under a trusted wrap key (`CKA_EXTRACTABLE` and
+//! `CKA_WRAP_WITH_TRUSTED` true) for a key that is to be backed up.
 //! The templates carry the key policy and what the mechanism needs, nothing
 //! else: the public template has no `CKA_VERIFY`/`CKA_ENCRYPT`/`CKA_DERIVE`
 //! (tpm2-pkcs11 refuses a `CKA_VERIFY` or `CKA_ENCRYPT` that differs from
@@ -28,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spki::EncodePublicKey;
 
-use super::policy::{read_back, KeyAttributes, ObjectAttributes, ReadBack};
+use super::policy::{read_back, KeyAttributes, KeyPolicy, ObjectAttributes, ReadBack};
 use super::{Error, Result, Token};
 use crate::hex;
 
@@ -81,6 +84,15 @@ impl KeyAlgorithm {
     pub fn is_rsa(self) -> bool {
         self.rsa_bits().is_some()
     }
+
+    /// The curve's `CKA_EC_PARAMS` (DER of its OID); empty for RSA.
+    pub(super) fn ec_params(self) -> &'static [u8] {
+        match self {
+            KeyAlgorithm::EcdsaP256 => P256_PARAMS,
+            KeyAlgorithm::EcdsaP384 => P384_PARAMS,
+            _ => &[],
+        }
+    }
 }
 
 /// The digest an RSA signature uses (ECDSA keys fix their own).
@@ -114,6 +126,12 @@ pub struct KeyRecord {
     pub id_held_by_others: u64,
     /// The key algorithm.
     pub algorithm: KeyAlgorithm,
+    /// The policy the key is held to: the one it was generated under, or
+    /// for a key found by label the one its attributes claim
+    /// ([`KeyPolicy::of`]). Absent in records written before policies were
+    /// named, which were all `never-extractable` ([`KeyRecord::policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<KeyPolicy>,
     /// The private key's attributes as read back from the token. One named
     /// in `unknown` was not reported: its field holds the value that breaks
     /// the policy, never a guessed pass.
@@ -139,8 +157,14 @@ fn is_zero(n: &u64) -> bool {
 const UNKNOWN: &str = "unknown (the token does not report it)";
 
 impl KeyRecord {
-    /// Refuses a key whose attributes (as read back) break the CA key
-    /// policy, an attribute the token did not report among them, and a key
+    /// The key's policy; `never-extractable` for a record written before
+    /// policies were named.
+    pub fn policy(&self) -> KeyPolicy {
+        self.policy.unwrap_or_default()
+    }
+
+    /// Refuses a key whose attributes (as read back) break its policy
+    /// ([`KeyRecord::policy`]), an attribute the token did not report among them, and a key
     /// whose `CKA_ID` another object holds or the token does not report.
     pub fn check_policy(&self, token: &str) -> Result<()> {
         let refuse = |attribute: &'static str, actual: String, expected: &'static str| {
@@ -152,7 +176,9 @@ impl KeyRecord {
                 expected,
             })
         };
-        if let Some((attribute, actual, expected)) = self.attributes.policy_violation() {
+        if let Some((attribute, actual, expected)) =
+            self.attributes.policy_violation_under(self.policy())
+        {
             let actual = if self.unknown.iter().any(|u| u == attribute) {
                 UNKNOWN.to_string()
             } else {
@@ -178,13 +204,18 @@ impl KeyRecord {
 }
 
 impl Token {
-    /// Generates a CA key pair labelled `label`, refusing an existing label
+    /// Generates a CA key pair labelled `label` under `policy`, refusing an existing label
     /// or a `CKA_ID` some object already holds (nothing is generated then).
     /// The caller records the returned key and then calls
     /// [`KeyRecord::check_policy`] before using it: that refuses, among the
     /// rest, a `CKA_ID` the token holds on another object too (a module that
     /// shortened it), and the key stays in the token, explained by the record.
-    pub fn generate_ca_key(&self, label: &str, algorithm: KeyAlgorithm) -> Result<KeyRecord> {
+    pub fn generate_ca_key(
+        &self,
+        label: &str,
+        algorithm: KeyAlgorithm,
+        policy: KeyPolicy,
+    ) -> Result<KeyRecord> {
         if self.label_exists(label)? {
             return Err(Error::LabelExists {
                 token: self.identity().label.clone(),
@@ -201,14 +232,20 @@ impl Token {
                 reason: "returned a CKA_ID another object already holds; no key was generated",
             });
         }
-        let (mechanism, public, private) = templates(label, &id, algorithm);
+        let (mechanism, public, private) = templates(label, &id, algorithm, policy);
         let (pub_handle, priv_handle) = self
             .session()
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(|e| self.call_error(e))?;
         #[cfg(feature = "fault-injection")]
         super::fault::after_generate(self.session(), priv_handle);
-        self.describe_key(label, algorithm, pub_handle, priv_handle, Some(&id))
+        self.describe_key(
+            label,
+            algorithm,
+            pub_handle,
+            priv_handle,
+            Some((&id, policy)),
+        )
     }
 
     /// Every object that holds `id` as its `CKA_ID`.
@@ -363,27 +400,36 @@ impl Token {
     }
 
     /// The record of a key pair: its public half, its private key's policy
-    /// attributes and `CKA_ID` as read back. `requested` is the `CKA_ID` a
-    /// key just generated was given; then the objects other than the pair
-    /// that hold the read-back `CKA_ID` are counted.
-    fn describe_key(
+    /// attributes and `CKA_ID` as read back. `made` is the `CKA_ID` and
+    /// policy a key just made was given; then the objects other than the
+    /// pair that hold the read-back `CKA_ID` are counted. A key found by
+    /// label is held to the policy its attributes claim.
+    pub(super) fn describe_key(
         &self,
         label: &str,
         algorithm: KeyAlgorithm,
         pub_handle: ObjectHandle,
         priv_handle: ObjectHandle,
-        requested: Option<&[u8]>,
+        made: Option<(&[u8], KeyPolicy)>,
     ) -> Result<KeyRecord> {
+        let requested = made.map(|(id, _)| id);
         let spki_der = self.public_key_der(label, algorithm, pub_handle)?;
         let mut types = KeyAttributes::TYPES.to_vec();
         types.push(AttributeType::Id);
         let read = self.read_back(priv_handle, &types)?;
-        let attributes = KeyAttributes::from_reported(&ObjectAttributes::collect(&read.values));
+        let reported = ObjectAttributes::collect(&read.values);
+        let attributes = KeyAttributes::from_reported(&reported);
+        let policy = made.map_or_else(|| KeyPolicy::of(&reported), |(_, policy)| policy);
         let id = read.values.iter().find_map(|a| match a {
             Attribute::Id(v) => Some(v.clone()),
             _ => None,
         });
         let mut unknown: Vec<String> = read.unknown.iter().map(|t| t.to_string()).collect();
+        if policy == KeyPolicy::NeverExtractable {
+            // Not part of that policy (a module without it may still hold
+            // never-extractable keys); the record leaves it absent.
+            unknown.retain(|u| u != "CKA_WRAP_WITH_TRUSTED");
+        }
         if requested.is_none() {
             // A key found by label is refused for its policy attributes
             // alone, as before; only a new key must report its CKA_ID.
@@ -408,6 +454,7 @@ impl Token {
             id_requested,
             id_held_by_others,
             algorithm,
+            policy: Some(policy),
             attributes,
             unknown,
             spki_sha256: hex::encode(&Sha256::digest(&spki_der)),
@@ -450,6 +497,7 @@ pub(super) fn templates(
     label: &str,
     id: &[u8],
     algorithm: KeyAlgorithm,
+    policy: KeyPolicy,
 ) -> (Mechanism<'static>, Vec<Attribute>, Vec<Attribute>) {
     let mut public = vec![
         Attribute::Token(true),
@@ -458,26 +506,10 @@ pub(super) fn templates(
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
     ];
-    let mut private = vec![
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Sign(true),
-        Attribute::Decrypt(false),
-        Attribute::Unwrap(false),
-        Attribute::Label(label.as_bytes().to_vec()),
-        Attribute::Id(id.to_vec()),
-    ];
+    let private = private_template(label, id, algorithm, policy);
     let mechanism = match algorithm {
         KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
-            let params = if algorithm == KeyAlgorithm::EcdsaP256 {
-                P256_PARAMS
-            } else {
-                P384_PARAMS
-            };
-            public.push(Attribute::EcParams(params.to_vec()));
-            private.push(Attribute::Derive(false));
+            public.push(Attribute::EcParams(algorithm.ec_params().to_vec()));
             Mechanism::EccKeyPairGen
         }
         rsa => {
@@ -488,6 +520,40 @@ pub(super) fn templates(
         }
     };
     (mechanism, public, private)
+}
+
+/// The private key's template under `policy`: every policy attribute, the
+/// false ones too, but `CKA_DERIVE` on EC keys only (the module docs say
+/// why). Shared by key generation and by unwrapping a backed-up key.
+pub(super) fn private_template(
+    label: &str,
+    id: &[u8],
+    algorithm: KeyAlgorithm,
+    policy: KeyPolicy,
+) -> Vec<Attribute> {
+    let mut private = vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+    ];
+    match policy {
+        KeyPolicy::NeverExtractable => private.push(Attribute::Extractable(false)),
+        KeyPolicy::Backup | KeyPolicy::Restored => private.extend([
+            Attribute::Extractable(true),
+            Attribute::WrapWithTrusted(true),
+        ]),
+    }
+    private.extend([
+        Attribute::Sign(true),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ]);
+    if !algorithm.is_rsa() {
+        private.push(Attribute::Derive(false));
+    }
+    private
 }
 
 /// Strips a DER OCTET STRING header (short or long form length).

@@ -1,11 +1,13 @@
 //! The PKCS#11 token: loading a module, finding a token by label, serial or
 //! `pkcs11:` URI, logging in, generating CA keys, signing with them, and
-//! listing what the token holds.
+//! listing what the token holds, and the primitives of key custody.
 //!
 //! This module owns every call into cryptoki. It must never read a PIN from
 //! argv or the environment, print one, or create a key that can leave the
-//! token.
+//! token other than wrapped under a trusted key (`CKA_WRAP_WITH_TRUSTED`,
+//! [`KeyPolicy::Backup`], chosen per key).
 
+pub mod custody;
 #[cfg(feature = "fault-injection")]
 mod fault;
 pub mod inventory;
@@ -17,10 +19,11 @@ mod signer;
 mod slots;
 mod uri;
 
+pub use custody::TokenObject;
 pub use inventory::{Flag, ObjectInfo};
 pub use keygen::{KeyAlgorithm, KeyRecord, SignatureHash};
 pub use pin::{PinFlags, PinRefusal, PinSource, PinVerdict, MAX_PROMPT_ATTEMPTS};
-pub use policy::{KeyAttributes, ObjectAttributes, PolicyViolation};
+pub use policy::{KeyAttributes, KeyPolicy, ObjectAttributes, PolicyViolation};
 pub use sessions::{session_cap, CapBy, SessionCap, SigningSessions};
 pub use signer::{SigningSession, TokenKey, TokenSignature, TokenSigner, TokenVerifyingKey};
 pub use slots::{escape_controls, printable, SessionLimits, UnreadableSlot};
@@ -101,6 +104,14 @@ pub enum Error {
     /// The token refused the PIN.
     #[error("token {token}: login refused: {rv}")]
     Login {
+        /// The token's label.
+        token: String,
+        /// The return value the module gave.
+        rv: Rv,
+    },
+    /// The token refused the security officer's PIN.
+    #[error("token {token}: security officer login refused: {rv}")]
+    SoLogin {
         /// The token's label.
         token: String,
         /// The return value the module gave.
@@ -206,6 +217,26 @@ impl Error {
             Error::Login { rv, .. } if rv.value() == RvError::PinIncorrect => {
                 Some("the PIN is wrong; repeated failures may lock the token".into())
             }
+            Error::SoLogin { rv, .. } if rv.value() == RvError::PinIncorrect => Some(
+                "the SO PIN is wrong; repeated failures may lock the security officer out".into(),
+            ),
+            Error::SoLogin { rv, .. } if rv.value() == RvError::UserAnotherAlreadyLoggedIn => {
+                Some("the user is logged in: log out before the security officer logs in".into())
+            }
+            Error::Call {
+                function: Function::WrapKey,
+                rv,
+                ..
+            } if rv.value() == RvError::KeyNotWrappable => Some(
+                "the token wraps a backup key only under a trusted wrap key (CKA_TRUSTED, made by the security officer)".into(),
+            ),
+            Error::Call {
+                function: Function::WrapKey,
+                rv,
+                ..
+            } if rv.value() == RvError::KeyUnextractable => Some(
+                "the key was generated never extractable; only a key generated with backup = true can be backed up".into(),
+            ),
             Error::Login { rv, .. } if rv.value() == RvError::PinLocked => {
                 Some(PinRefusal::Locked.hint().into())
             }
@@ -360,8 +391,13 @@ impl Token {
             return Err(load_err("no such file".into()));
         }
         let ctx = Pkcs11::new(module).map_err(|e| load_err(e.to_string()))?;
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(|e| load_err(format!("C_Initialize failed: {e}")))?;
+        // A module this process already initialised (a second token opened
+        // next to the first, as a restore onto another token does) is used as it is.
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(())
+            | Err(cryptoki::error::Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => return Err(load_err(format!("C_Initialize failed: {e}"))),
+        }
         let slots = ctx
             .get_slots_with_token()
             .map_err(|e| load_err(format!("C_GetSlotList failed: {e}")))?;

@@ -1,4 +1,4 @@
-//! Where the user PIN comes from: a prompt without echo, a file, or an
+//! Where the user PIN (or the security officer's) comes from: a prompt without echo, a file, or an
 //! inherited file descriptor. Never argv, never the environment.
 //!
 //! Also what the token says of its user PIN before one is asked for
@@ -46,17 +46,26 @@ impl PinSource {
         }
     }
 
-    /// Reads the PIN. A single trailing newline is removed; an empty PIN is refused.
+    /// Reads the user PIN. A single trailing newline is removed; an empty PIN is refused.
     pub fn read(&self, token_label: &str) -> Result<AuthPin> {
+        self.read_as("user PIN", token_label)
+    }
+
+    /// Reads the security officer's PIN, as [`PinSource::read`] the user's
+    /// (the prompt asks for the SO PIN).
+    pub fn read_so(&self, token_label: &str) -> Result<AuthPin> {
+        self.read_as("SO PIN", token_label)
+    }
+
+    fn read_as(&self, what: &str, token_label: &str) -> Result<AuthPin> {
         let fail = |reason: String| Error::Pin {
             source_name: self.describe(),
             reason,
         };
         let raw: Zeroizing<Vec<u8>> = match self {
             PinSource::Prompt => {
-                let text =
-                    rpassword::prompt_password(format!("user PIN for token {token_label}: "))
-                        .map_err(|e| fail(format!("cannot prompt on a terminal: {e}")))?;
+                let text = rpassword::prompt_password(format!("{what} for token {token_label}: "))
+                    .map_err(|e| fail(format!("cannot prompt on a terminal: {e}")))?;
                 Zeroizing::new(text.into_bytes())
             }
             PinSource::File(path) => {

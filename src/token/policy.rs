@@ -1,8 +1,11 @@
-//! The CA key policy: the attributes that prove a private key cannot leave
-//! the token, how they are read back (an attribute the module does not
-//! report is asked for alone and, still unanswered, unknown: never false)
-//! and the violations of the policy. Pure: no token calls; the token's
-//! answers come in as values ([`read_back`]).
+//! The CA key policies: the attributes that prove a private key cannot leave
+//! the token ([`KeyPolicy::NeverExtractable`]), or can leave it only wrapped
+//! by a key the security officer made trusted ([`KeyPolicy::Backup`], and
+//! [`KeyPolicy::Restored`] for such a key unwrapped into a token); how
+//! they are read back (an attribute the module does not report is asked for
+//! alone and, still unanswered, unknown: never false) and the violations of
+//! a policy. Pure: no token calls; the token's answers come in as values
+//! ([`read_back`]).
 
 use cryptoki::object::{Attribute, AttributeType};
 use serde::{Deserialize, Serialize};
@@ -52,7 +55,127 @@ pub(crate) fn read_back<E>(
     Ok(out)
 }
 
-/// The attributes of a private key that prove it cannot leave the token.
+/// The policy a CA private key is made under and held to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyPolicy {
+    /// Sensitive, never extractable, sign only: the key never leaves the
+    /// token. Every key recorded before policies were named had this one.
+    #[default]
+    NeverExtractable,
+    /// Sensitive, extractable only under a trusted wrap key
+    /// (`CKA_WRAP_WITH_TRUSTED`), sign only: the key can be backed up, and
+    /// the module refuses to wrap it with a key the security officer did
+    /// not make trusted (`CKA_TRUSTED`). Generated in the token: always
+    /// sensitive and local.
+    Backup,
+    /// A backup key restored into this token (unwrapped, so neither local
+    /// nor always sensitive), held to the same rule otherwise: sensitive,
+    /// extractable only under a trusted wrap key, sign only. Never chosen
+    /// by a script; the attributes cannot tell an unwrapped key from one
+    /// imported in clear, so its provenance is the restore's record.
+    Restored,
+}
+
+impl KeyPolicy {
+    /// The policy's name, as scripts, records and the inventory spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyPolicy::NeverExtractable => "never-extractable",
+            KeyPolicy::Backup => "backup",
+            KeyPolicy::Restored => "restored",
+        }
+    }
+
+    /// The policy a script's `backup` key chooses.
+    pub fn chosen(backup: bool) -> KeyPolicy {
+        if backup {
+            KeyPolicy::Backup
+        } else {
+            KeyPolicy::NeverExtractable
+        }
+    }
+
+    /// What the policy means, as the dry run and the inventory say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            KeyPolicy::NeverExtractable => "sensitive, never extractable, sign only",
+            KeyPolicy::Backup => "sensitive, extractable only under a trusted wrap key, sign only",
+            KeyPolicy::Restored => {
+                "sensitive, extractable only under a trusted wrap key, sign only; unwrapped into this token, not generated in it"
+            }
+        }
+    }
+
+    /// The dry run's words for the policy of a key a step generates. The
+    /// never-extractable text is the one plans printed before policies were
+    /// named: acknowledgement codes derive from it and must not change.
+    pub fn plan_text(self) -> String {
+        match self {
+            KeyPolicy::NeverExtractable => self.describe().to_string(),
+            KeyPolicy::Backup | KeyPolicy::Restored => {
+                format!("{}; policy {}", self.describe(), self.name())
+            }
+        }
+    }
+
+    /// The policy a private key's attributes claim: when it is extractable
+    /// and may be wrapped only by a trusted key, [`KeyPolicy::Backup`] if
+    /// it was generated in the token (`CKA_LOCAL`), else
+    /// [`KeyPolicy::Restored`]; otherwise [`KeyPolicy::NeverExtractable`],
+    /// so that an extractable key without `CKA_WRAP_WITH_TRUSTED` breaks it.
+    pub fn of(attributes: &ObjectAttributes) -> KeyPolicy {
+        if attributes.extractable != Some(true) || attributes.wrap_with_trusted != Some(true) {
+            KeyPolicy::NeverExtractable
+        } else if attributes.local == Some(true) {
+            KeyPolicy::Backup
+        } else {
+            KeyPolicy::Restored
+        }
+    }
+
+    /// The attributes the policy requires, with their values, in policy order.
+    fn rule(self, a: &ObjectAttributes) -> Vec<(&'static str, Option<bool>, bool)> {
+        let mut rule = vec![
+            ("CKA_TOKEN", a.token, true),
+            ("CKA_PRIVATE", a.private, true),
+            ("CKA_SENSITIVE", a.sensitive, true),
+        ];
+        match self {
+            KeyPolicy::NeverExtractable => rule.extend([
+                ("CKA_EXTRACTABLE", a.extractable, false),
+                ("CKA_ALWAYS_SENSITIVE", a.always_sensitive, true),
+                ("CKA_NEVER_EXTRACTABLE", a.never_extractable, true),
+                ("CKA_LOCAL", a.local, true),
+            ]),
+            KeyPolicy::Backup => rule.extend([
+                ("CKA_EXTRACTABLE", a.extractable, true),
+                ("CKA_WRAP_WITH_TRUSTED", a.wrap_with_trusted, true),
+                ("CKA_ALWAYS_SENSITIVE", a.always_sensitive, true),
+                ("CKA_LOCAL", a.local, true),
+            ]),
+            KeyPolicy::Restored => rule.extend([
+                ("CKA_EXTRACTABLE", a.extractable, true),
+                ("CKA_WRAP_WITH_TRUSTED", a.wrap_with_trusted, true),
+            ]),
+        }
+        rule.extend([
+            ("CKA_SIGN", a.sign, true),
+            ("CKA_DECRYPT", a.decrypt, false),
+            ("CKA_UNWRAP", a.unwrap, false),
+            ("CKA_DERIVE", a.derive, false),
+        ]);
+        rule
+    }
+}
+
+impl std::fmt::Display for KeyPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The attributes of a private key that show whether it can leave the token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KeyAttributes {
     /// CKA_TOKEN: kept on the token.
@@ -67,6 +190,11 @@ pub struct KeyAttributes {
     pub always_sensitive: bool,
     /// CKA_NEVER_EXTRACTABLE: never extractable since it was made.
     pub never_extractable: bool,
+    /// CKA_WRAP_WITH_TRUSTED: wrapped only by a key with `CKA_TRUSTED`;
+    /// `None` when the token does not report it, and in records written
+    /// before it was read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_with_trusted: Option<bool>,
     /// CKA_LOCAL: generated inside the token.
     pub local: bool,
     /// CKA_SIGN: may sign.
@@ -81,13 +209,14 @@ pub struct KeyAttributes {
 
 impl KeyAttributes {
     /// The attribute types read back for a `KeyAttributes`, in field order.
-    pub(crate) const TYPES: [AttributeType; 11] = [
+    pub(crate) const TYPES: [AttributeType; 12] = [
         AttributeType::Token,
         AttributeType::Private,
         AttributeType::Sensitive,
         AttributeType::Extractable,
         AttributeType::AlwaysSensitive,
         AttributeType::NeverExtractable,
+        AttributeType::WrapWithTrusted,
         AttributeType::Local,
         AttributeType::Sign,
         AttributeType::Decrypt,
@@ -95,10 +224,17 @@ impl KeyAttributes {
         AttributeType::Derive,
     ];
 
-    /// The first attribute that breaks the CA key policy, as (name, actual, required).
+    /// The first attribute that breaks the policy the attributes claim
+    /// ([`KeyPolicy::of`]), as (name, actual, required).
     pub fn policy_violation(&self) -> Option<(&'static str, bool, bool)> {
+        self.policy_violation_under(KeyPolicy::of(&ObjectAttributes::from(self)))
+    }
+
+    /// The first attribute that breaks `policy`, as (name, actual,
+    /// required); an unreported `CKA_WRAP_WITH_TRUSTED` counts as false.
+    pub fn policy_violation_under(&self, policy: KeyPolicy) -> Option<(&'static str, bool, bool)> {
         ObjectAttributes::from(self)
-            .policy_violations()
+            .policy_violations_under(policy)
             .into_iter()
             .next()
             .map(|v| (v.attribute, v.actual.unwrap_or(!v.required), v.required))
@@ -113,6 +249,7 @@ impl KeyAttributes {
             extractable: r.extractable.unwrap_or(true),
             always_sensitive: r.always_sensitive.unwrap_or(false),
             never_extractable: r.never_extractable.unwrap_or(false),
+            wrap_with_trusted: r.wrap_with_trusted,
             local: r.local.unwrap_or(false),
             sign: r.sign.unwrap_or(false),
             decrypt: r.decrypt.unwrap_or(true),
@@ -139,6 +276,10 @@ pub struct ObjectAttributes {
     pub always_sensitive: Option<bool>,
     /// CKA_NEVER_EXTRACTABLE: never extractable since it was made.
     pub never_extractable: Option<bool>,
+    /// CKA_WRAP_WITH_TRUSTED: wrapped only by a key with `CKA_TRUSTED`
+    /// (absent, not null, when not reported: older records read back as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_with_trusted: Option<bool>,
     /// CKA_LOCAL: generated inside the token.
     pub local: Option<bool>,
     /// CKA_SIGN: may sign.
@@ -147,6 +288,10 @@ pub struct ObjectAttributes {
     pub decrypt: Option<bool>,
     /// CKA_WRAP: may wrap other keys.
     pub wrap: Option<bool>,
+    /// CKA_TRUSTED: may wrap keys that only a trusted key may wrap (set by
+    /// the security officer); absent, not null, when not reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<bool>,
     /// CKA_UNWRAP: may unwrap keys into the token.
     pub unwrap: Option<bool>,
     /// CKA_DERIVE: may derive other keys.
@@ -167,17 +312,19 @@ pub struct PolicyViolation {
 
 impl ObjectAttributes {
     /// The attribute types that fill an `ObjectAttributes`, in field order.
-    pub(crate) const TYPES: [AttributeType; 12] = [
+    pub(crate) const TYPES: [AttributeType; 14] = [
         AttributeType::Token,
         AttributeType::Private,
         AttributeType::Sensitive,
         AttributeType::Extractable,
         AttributeType::AlwaysSensitive,
         AttributeType::NeverExtractable,
+        AttributeType::WrapWithTrusted,
         AttributeType::Local,
         AttributeType::Sign,
         AttributeType::Decrypt,
         AttributeType::Wrap,
+        AttributeType::Trusted,
         AttributeType::Unwrap,
         AttributeType::Derive,
     ];
@@ -193,6 +340,8 @@ impl ObjectAttributes {
                 Attribute::Extractable(v) => (&mut out.extractable, v),
                 Attribute::AlwaysSensitive(v) => (&mut out.always_sensitive, v),
                 Attribute::NeverExtractable(v) => (&mut out.never_extractable, v),
+                Attribute::WrapWithTrusted(v) => (&mut out.wrap_with_trusted, v),
+                Attribute::Trusted(v) => (&mut out.trusted, v),
                 Attribute::Local(v) => (&mut out.local, v),
                 Attribute::Sign(v) => (&mut out.sign, v),
                 Attribute::Decrypt(v) => (&mut out.decrypt, v),
@@ -206,30 +355,25 @@ impl ObjectAttributes {
         out
     }
 
-    /// Every attribute that breaks the CA private-key policy, in policy order.
-    /// An attribute the token does not report never meets the policy.
+    /// Every attribute that breaks the private-key policy the attributes
+    /// claim ([`KeyPolicy::of`]), in policy order. An attribute the token
+    /// does not report never meets the policy.
     pub fn policy_violations(&self) -> Vec<PolicyViolation> {
-        [
-            ("CKA_TOKEN", self.token, true),
-            ("CKA_PRIVATE", self.private, true),
-            ("CKA_SENSITIVE", self.sensitive, true),
-            ("CKA_EXTRACTABLE", self.extractable, false),
-            ("CKA_ALWAYS_SENSITIVE", self.always_sensitive, true),
-            ("CKA_NEVER_EXTRACTABLE", self.never_extractable, true),
-            ("CKA_LOCAL", self.local, true),
-            ("CKA_SIGN", self.sign, true),
-            ("CKA_DECRYPT", self.decrypt, false),
-            ("CKA_UNWRAP", self.unwrap, false),
-            ("CKA_DERIVE", self.derive, false),
-        ]
-        .into_iter()
-        .filter(|(_, actual, required)| *actual != Some(*required))
-        .map(|(attribute, actual, required)| PolicyViolation {
-            attribute,
-            actual,
-            required,
-        })
-        .collect()
+        self.policy_violations_under(KeyPolicy::of(self))
+    }
+
+    /// Every attribute that breaks `policy`, in policy order.
+    pub fn policy_violations_under(&self, policy: KeyPolicy) -> Vec<PolicyViolation> {
+        policy
+            .rule(self)
+            .into_iter()
+            .filter(|(_, actual, required)| *actual != Some(*required))
+            .map(|(attribute, actual, required)| PolicyViolation {
+                attribute,
+                actual,
+                required,
+            })
+            .collect()
     }
 }
 
@@ -242,11 +386,13 @@ impl From<&KeyAttributes> for ObjectAttributes {
             extractable: Some(k.extractable),
             always_sensitive: Some(k.always_sensitive),
             never_extractable: Some(k.never_extractable),
+            wrap_with_trusted: k.wrap_with_trusted,
             local: Some(k.local),
             sign: Some(k.sign),
             decrypt: Some(k.decrypt),
             // A private key has no CKA_WRAP; the transcript's record leaves it out.
             wrap: None,
+            trusted: None,
             unwrap: Some(k.unwrap),
             derive: Some(k.derive),
         }
@@ -254,13 +400,14 @@ impl From<&KeyAttributes> for ObjectAttributes {
 }
 
 /// Every attribute a [`PolicyViolation`] may name.
-const POLICY_ATTRIBUTES: [&str; 12] = [
+const POLICY_ATTRIBUTES: [&str; 13] = [
     "CKA_TOKEN",
     "CKA_PRIVATE",
     "CKA_SENSITIVE",
     "CKA_EXTRACTABLE",
     "CKA_ALWAYS_SENSITIVE",
     "CKA_NEVER_EXTRACTABLE",
+    "CKA_WRAP_WITH_TRUSTED",
     "CKA_LOCAL",
     "CKA_SIGN",
     "CKA_DECRYPT",

@@ -34,6 +34,8 @@ pub struct Env {
     daemons: Option<Daemons>,
     pub dir: tempfile::TempDir,
     pub pin: String,
+    /// The security officer's PIN of the SoftHSM tokens (empty on another module).
+    pub so_pin: String,
 }
 
 fn digits(seed: u64) -> String {
@@ -54,6 +56,7 @@ impl Env {
             daemons: None,
             dir,
             pin,
+            so_pin: so_pin.clone(),
         };
         std::fs::create_dir(env.path("tokens")).expect("tokens dir");
         std::fs::write(
@@ -82,6 +85,7 @@ impl Env {
             pin: daemons.pin.trim().to_string(),
             daemons: Some(daemons),
             dir,
+            so_pin: String::new(),
         };
         env.write_secret("user.pin", &format!("{}\n", env.pin));
         env

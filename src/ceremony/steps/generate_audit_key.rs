@@ -1,5 +1,6 @@
 //! The `generate-audit-key` step: the audit key generated in the token
-//! under `[audit] key_label`, and its public key written. The audit key
+//! under `[audit] key_label` (never extractable; or with `backup = true`
+//! extractable only under a trusted wrap key), and its public key written. The audit key
 //! signs transcript checkpoints and output bundles' `SHA256SUMS`, never
 //! certificates.
 
@@ -17,7 +18,7 @@ use super::super::step::{
 };
 use super::super::Error;
 use crate::events::Event;
-use crate::token::KeyAlgorithm;
+use crate::token::{KeyAlgorithm, KeyPolicy};
 
 /// The step type.
 pub(super) const TYPE: StepType = StepType {
@@ -41,6 +42,10 @@ pub struct Spec {
     pub algorithm: KeyAlgorithm,
     /// Where the public key goes, inside the output directory.
     pub public_key: PathBuf,
+    /// Whether the key may be backed up: extractable, but only wrapped by
+    /// a trusted key ([`KeyPolicy::Backup`]).
+    #[serde(default)]
+    pub backup: bool,
     /// Whether every witness acknowledges the step first.
     #[serde(default)]
     pub witnessed: bool,
@@ -55,6 +60,8 @@ pub struct AuditKeyStep {
     pub key_label: String,
     /// Its algorithm.
     pub algorithm: KeyAlgorithm,
+    /// Its policy.
+    pub policy: KeyPolicy,
     /// Where the public key goes.
     pub public_key: PathBuf,
 }
@@ -73,6 +80,7 @@ impl StepSpec for Spec {
             id: self.id.clone(),
             key_label: cx.audit_key_label.to_string(),
             algorithm: self.algorithm,
+            policy: KeyPolicy::chosen(self.backup),
             public_key: cx.output(&self.public_key)?,
         }))
     }
@@ -111,7 +119,7 @@ impl Step for AuditKeyStep {
 impl AuditKeyStep {
     fn execute(&self, cx: &mut Context<'_>) -> Result<(), Error> {
         let token = cx.token();
-        let key = token.generate_ca_key(&self.key_label, self.algorithm)?;
+        let key = token.generate_ca_key(&self.key_label, self.algorithm, self.policy)?;
         let file = &self.public_key;
         let spki = crate::x509::spki_from_der(&self.id, &key.spki_der)?;
         let pem = spki
@@ -128,9 +136,10 @@ impl AuditKeyStep {
         key.check_policy(&token.identity().label)?;
         write_output(file, pem.as_bytes())?;
         cx.say(format_args!(
-            "step {}: generated audit key {:?} (public key sha256 {}), wrote {}",
+            "step {}: generated audit key {:?} (policy {}, public key sha256 {}), wrote {}",
             self.id,
             key.label,
+            key.policy(),
             key.spki_sha256,
             file.display()
         ));
@@ -142,8 +151,10 @@ impl fmt::Display for AuditKeyStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "  key          generate {} key pair labelled {:?} in the token (sensitive, never extractable, sign only); it signs transcript checkpoints, never certificates",
-            self.algorithm, self.key_label
+            "  key          generate {} key pair labelled {:?} in the token ({}); it signs transcript checkpoints, never certificates",
+            self.algorithm,
+            self.key_label,
+            self.policy.plan_text()
         )?;
         writeln!(
             f,

@@ -1,5 +1,6 @@
 //! The `generate-root` step: a key pair generated in the token (sensitive,
-//! never extractable, sign only) and its self-signed root CA certificate,
+//! never extractable, sign only; or with `backup = true` extractable only
+//! under a trusted wrap key) and its self-signed root CA certificate,
 //! verified in software, recorded, then written.
 
 use std::any::Any;
@@ -18,7 +19,7 @@ use super::super::step::{
 use super::super::Error;
 use crate::events::Event;
 use crate::profile::RootProfile;
-use crate::token::{KeyAlgorithm, SignatureHash, TokenSigner};
+use crate::token::{KeyAlgorithm, KeyPolicy, SignatureHash, TokenSigner};
 use crate::x509;
 
 /// The step type.
@@ -59,6 +60,10 @@ pub struct Spec {
     pub path_len: Option<u8>,
     /// Where the certificate goes, inside the output directory.
     pub certificate: PathBuf,
+    /// Whether the key may be backed up: extractable, but only wrapped by
+    /// a trusted key ([`KeyPolicy::Backup`]).
+    #[serde(default)]
+    pub backup: bool,
     /// Whether every witness acknowledges the step first.
     #[serde(default)]
     pub witnessed: bool,
@@ -73,6 +78,8 @@ pub struct RootStep {
     pub key_label: String,
     /// New key's algorithm.
     pub algorithm: KeyAlgorithm,
+    /// New key's policy.
+    pub policy: KeyPolicy,
     /// Digest for the signature.
     pub hash: SignatureHash,
     /// The certificate profile.
@@ -118,6 +125,7 @@ impl StepSpec for Spec {
             id: self.id.clone(),
             key_label: self.key_label.clone(),
             algorithm: self.algorithm,
+            policy: KeyPolicy::chosen(self.backup),
             hash: self.hash.unwrap_or_default(),
             profile,
             lifetime: Duration::from_secs(u64::from(self.validity_days) * 86_400),
@@ -160,7 +168,7 @@ impl Step for RootStep {
 impl RootStep {
     fn execute(&self, cx: &mut Context<'_>) -> Result<(), Error> {
         let token = cx.token();
-        let key = token.generate_ca_key(&self.key_label, self.algorithm)?;
+        let key = token.generate_ca_key(&self.key_label, self.algorithm, self.policy)?;
         cx.tally().keys += 1;
         cx.record(&Event::KeyGenerated {
             step: Cow::Borrowed(&self.id),
@@ -168,8 +176,13 @@ impl RootStep {
         })?;
         key.check_policy(&token.identity().label)?;
         cx.say(format_args!(
-            "step {}: generated {} key {:?} (id {}, public key sha256 {})",
-            self.id, key.algorithm, key.label, key.id, key.spki_sha256
+            "step {}: generated {} key {:?} (id {}, policy {}, public key sha256 {})",
+            self.id,
+            key.algorithm,
+            key.label,
+            key.id,
+            key.policy(),
+            key.spki_sha256
         ));
 
         let signer = TokenSigner::new(token, &key, self.hash)?;
@@ -210,10 +223,14 @@ impl RootStep {
 
 impl fmt::Display for RootStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The never-extractable text is what acknowledgement codes of
+        // existing scripts cover: it stays as it was.
         writeln!(
             f,
-            "  key          generate {} key pair labelled {:?} in the token (sensitive, never extractable, sign only)",
-            self.algorithm, self.key_label
+            "  key          generate {} key pair labelled {:?} in the token ({})",
+            self.algorithm,
+            self.key_label,
+            self.policy.plan_text()
         )?;
         let sig = match (self.algorithm, self.hash) {
             (KeyAlgorithm::EcdsaP256, _) => "ecdsa-with-SHA256",

@@ -105,3 +105,31 @@ fn a_real_transcript_reads_back_entry_by_entry() {
         assert!(seen >= 4);
     }
 }
+
+#[test]
+fn key_records_before_and_after_key_policies_were_named() {
+    // Before: no policy, no wrap_with_trusted; read as never-extractable
+    // and written back to the same bytes.
+    let old = r#"{"type":"key_generated","step":"r","label":"k","id":"01","algorithm":"ecdsa-p256","attributes":{"token":true,"private":true,"sensitive":true,"extractable":false,"always_sensitive":true,"never_extractable":true,"local":true,"sign":true,"decrypt":false,"unwrap":false,"derive":false},"spki_sha256":"00"}"#;
+    let Event::KeyGenerated { key, .. } = serde_json::from_str::<Event<'static>>(old).expect("old")
+    else {
+        panic!("key_generated");
+    };
+    assert_eq!(key.policy, None);
+    assert_eq!(key.policy(), crate::token::KeyPolicy::NeverExtractable);
+    assert_eq!(key.attributes.wrap_with_trusted, None);
+    assert_eq!(reread(old), old);
+    // After: a backup key names its policy and CKA_WRAP_WITH_TRUSTED.
+    let new = r#"{"type":"key_generated","step":"r","label":"k","id":"01","algorithm":"ecdsa-p256","policy":"backup","attributes":{"token":true,"private":true,"sensitive":true,"extractable":true,"always_sensitive":true,"never_extractable":false,"wrap_with_trusted":true,"local":true,"sign":true,"decrypt":false,"unwrap":false,"derive":false},"spki_sha256":"00"}"#;
+    let Event::KeyGenerated { key, .. } = serde_json::from_str::<Event<'static>>(new).expect("new")
+    else {
+        panic!("key_generated");
+    };
+    assert_eq!(key.policy(), crate::token::KeyPolicy::Backup);
+    assert_eq!(key.attributes.wrap_with_trusted, Some(true));
+    assert!(key.check_policy("t").is_ok());
+    assert_eq!(reread(new), new);
+    // A policy name the tool does not know does not read.
+    let unknown = new.replace("\"backup\"", "\"exportable\"");
+    assert!(serde_json::from_str::<Event<'static>>(&unknown).is_err());
+}

@@ -32,10 +32,12 @@ fn ca_private() -> ObjectInfo {
             extractable: Some(false),
             always_sensitive: Some(true),
             never_extractable: Some(true),
+            wrap_with_trusted: None,
             local: Some(true),
             sign: Some(true),
             decrypt: Some(false),
             wrap: None,
+            trusted: None,
             unwrap: Some(false),
             derive: Some(false),
         },
@@ -121,6 +123,7 @@ fn the_key_policy_is_the_one_key_generation_checks() {
         extractable: true,
         always_sensitive: true,
         never_extractable: false,
+        wrap_with_trusted: None,
         local: true,
         sign: true,
         decrypt: false,
@@ -182,12 +185,14 @@ fn render_lists_each_object_with_its_attributes_and_flags() {
 private-key "cluster-root-ca" id 0a0b ec P-256 spki-sha256 {fp}
     token=true private=true sensitive=true extractable=false always-sensitive=true never-extractable=true local=true
     sign=true decrypt=false wrap=- unwrap=false derive=false
+    policy never-extractable (sensitive, never extractable, sign only)
 public-key "cluster-root-ca" id 0a0b ec P-256 spki-sha256 {fp}
     token=true private=false sensitive=- extractable=- always-sensitive=- never-extractable=- local=true
     sign=- decrypt=- wrap=false unwrap=- derive=false
 private-key "imported" id 0102 ec P-256
     token=true private=true sensitive=true extractable=true always-sensitive=false never-extractable=false local=false
     sign=true decrypt=true wrap=- unwrap=true derive=false
+    policy never-extractable (sensitive, never extractable, sign only)
     FLAGGED CKA_EXTRACTABLE is true, must be false (CA key policy)
     FLAGGED CKA_ALWAYS_SENSITIVE is false, must be true (CA key policy)
     FLAGGED CKA_NEVER_EXTRACTABLE is false, must be true (CA key policy)
@@ -391,4 +396,80 @@ fn unreadable_slots_are_listed_in_the_table_and_the_json() {
     // None: no field, as before slots were listed.
     let json = serde_json::to_value(Report::new(&identity, &[])).expect("serializes");
     assert!(json.get("unreadable_slots").is_none(), "{json}");
+}
+
+/// A backup-capable key as `ceremony run` makes it with `backup = true`.
+fn backup_private() -> ObjectInfo {
+    ObjectInfo {
+        label: "kept".into(),
+        attributes: ObjectAttributes {
+            extractable: Some(true),
+            never_extractable: Some(false),
+            wrap_with_trusted: Some(true),
+            ..ca_private().attributes
+        },
+        ..ca_private()
+    }
+}
+
+#[test]
+fn a_backup_key_is_held_to_the_backup_policy_and_not_flagged() {
+    let kept = backup_private();
+    assert_eq!(kept.policy(), Some(KeyPolicy::Backup));
+    assert_eq!(kept.flags(), vec![]);
+    assert_eq!(ca_private().policy(), Some(KeyPolicy::NeverExtractable));
+    assert_eq!(ca_public().policy(), None);
+    let text = render(&identity(), &[], std::slice::from_ref(&kept));
+    assert!(
+        text.contains(" local=true wrap-with-trusted=true\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "    policy backup (sensitive, extractable only under a trusted wrap key, sign only)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("1 private key(s), none flagged\n"), "{text}");
+    // Backup-capable but able to decrypt: flagged under the backup policy.
+    let mut loose = kept;
+    loose.attributes.decrypt = Some(true);
+    assert_eq!(
+        rules(&loose),
+        vec!["CKA_DECRYPT is true, must be false (backup key policy)"]
+    );
+    let json = serde_json::to_value(Report::new(&identity(), &[loose])).expect("json");
+    assert_eq!(json["objects"][0]["policy"], "backup");
+    assert_eq!(json["objects"][0]["flags"][0]["rule"], "backup-key-policy");
+}
+
+#[test]
+fn an_extractable_key_without_wrap_with_trusted_breaks_the_never_extractable_policy() {
+    for wrap_with_trusted in [Some(false), None] {
+        let mut loose = backup_private();
+        loose.attributes.wrap_with_trusted = wrap_with_trusted;
+        assert_eq!(loose.policy(), Some(KeyPolicy::NeverExtractable));
+        assert_eq!(
+            rules(&loose),
+            vec![
+                "CKA_EXTRACTABLE is true, must be false (CA key policy)",
+                "CKA_NEVER_EXTRACTABLE is false, must be true (CA key policy)",
+            ],
+            "{wrap_with_trusted:?}"
+        );
+    }
+    // A trusted wrapping key is still a wrapping key.
+    let wrap_key = ObjectInfo {
+        class: "secret-key".into(),
+        key_type: Some("aes".into()),
+        attributes: ObjectAttributes {
+            wrap: Some(true),
+            trusted: Some(true),
+            ..ObjectAttributes::default()
+        },
+        ..ca_private()
+    };
+    assert_eq!(wrap_key.policy(), None);
+    assert_eq!(wrap_key.flags().len(), 1);
+    assert_eq!(wrap_key.flags()[0].rule, "no-wrap");
 }

@@ -26,6 +26,7 @@ fn policy_flags_each_bad_attribute() {
         extractable: false,
         always_sensitive: true,
         never_extractable: true,
+        wrap_with_trusted: None,
         local: true,
         sign: true,
         decrypt: false,
@@ -56,7 +57,7 @@ fn templates_carry_the_policy_and_nothing_a_module_may_refuse() {
         KeyAlgorithm::Rsa2048,
         KeyAlgorithm::Rsa4096,
     ] {
-        let (_, public, private) = templates("k", &[1, 2], algorithm);
+        let (_, public, private) = templates("k", &[1, 2], algorithm, KeyPolicy::NeverExtractable);
         let public_types = types(&public);
         // tpm2-pkcs11 refuses these on the public half; they carry no policy.
         for absent in [
@@ -97,6 +98,7 @@ fn record() -> KeyRecord {
         id_requested: None,
         id_held_by_others: 0,
         algorithm: KeyAlgorithm::Rsa2048,
+        policy: Some(crate::token::KeyPolicy::NeverExtractable),
         attributes: KeyAttributes {
             token: true,
             private: true,
@@ -104,6 +106,7 @@ fn record() -> KeyRecord {
             extractable: false,
             always_sensitive: true,
             never_extractable: true,
+            wrap_with_trusted: None,
             local: true,
             sign: true,
             decrypt: false,
@@ -170,4 +173,66 @@ fn key_records_without_the_read_back_fields_still_read() {
     let new = serde_json::to_string(&key).expect("serializes");
     let read: KeyRecord = serde_json::from_str(&new).expect("reads");
     assert_eq!(serde_json::to_string(&read).expect("serializes"), new);
+}
+
+#[test]
+fn a_backup_key_is_checked_against_the_backup_policy() {
+    let mut key = record();
+    key.policy = Some(KeyPolicy::Backup);
+    key.attributes.extractable = true;
+    key.attributes.never_extractable = false;
+    key.attributes.wrap_with_trusted = Some(true);
+    assert!(key.check_policy("t").is_ok());
+    // A module that ignored CKA_WRAP_WITH_TRUSTED, or does not report it.
+    for wrap_with_trusted in [Some(false), None] {
+        key.attributes.wrap_with_trusted = wrap_with_trusted;
+        assert_eq!(
+            key.check_policy("t").expect_err("no CKA_WRAP_WITH_TRUSTED").to_string(),
+            "token t: key \"root\" breaks the key policy: CKA_WRAP_WITH_TRUSTED is false, must be true"
+        );
+    }
+    // A module that ignored CKA_EXTRACTABLE for a backup key.
+    let mut key = record();
+    key.policy = Some(KeyPolicy::Backup);
+    key.attributes.wrap_with_trusted = Some(true);
+    assert!(key
+        .check_policy("t")
+        .expect_err("not extractable")
+        .to_string()
+        .contains("CKA_EXTRACTABLE is false, must be true"));
+    // A never-extractable key made extractable is refused, trusted wrap or not.
+    let mut key = record();
+    key.attributes.extractable = true;
+    key.attributes.wrap_with_trusted = Some(true);
+    assert!(key
+        .check_policy("t")
+        .expect_err("extractable")
+        .to_string()
+        .contains("CKA_EXTRACTABLE is true, must be false"));
+    // A record from before policies were named is never-extractable.
+    let mut old = record();
+    old.policy = None;
+    assert_eq!(old.policy(), KeyPolicy::NeverExtractable);
+}
+
+#[test]
+fn the_backup_template_adds_only_the_trusted_wrap_rule() {
+    for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+        let (_, public_fixed, fixed) = templates("k", &[1], algorithm, KeyPolicy::NeverExtractable);
+        let (_, public_kept, kept) = templates("k", &[1], algorithm, KeyPolicy::Backup);
+        assert_eq!(public_fixed, public_kept);
+        assert!(fixed.contains(&Attribute::Extractable(false)));
+        assert!(!types(&fixed).contains(&AttributeType::WrapWithTrusted));
+        assert!(kept.contains(&Attribute::Extractable(true)));
+        assert!(kept.contains(&Attribute::WrapWithTrusted(true)));
+        for same in [
+            Attribute::Sensitive(true),
+            Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+        ] {
+            assert!(kept.contains(&same), "{algorithm}: {same:?}");
+        }
+        assert_eq!(kept.len(), fixed.len() + 1);
+    }
 }

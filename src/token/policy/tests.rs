@@ -96,3 +96,96 @@ fn an_answer_of_another_type_is_unknown_and_errors_pass_through() {
         Err("session closed")
     );
 }
+
+fn generated_backup_key() -> ObjectAttributes {
+    ObjectAttributes {
+        token: Some(true),
+        private: Some(true),
+        sensitive: Some(true),
+        extractable: Some(true),
+        always_sensitive: Some(true),
+        never_extractable: Some(false),
+        wrap_with_trusted: Some(true),
+        local: Some(true),
+        sign: Some(true),
+        decrypt: Some(false),
+        wrap: None,
+        trusted: None,
+        unwrap: Some(false),
+        derive: Some(false),
+    }
+}
+
+#[test]
+fn the_attributes_name_their_policy() {
+    let backup = generated_backup_key();
+    assert_eq!(KeyPolicy::of(&backup), KeyPolicy::Backup);
+    assert_eq!(backup.policy_violations(), vec![]);
+    // Unwrapped into a token: neither local nor always sensitive.
+    let restored = ObjectAttributes {
+        local: Some(false),
+        always_sensitive: Some(false),
+        ..backup.clone()
+    };
+    assert_eq!(KeyPolicy::of(&restored), KeyPolicy::Restored);
+    assert_eq!(restored.policy_violations(), vec![]);
+    // The backup rule still wants both of a key generated under it.
+    let names = |v: Vec<PolicyViolation>| v.iter().map(|v| v.attribute).collect::<Vec<_>>();
+    assert_eq!(
+        names(restored.policy_violations_under(KeyPolicy::Backup)),
+        ["CKA_ALWAYS_SENSITIVE", "CKA_LOCAL"]
+    );
+    // Without CKA_WRAP_WITH_TRUSTED (false or unreported), an extractable
+    // key is held to never-extractable, and breaks it.
+    for wrap_with_trusted in [Some(false), None] {
+        let loose = ObjectAttributes {
+            wrap_with_trusted,
+            ..backup.clone()
+        };
+        assert_eq!(KeyPolicy::of(&loose), KeyPolicy::NeverExtractable);
+        assert_eq!(
+            names(loose.policy_violations()),
+            ["CKA_EXTRACTABLE", "CKA_NEVER_EXTRACTABLE"]
+        );
+    }
+    // CKA_WRAP_WITH_TRUSTED on a never-extractable key changes nothing.
+    let fixed = ObjectAttributes {
+        extractable: Some(false),
+        never_extractable: Some(true),
+        ..backup.clone()
+    };
+    assert_eq!(KeyPolicy::of(&fixed), KeyPolicy::NeverExtractable);
+    assert_eq!(fixed.policy_violations(), vec![]);
+    // Backup keys still sign only.
+    let decrypts = ObjectAttributes {
+        decrypt: Some(true),
+        ..backup
+    };
+    assert_eq!(names(decrypts.policy_violations()), ["CKA_DECRYPT"]);
+}
+
+#[test]
+fn policy_names_and_the_plan_text_of_existing_scripts() {
+    for (policy, name) in [
+        (KeyPolicy::NeverExtractable, "never-extractable"),
+        (KeyPolicy::Backup, "backup"),
+        (KeyPolicy::Restored, "restored"),
+    ] {
+        assert_eq!(policy.name(), name);
+        assert_eq!(
+            serde_json::to_string(&policy).expect("json"),
+            format!("\"{name}\"")
+        );
+    }
+    assert_eq!(KeyPolicy::chosen(false), KeyPolicy::NeverExtractable);
+    assert_eq!(KeyPolicy::chosen(true), KeyPolicy::Backup);
+    // Acknowledgement codes of existing scripts derive from these words.
+    assert_eq!(
+        KeyPolicy::NeverExtractable.plan_text(),
+        "sensitive, never extractable, sign only"
+    );
+    assert_eq!(
+        KeyPolicy::Backup.plan_text(),
+        "sensitive, extractable only under a trusted wrap key, sign only; policy backup"
+    );
+}
