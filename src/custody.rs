@@ -14,9 +14,13 @@
 //! on drop too and never printed.
 
 pub mod derive;
+pub mod seal;
+pub mod share_file;
 pub mod vss;
 
 pub use derive::{secret_from_entropy, user_pin, wrap_key, ENTROPY_BYTES};
+pub use seal::{open, open_bytes, seal, OpenError};
+pub use share_file::{ParseError, Purpose, ShareFile, FORMAT_TAG};
 pub use vss::{
     combine, split, verify_share, CombineError, Commitments, DecodeError, Share, SplitError,
 };
