@@ -11,7 +11,7 @@
 //! What it guarantees: a share altered in any bit fails [`verify_share`];
 //! [`combine`] never returns a scalar that does not match `C_0`. What it does
 //! not: the commitments reveal `secret·G`, so the secret must be a uniformly
-//! random scalar (as [`super::derive::secret_from_entropy`] makes), never a
+//! random scalar (as [`super::secret::secret_from_entropy`] makes), never a
 //! low-entropy value; and M-1 shares say nothing about the secret only
 //! because the coefficients come from a cryptographic RNG.
 //!
