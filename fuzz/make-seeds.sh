@@ -17,7 +17,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 rm -rf "$seeds"
-mkdir -p "$seeds"/{csr,request_bundle,manifest,transcript,checkpoint,script,bundle_open}
+mkdir -p "$seeds"/{csr,request_bundle,manifest,transcript,checkpoint,script,bundle_open,share_file}
 
 # csr: one CSR of every key kind the demo makes, one as DER, one from the
 # kubeadm fixture, and openssl CSRs that ask for what no profile gives.
@@ -92,5 +92,9 @@ cp "$demo/opened/intermediate/certs/controller-manager-signer.crt" "$work/gnu/ce
 (cd "$work/gnu" && sha256sum manifest.json certs/controller-manager-signer.crt >SHA256SUMS &&
     tar --format=gnu --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$seeds/bundle_open/gnu-tar-with-directory.tar" SHA256SUMS manifest.json certs)
 age -r "$recipient" -o "$seeds/bundle_open/demo-intermediate.tar.age" "$seeds/bundle_open/demo-intermediate.tar"
+
+# share_file: a 2-of-3 share's text (fuzz/fixtures/share-2-of-3.txt, written
+# by ShareFile::to_text; no command writes one yet).
+cp "$repo/fuzz/fixtures/share-2-of-3.txt" "$seeds/share_file/share-2-of-3.txt"
 
 du -sh "$seeds"/*

@@ -17,7 +17,7 @@ seconds=${1:-120}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(csr request_bundle manifest transcript checkpoint script bundle_open)
+    targets=(csr request_bundle manifest transcript checkpoint script bundle_open share_file)
 fi
 export RUSTC_BOOTSTRAP=1
 sanitizer=${SANITIZER:-address}

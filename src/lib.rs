@@ -15,6 +15,7 @@
 pub mod bundle;
 pub mod ceremony;
 pub mod checkpoint;
+pub mod custody;
 pub mod events;
 pub mod expiry;
 pub mod fsutil;
