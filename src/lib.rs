@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agekey;
 pub mod bundle;
 pub mod ceremony;
 pub mod checkpoint;

@@ -7,9 +7,7 @@
 //! share against its own commitments, naming the custodian and index when
 //! it fails. The plaintext is zeroized once parsed. Nothing is written.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -197,37 +195,10 @@ pub fn open_bytes(
 /// Reads every identity from an age identity file that only its owner can
 /// read or write (the rule `bundle open` applies to its identity file).
 fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, OpenError> {
-    let fail = |reason: String| OpenError::Identity {
+    crate::agekey::read_identities(path).map_err(|reason| OpenError::Identity {
         path: path.to_path_buf(),
         reason,
-    };
-    let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-    // The mode of the file actually opened, not of a path that may change.
-    let mode = file
-        .metadata()
-        .map_err(|e| fail(format!("cannot read: {e}")))?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(fail(format!(
-            "readable or writable by other users (mode {mode:04o}); run chmod 600 on it"
-        )));
-    }
-    // age's messages start "identity file …" and never quote the contents.
-    let describe = |e: &dyn std::fmt::Display| {
-        let text = e.to_string();
-        text.strip_prefix("identity file ")
-            .map(str::to_string)
-            .unwrap_or(text)
-    };
-    let parsed =
-        age::IdentityFile::from_buffer(BufReader::new(file)).map_err(|e| fail(describe(&e)))?;
-    let identities = parsed.into_identities().map_err(|e| fail(describe(&e)))?;
-    if identities.is_empty() {
-        return Err(fail("holds no identity".into()));
-    }
-    Ok(identities)
+    })
 }
 
 /// Says what an age decryption error means for a share file.

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::ops::Range;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::super::archive::{self, FileSource, Member, Source};
@@ -261,39 +260,13 @@ fn split_sum_line(line: &str) -> Option<(&str, &str)> {
     (is_sha256_hex(digest) && !name.is_empty() && !name.contains('\n')).then_some((digest, name))
 }
 
-/// Reads every identity from an age identity file.
+/// Reads every identity from an age identity file (only its owner may read
+/// or write it).
 pub(super) fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
-    let fail = |reason: String| Error::Identity {
+    crate::agekey::read_identities(path).map_err(|reason| Error::Identity {
         path: path.to_path_buf(),
         reason,
-    };
-    let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-    // As for the PIN file: the mode of the file actually opened.
-    let mode = file
-        .metadata()
-        .map_err(|e| fail(format!("cannot read: {e}")))?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(fail(format!(
-            "readable or writable by other users (mode {mode:04o}); run chmod 600 on it"
-        )));
-    }
-    // age's messages start "identity file …" and never quote the contents.
-    let describe = |e: &dyn std::fmt::Display| {
-        let text = e.to_string();
-        text.strip_prefix("identity file ")
-            .map(str::to_string)
-            .unwrap_or(text)
-    };
-    let parsed =
-        age::IdentityFile::from_buffer(BufReader::new(file)).map_err(|e| fail(describe(&e)))?;
-    let identities = parsed.into_identities().map_err(|e| fail(describe(&e)))?;
-    if identities.is_empty() {
-        return Err(fail("holds no identity".into()));
-    }
-    Ok(identities)
+    })
 }
 
 /// How much plaintext is written at a time while a bundle is decrypted.

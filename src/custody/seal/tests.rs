@@ -6,6 +6,7 @@ use getrandom::SysRng;
 use p256::elliptic_curve::ff::PrimeField;
 use p256::Scalar;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 struct Custodian {
     recipient: age::x25519::Recipient,
