@@ -198,6 +198,27 @@ pub struct RunArgs {
     /// opened. With --dry-run, shows who approved.
     #[arg(long = "approval", value_name = "FILE")]
     pub approvals: Vec<PathBuf>,
+    #[command(flatten)]
+    pub so_pin: SoPinArgs,
+    /// A custodian's share for a restore-keys step: the sealed share file,
+    /// `=`, and that custodian's age identity file (mode 0600).
+    /// Repeatable, one per custodian present; each is checked alone and a
+    /// bad one is named.
+    #[arg(long = "share", value_name = "SHARE=IDENTITY")]
+    pub shares: Vec<ceremony::ceremony::ShareInput>,
+}
+
+/// Where the security officer's PIN comes from, for a step that logs in as
+/// the SO (backup-keys, restore-keys); without either flag, a prompt on the
+/// terminal when such a step runs. Never asked for otherwise.
+#[derive(Debug, Args)]
+pub struct SoPinArgs {
+    /// Read the SO PIN from this file (mode 0600; one trailing newline is ignored).
+    #[arg(long, value_name = "FILE", conflicts_with = "so_pin_fd")]
+    pub so_pin_file: Option<PathBuf>,
+    /// Read the SO PIN from this inherited file descriptor.
+    #[arg(long, value_name = "N")]
+    pub so_pin_fd: Option<u32>,
 }
 
 /// Where the user PIN comes from; without either flag, a prompt on the terminal.

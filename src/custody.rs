@@ -13,6 +13,7 @@
 //! split, or rebuilt and used; share values and derived keys are zeroized
 //! on drop too and never printed.
 
+pub mod manifest;
 pub mod seal;
 pub mod secret;
 pub mod share_file;

@@ -21,6 +21,12 @@ use serde::{Deserialize, Serialize};
 use crate::token::{KeyRecord, TokenIdentity};
 use crate::x509::Issued;
 
+mod custody;
+pub use custody::{
+    BackupRecord, CustodianRecord, KeyCustodyRecord, RestoreRecord, ShareRefusal, ShareUse,
+    SharesRecord,
+};
+
 /// How a ceremony ended.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -459,6 +465,49 @@ pub enum Event<'a> {
     /// signers file and recorded. Check it with `ssh-keygen -Y verify -f
     /// SIGNERS -I PRINCIPAL -n ceremony-checkpoint -s SIG < CHECKPOINT`.
     CheckpointCosigned(Box<SshApproval<'a>>),
+    /// The security officer created a trusted wrap key (`CKA_TRUSTED`)
+    /// from a value split among custodians; its value is never recorded.
+    WrapKeyCreated {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// Its label.
+        label: Cow<'a, str>,
+    },
+    /// The trusted wrap key was destroyed (or, with `error`, could not be).
+    WrapKeyDestroyed {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// Its label.
+        label: Cow<'a, str>,
+        /// Why it could not be destroyed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Keys wrapped and their backup bundle written.
+    KeysBackedUp {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// What was made.
+        #[serde(flatten)]
+        backup: Box<BackupRecord>,
+    },
+    /// Custodians' shares presented and judged against recorded commitments.
+    SharesJudged {
+        /// The step id (none for a quorum login).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<Cow<'a, str>>,
+        /// Which shares counted and which did not.
+        #[serde(flatten)]
+        shares: Box<SharesRecord>,
+    },
+    /// Keys restored from a backup bundle, each checked.
+    KeysRestored {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// What was restored.
+        #[serde(flatten)]
+        restored: Box<RestoreRecord>,
+    },
 }
 
 /// The approvers' set an `approvers_set` entry replaces.

@@ -269,6 +269,12 @@ fn main() -> ExitCode {
                 answers: args.answers,
                 sessions: args.sessions.map(usize::from),
                 approvals: args.approvals,
+                so_pin: match (args.so_pin.so_pin_file, args.so_pin.so_pin_fd) {
+                    (Some(file), _) => PinSource::File(file),
+                    (None, Some(fd)) => PinSource::Fd(fd),
+                    (None, None) => PinSource::Prompt,
+                },
+                shares: args.shares,
             };
             ceremony::ceremony::run(&args.script, &opts, &mut out)
                 .map(drop)

@@ -12,6 +12,7 @@ pub mod plan;
 mod reason;
 mod run;
 pub mod script;
+pub mod shares;
 pub mod step;
 pub mod steps;
 mod witness;
@@ -21,6 +22,7 @@ pub use cosign::{cosign, Cosigned};
 pub use plan::Plan;
 pub use reason::Reason;
 pub use run::{checkpoint_now, note, run, RunOptions};
+pub use shares::ShareInput;
 
 use std::path::PathBuf;
 

@@ -11,7 +11,8 @@ use std::time::SystemTime;
 
 use super::approvals;
 use super::plan::Plan;
-use super::step::{Context, Tally};
+use super::shares::ShareInput;
+use super::step::{Context, Credentials, Tally};
 use super::witness::Acknowledgements;
 use super::{Error, Reason};
 use crate::events::{Event, Interrupted, Outcome};
@@ -42,6 +43,10 @@ pub struct RunOptions {
     /// Signed approvals of the script (`ssh-keygen -Y sign -n
     /// ceremony-approval`), one file each.
     pub approvals: Vec<PathBuf>,
+    /// Where the security officer's PIN comes from, for a step that needs it.
+    pub so_pin: PinSource,
+    /// Custodians' shares, for a step that rebuilds a secret from them.
+    pub shares: Vec<ShareInput>,
 }
 
 /// Half the CPU cores, at least one: the signing sessions of a batch when
@@ -78,6 +83,7 @@ pub fn run(script: &Path, opts: &RunOptions, out: &mut dyn Write) -> Result<Outc
         tally: Tally::default(),
         acks: Acknowledgements::new(opts.answers.as_deref()),
         sessions: opts.sessions.unwrap_or_else(default_sessions),
+        credentials: Credentials::new(opts.so_pin.clone(), opts.shares.clone()),
     };
     let interrupted = match runner.transcript.open_ceremony() {
         Some(seq) => Some(runner.record_unfinished(seq)?),
@@ -303,6 +309,8 @@ struct Runner<'p, 'o> {
     acks: Acknowledgements,
     /// Token sessions signing at once in a batch.
     sessions: usize,
+    /// The SO PIN's source, the kept user PIN and the shares given.
+    credentials: Credentials,
 }
 
 impl Runner<'_, '_> {
@@ -429,7 +437,12 @@ impl Runner<'_, '_> {
             id.label, id.manufacturer, id.model, id.serial
         ));
 
-        self.login(&token, &opts.pin)?;
+        let pin = self.login(&token, &opts.pin)?;
+        // The user PIN is kept only for a step that logs in as the
+        // security officer, after which the user logs in again.
+        if plan.steps.iter().any(|s| s.security_officer()) {
+            self.credentials.keep_user_pin(pin);
+        }
         let token = &*slot.insert(token);
         self.say(format_args!("logged in as user"));
         self.record_inventory(token, "start")?;
@@ -472,6 +485,7 @@ impl Runner<'_, '_> {
                     id,
                     &plan.script.audit.key_label,
                     self.sessions,
+                    &mut self.credentials,
                 );
                 prepared.execute(&mut cx)
             });

@@ -29,10 +29,13 @@ use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
+use cryptoki::types::AuthPin;
+
+use super::shares::ShareInput;
 use super::{Error, Reason};
 use crate::events::Event;
 use crate::fsutil;
-use crate::token::{KeyRecord, Token};
+use crate::token::{KeyPolicy, KeyRecord, PinSource, Token};
 use crate::transcript::Transcript;
 
 /// A step type: its `action` name and how its `[[step]]` table is read.
@@ -64,6 +67,9 @@ pub struct PlanContext<'a> {
     pub out_dir: &'a Path,
     /// `[audit] key_label`: the audit key's label.
     pub audit_key_label: &'a str,
+    /// The policy of each key an earlier step of this script creates, or
+    /// an earlier ceremony on the same transcript recorded, by label.
+    pub known_keys: &'a std::collections::BTreeMap<String, KeyPolicy>,
 }
 
 impl PlanContext<'_> {
@@ -115,6 +121,15 @@ pub trait Step: fmt::Display + fmt::Debug + Send + Sync {
     /// Key labels the step creates in the token.
     fn new_key_labels(&self) -> Vec<&str> {
         Vec::new()
+    }
+    /// The policy of each key the step creates, by label.
+    fn new_key_policies(&self) -> Vec<(&str, KeyPolicy)> {
+        Vec::new()
+    }
+    /// Whether the step logs in as the token's security officer (its PIN
+    /// is asked for; the user is logged in again after).
+    fn security_officer(&self) -> bool {
+        false
     }
     /// Files the step writes.
     fn outputs(&self) -> Vec<&Path>;
@@ -168,9 +183,40 @@ pub struct Tally {
     pub crls: usize,
 }
 
+/// The secrets a ceremony holds for steps that switch to the security
+/// officer or rebuild a secret from custodians' shares: the SO PIN's
+/// source (read once, when a step first needs it), the user PIN kept from
+/// the runner's login (only when a step logs in as the SO), and the shares
+/// given with `--share`. PINs are zeroized on drop.
+pub struct Credentials {
+    so_source: PinSource,
+    so_pin: Option<AuthPin>,
+    user_pin: Option<AuthPin>,
+    shares: Vec<ShareInput>,
+}
+
+impl Credentials {
+    /// Credentials with the SO PIN's source and the shares given.
+    pub fn new(so_source: PinSource, shares: Vec<ShareInput>) -> Self {
+        Credentials {
+            so_source,
+            so_pin: None,
+            user_pin: None,
+            shares,
+        }
+    }
+
+    /// Keeps the user PIN the runner logged in with, for logging in again
+    /// after a security officer's step.
+    pub fn keep_user_pin(&mut self, pin: AuthPin) {
+        self.user_pin = Some(pin);
+    }
+}
+
 /// What a step gets to run with, and nothing more.
 pub struct Context<'r> {
     token: &'r Token,
+    credentials: &'r mut Credentials,
     transcript: &'r mut Transcript,
     out: &'r mut dyn Write,
     tally: &'r mut Tally,
@@ -192,9 +238,11 @@ impl<'r> Context<'r> {
         step: &'r str,
         audit_key_label: &'r str,
         sessions: usize,
+        credentials: &'r mut Credentials,
     ) -> Self {
         Context {
             token,
+            credentials,
             transcript,
             out,
             tally,
@@ -272,6 +320,97 @@ impl<'r> Context<'r> {
     /// The step being run.
     pub fn step(&self) -> &'r str {
         self.step
+    }
+
+    /// The shares given with `--share`, for a step that rebuilds a secret.
+    pub fn shares(&self) -> &[ShareInput] {
+        &self.credentials.shares
+    }
+
+    /// Runs `f` logged in as the token's security officer, then logs the
+    /// user in again with the PIN kept from the ceremony's login, whatever
+    /// `f` returned. The SO PIN is read from its source the first time
+    /// (prompt, file or descriptor) and kept for a later step. Each login
+    /// is recorded; no entry holds a PIN. Handles to private objects die
+    /// with the user's logout: find them again after.
+    pub fn as_security_officer<T>(
+        &mut self,
+        f: impl FnOnce(&Token) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let token = self.token;
+        let label = token.identity().label.clone();
+        let Some(user_pin) = self.credentials.user_pin.take() else {
+            return Err(self.refuse(vec![Reason::Rule(format!(
+                "step {}: the user PIN was not kept for logging in again after the security officer",
+                self.step
+            ))]));
+        };
+        let result = self.so_phase(token, &label, f);
+        let again = token.login(&user_pin);
+        self.record_login(
+            "user",
+            "kept from this ceremony's login".into(),
+            again.as_ref().err(),
+        )?;
+        self.credentials.user_pin = Some(user_pin);
+        let value = result?;
+        again?;
+        Ok(value)
+    }
+
+    fn so_phase<T>(
+        &mut self,
+        token: &Token,
+        label: &str,
+        f: impl FnOnce(&Token) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        token.logout()?;
+        let source = self.credentials.so_source.describe();
+        let pin = match self.credentials.so_pin.take() {
+            Some(pin) => pin,
+            None => match self.credentials.so_source.read_so(label) {
+                Ok(pin) => pin,
+                Err(e) => {
+                    self.record_login("so", source, Some(&e))?;
+                    return Err(e.into());
+                }
+            },
+        };
+        let login = token.login_so(&pin);
+        self.record_login("so", source, login.as_ref().err())?;
+        login?;
+        self.credentials.so_pin = Some(pin);
+        let result = f(token);
+        let logout = token.logout();
+        let value = result?;
+        logout?;
+        Ok(value)
+    }
+
+    fn record_login(
+        &mut self,
+        user: &'static str,
+        pin_source: String,
+        failure: Option<&crate::token::Error>,
+    ) -> Result<(), Error> {
+        use crate::token::Error as TokenError;
+        self.record(&Event::Login {
+            user: std::borrow::Cow::Borrowed(user),
+            pin_source,
+            attempt: None,
+            pin_flags: None,
+            pin_flags_unreadable: None,
+            final_try_confirmed: None,
+            attempted: !matches!(failure, Some(TokenError::Pin { .. })),
+            success: failure.is_none(),
+            rv: match failure {
+                Some(TokenError::Login { rv, .. } | TokenError::SoLogin { rv, .. }) => {
+                    Some(rv.to_string())
+                }
+                _ => None,
+            },
+            error: failure.map(ToString::to_string),
+        })
     }
 
     /// The audit key (`[audit] key_label`), or `None` when the token has none.

@@ -8,7 +8,7 @@ use crate::token::inventory::Report;
 use crate::token::{KeyAlgorithm, KeyAttributes, ObjectAttributes, ObjectInfo};
 
 /// How many variants [`Event`] has; [`index`] numbers them.
-const VARIANTS: usize = 29;
+const VARIANTS: usize = 34;
 
 /// A distinct number for each variant. No wildcard: a new variant does not
 /// compile here until it gets a number and a sample in [`samples`].
@@ -43,6 +43,11 @@ fn index(e: &Event<'_>) -> usize {
         Event::Approval(_) => 26,
         Event::ApprovalNotCounted { .. } => 27,
         Event::CheckpointCosigned(_) => 28,
+        Event::WrapKeyCreated { .. } => 29,
+        Event::WrapKeyDestroyed { .. } => 30,
+        Event::KeysBackedUp { .. } => 31,
+        Event::SharesJudged { .. } => 32,
+        Event::KeysRestored { .. } => 33,
     }
 }
 
@@ -88,6 +93,18 @@ fn key() -> crate::token::KeyRecord {
         spki_sha256: "ab".repeat(32),
         spki_der: Vec::new(),
         private_handle: None,
+    }
+}
+
+fn custody_key(verified: Option<bool>) -> KeyCustodyRecord {
+    KeyCustodyRecord {
+        label: "cluster-ca-key".into(),
+        id: "0102".into(),
+        algorithm: KeyAlgorithm::EcdsaP256,
+        policy: crate::token::KeyPolicy::Backup,
+        spki_sha256: "ab".repeat(32),
+        wrapped_sha256: "cd".repeat(32),
+        test_signature_verified: verified,
     }
 }
 
@@ -456,6 +473,65 @@ fn samples<'a>(
             reason: "is signed in namespace \"file\", not \"ceremony-approval\"".into(),
         },
         Event::CheckpointCosigned(Box::new(approval())),
+        Event::WrapKeyCreated {
+            step: s("backup"),
+            label: s("ceremony-wrap-backup"),
+        },
+        Event::WrapKeyDestroyed {
+            step: s("backup"),
+            label: s("ceremony-wrap-backup"),
+            error: Some("C_DestroyObject: CKR_DEVICE_ERROR".into()),
+        },
+        Event::KeysBackedUp {
+            step: s("backup"),
+            backup: Box::new(BackupRecord {
+                directory: "out/backup".into(),
+                manifest_sha256: "ab".repeat(32),
+                sums_sha256: "cd".repeat(32),
+                signed: true,
+                threshold: 2,
+                count: 3,
+                set: "ef".repeat(16),
+                commitments: "02ab".into(),
+                custodians: vec![CustodianRecord {
+                    name: "Custodian One".into(),
+                    recipient: "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq".into(),
+                    index: 1,
+                    file: "out/backup/shares/01-custodian-one.age".into(),
+                    sha256: "01".repeat(32),
+                }],
+                keys: vec![custody_key(None)],
+            }),
+        },
+        Event::SharesJudged {
+            step: Some(s("restore")),
+            shares: Box::new(SharesRecord {
+                purpose: "backup".into(),
+                set: "ef".repeat(16),
+                threshold: 2,
+                counted: vec![ShareUse {
+                    custodian: "Custodian One".into(),
+                    index: 1,
+                    file: "one.age".into(),
+                }],
+                refused: vec![ShareRefusal {
+                    file: "two.age".into(),
+                    custodian: Some("Custodian Two".into()),
+                    index: Some(2),
+                    reason: "does not match the recorded commitments".into(),
+                }],
+            }),
+        },
+        Event::KeysRestored {
+            step: s("restore"),
+            restored: Box::new(RestoreRecord {
+                directory: "backup".into(),
+                manifest_sha256: "ab".repeat(32),
+                set: "ef".repeat(16),
+                source_token: "ceremony (serial 1)".into(),
+                keys: vec![custody_key(Some(true))],
+            }),
+        },
     ]
 }
 

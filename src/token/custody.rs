@@ -101,7 +101,10 @@ impl Token {
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),
             Attribute::Value(value.to_vec()),
-            Attribute::Token(true),
+            // A session object: it dies with the session, whatever happens
+            // to the process, and public, so that it outlives the security
+            // officer's logout for the user's wrap or unwrap.
+            Attribute::Token(false),
             Attribute::Private(false),
             Attribute::Trusted(true),
             Attribute::Wrap(true),

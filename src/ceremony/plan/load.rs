@@ -7,7 +7,7 @@
 //! an [`Error::ScriptRead`]; every refusal of its contents is an
 //! [`Error::Script`] naming the script and, where there is one, the step.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -17,8 +17,9 @@ use super::super::script;
 use super::super::step::{nonempty, PlanContext};
 use super::super::Error;
 use super::{Plan, MAX_SCRIPT_BYTES};
+use crate::events::Event;
 use crate::hex;
-use crate::token::TokenSelector;
+use crate::token::{KeyPolicy, TokenSelector};
 
 impl Plan {
     /// Reads, parses and checks the script at `path`.
@@ -43,11 +44,17 @@ impl Plan {
             &mut bytes,
         )
         .map_err(read_err)?;
-        Plan::from_bytes(path, &bytes)
+        Plan::build(path, &bytes, true)
     }
 
     /// Parses and checks script bytes; `path` names the script in errors.
+    /// Unlike [`Plan::load`], reads no transcript: only the script's own
+    /// steps tell a key's policy.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
+        Plan::build(path, bytes, false)
+    }
+
+    fn build(path: &Path, bytes: &[u8], read_transcript: bool) -> Result<Plan, Error> {
         let bad = |reason: String| Error::Script {
             path: path.to_path_buf(),
             reason,
@@ -80,6 +87,13 @@ impl Plan {
             return Err(bad("the script has no [[step]]".into()));
         }
 
+        // What a key's policy is, by label: as earlier ceremonies on this
+        // transcript recorded it, then as this script's steps make it.
+        let mut known_keys = if read_transcript {
+            recorded_key_policies(&script.output.transcript)?
+        } else {
+            BTreeMap::new()
+        };
         let out_dir = &script.output.directory;
         let mut ids = BTreeSet::new();
         let mut labels = BTreeSet::new();
@@ -102,8 +116,12 @@ impl Plan {
                 .plan(&PlanContext {
                     out_dir,
                     audit_key_label: &script.audit.key_label,
+                    known_keys: &known_keys,
                 })
                 .map_err(at)?;
+            for (label, policy) in planned.new_key_policies() {
+                known_keys.insert(label.to_string(), policy);
+            }
             for label in planned.new_key_labels() {
                 if !labels.insert(label.to_string()) {
                     return Err(at(format!(
@@ -140,6 +158,36 @@ impl Plan {
             script,
         })
     }
+}
+
+/// The policy of every key the transcript at `path` records as generated
+/// or restored (the last record of a label wins); empty when there is no
+/// transcript yet. The transcript must verify.
+fn recorded_key_policies(path: &Path) -> Result<BTreeMap<String, KeyPolicy>, Error> {
+    let mut keys = BTreeMap::new();
+    if !path.exists() {
+        return Ok(keys);
+    }
+    crate::transcript::verify_file_with(path, |v| {
+        if matches!(
+            v.kind,
+            "key_generated" | "audit_key_generated" | "keys_restored"
+        ) {
+            match v.parse::<Event<'static>>()? {
+                Event::KeyGenerated { key, .. } | Event::AuditKeyGenerated { key, .. } => {
+                    keys.insert(key.label.clone(), key.policy());
+                }
+                Event::KeysRestored { restored, .. } => {
+                    for key in restored.keys.iter() {
+                        keys.insert(key.label.clone(), key.policy);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    })?;
+    Ok(keys)
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use cryptoki::types::AuthPin;
+
 use super::super::witness::Acknowledgements;
 use super::super::{Error, Reason};
 use super::Runner;
@@ -24,8 +26,9 @@ struct Attempt {
 
 impl Runner<'_, '_> {
     /// Logs in to `token` as the user with the PIN from `source`, or
-    /// refuses or fails with every attempt recorded.
-    pub(super) fn login(&mut self, token: &Token, source: &PinSource) -> Result<(), Error> {
+    /// refuses or fails with every attempt recorded. Returns the PIN that
+    /// logged in (zeroized on drop).
+    pub(super) fn login(&mut self, token: &Token, source: &PinSource) -> Result<AuthPin, Error> {
         let label = token.identity().label.clone();
         let max = source.max_attempts();
         let mut number = 1;
@@ -87,14 +90,17 @@ impl Runner<'_, '_> {
                 PinVerdict::Proceed => {}
             }
             let login = match source.read(&label) {
-                Ok(pin) => token.login(&pin),
+                Ok(pin) => token.login(&pin).map(|()| pin),
                 Err(e) => {
                     self.record_login(source, &attempt, Err(&e))?;
                     return Err(e.into());
                 }
             };
             match login {
-                Ok(()) => return self.record_login(source, &attempt, Ok(true)),
+                Ok(pin) => {
+                    self.record_login(source, &attempt, Ok(true))?;
+                    return Ok(pin);
+                }
                 Err(e) => {
                     self.record_login(source, &attempt, Err(&e))?;
                     if !(e.pin_mistyped() && number < max) {

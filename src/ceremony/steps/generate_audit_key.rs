@@ -103,6 +103,10 @@ impl Step for AuditKeyStep {
         vec![&self.key_label]
     }
 
+    fn new_key_policies(&self) -> Vec<(&str, KeyPolicy)> {
+        vec![(&self.key_label, self.policy)]
+    }
+
     fn outputs(&self) -> Vec<&Path> {
         vec![&self.public_key]
     }

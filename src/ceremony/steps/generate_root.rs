@@ -152,6 +152,10 @@ impl Step for RootStep {
         vec![&self.key_label]
     }
 
+    fn new_key_policies(&self) -> Vec<(&str, KeyPolicy)> {
+        vec![(&self.key_label, self.policy)]
+    }
+
     fn outputs(&self) -> Vec<&Path> {
         vec![&self.certificate]
     }

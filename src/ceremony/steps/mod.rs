@@ -2,10 +2,12 @@
 //! traits of [`super::step`]; adding one is a new module and one entry in
 //! [`TYPES`].
 
+pub mod backup_keys;
 pub mod generate_audit_key;
 pub mod generate_root;
 pub mod issue_crl;
 pub mod issuer;
+pub mod restore_keys;
 pub mod sign_requests;
 
 use super::step::StepType;
@@ -16,6 +18,8 @@ pub static TYPES: &[StepType] = &[
     sign_requests::TYPE,
     generate_audit_key::TYPE,
     issue_crl::TYPE,
+    backup_keys::TYPE,
+    restore_keys::TYPE,
 ];
 
 /// The step type with this `action`.
