@@ -206,6 +206,12 @@ pub struct RunArgs {
     /// bad one is named.
     #[arg(long = "share", value_name = "SHARE=IDENTITY")]
     pub shares: Vec<ceremony::ceremony::ShareInput>,
+    /// For a token whose user PIN is under a quorum (activate-quorum): an
+    /// officer's share of it, `=`, and that officer's age identity file
+    /// (mode 0600). Repeatable; M of them rebuild the PIN in memory for
+    /// the login, instead of --pin-file, --pin-fd or the prompt.
+    #[arg(long = "pin-share", value_name = "SHARE=IDENTITY", conflicts_with_all = ["pin_file", "pin_fd"])]
+    pub pin_shares: Vec<ceremony::ceremony::ShareInput>,
 }
 
 /// Where the security officer's PIN comes from, for a step that logs in as

@@ -23,8 +23,8 @@ use crate::x509::Issued;
 
 mod custody;
 pub use custody::{
-    BackupRecord, CustodianRecord, KeyCustodyRecord, RestoreRecord, ShareRefusal, ShareUse,
-    SharesRecord,
+    BackupRecord, CustodianRecord, KeyCustodyRecord, QuorumRecord, RestoreRecord, ShareRefusal,
+    ShareUse, SharesRecord,
 };
 
 /// How a ceremony ended.
@@ -499,6 +499,14 @@ pub enum Event<'a> {
         /// Which shares counted and which did not.
         #[serde(flatten)]
         shares: Box<SharesRecord>,
+    },
+    /// The token's user PIN put under an M-of-N quorum of officers.
+    QuorumActivated {
+        /// The step id.
+        step: Cow<'a, str>,
+        /// What was done.
+        #[serde(flatten)]
+        quorum: Box<QuorumRecord>,
     },
     /// Keys restored from a backup bundle, each checked.
     KeysRestored {

@@ -275,6 +275,7 @@ fn main() -> ExitCode {
                     (None, None) => PinSource::Prompt,
                 },
                 shares: args.shares,
+                pin_shares: args.pin_shares,
             };
             ceremony::ceremony::run(&args.script, &opts, &mut out)
                 .map(drop)

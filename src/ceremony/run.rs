@@ -25,6 +25,7 @@ mod checkpoint;
 mod dry_run;
 mod identity;
 mod login;
+mod quorum;
 mod recovery;
 use dry_run::dry_run;
 
@@ -47,6 +48,10 @@ pub struct RunOptions {
     pub so_pin: PinSource,
     /// Custodians' shares, for a step that rebuilds a secret from them.
     pub shares: Vec<ShareInput>,
+    /// Officers' shares of the user PIN of a token under a quorum
+    /// (`activate-quorum`): when given, the PIN is rebuilt from them
+    /// instead of read from `pin`.
+    pub pin_shares: Vec<ShareInput>,
 }
 
 /// Half the CPU cores, at least one: the signing sessions of a batch when
@@ -437,7 +442,11 @@ impl Runner<'_, '_> {
             id.label, id.manufacturer, id.model, id.serial
         ));
 
-        let pin = self.login(&token, &opts.pin)?;
+        let pin = if opts.pin_shares.is_empty() {
+            self.login(&token, &opts.pin)?
+        } else {
+            self.quorum_login(&token, &opts.pin_shares)?
+        };
         // The user PIN is kept only for a step that logs in as the
         // security officer, after which the user logs in again.
         if plan.steps.iter().any(|s| s.security_officer()) {

@@ -29,14 +29,14 @@ use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
-use cryptoki::types::AuthPin;
-
-use super::shares::ShareInput;
 use super::{Error, Reason};
 use crate::events::Event;
 use crate::fsutil;
-use crate::token::{KeyPolicy, KeyRecord, PinSource, Token};
+use crate::token::{KeyPolicy, KeyRecord, Token};
+
+mod credentials;
 use crate::transcript::Transcript;
+pub use credentials::Credentials;
 
 /// A step type: its `action` name and how its `[[step]]` table is read.
 pub struct StepType {
@@ -183,36 +183,6 @@ pub struct Tally {
     pub crls: usize,
 }
 
-/// The secrets a ceremony holds for steps that switch to the security
-/// officer or rebuild a secret from custodians' shares: the SO PIN's
-/// source (read once, when a step first needs it), the user PIN kept from
-/// the runner's login (only when a step logs in as the SO), and the shares
-/// given with `--share`. PINs are zeroized on drop.
-pub struct Credentials {
-    so_source: PinSource,
-    so_pin: Option<AuthPin>,
-    user_pin: Option<AuthPin>,
-    shares: Vec<ShareInput>,
-}
-
-impl Credentials {
-    /// Credentials with the SO PIN's source and the shares given.
-    pub fn new(so_source: PinSource, shares: Vec<ShareInput>) -> Self {
-        Credentials {
-            so_source,
-            so_pin: None,
-            user_pin: None,
-            shares,
-        }
-    }
-
-    /// Keeps the user PIN the runner logged in with, for logging in again
-    /// after a security officer's step.
-    pub fn keep_user_pin(&mut self, pin: AuthPin) {
-        self.user_pin = Some(pin);
-    }
-}
-
 /// What a step gets to run with, and nothing more.
 pub struct Context<'r> {
     token: &'r Token,
@@ -322,97 +292,6 @@ impl<'r> Context<'r> {
         self.step
     }
 
-    /// The shares given with `--share`, for a step that rebuilds a secret.
-    pub fn shares(&self) -> &[ShareInput] {
-        &self.credentials.shares
-    }
-
-    /// Runs `f` logged in as the token's security officer, then logs the
-    /// user in again with the PIN kept from the ceremony's login, whatever
-    /// `f` returned. The SO PIN is read from its source the first time
-    /// (prompt, file or descriptor) and kept for a later step. Each login
-    /// is recorded; no entry holds a PIN. Handles to private objects die
-    /// with the user's logout: find them again after.
-    pub fn as_security_officer<T>(
-        &mut self,
-        f: impl FnOnce(&Token) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let token = self.token;
-        let label = token.identity().label.clone();
-        let Some(user_pin) = self.credentials.user_pin.take() else {
-            return Err(self.refuse(vec![Reason::Rule(format!(
-                "step {}: the user PIN was not kept for logging in again after the security officer",
-                self.step
-            ))]));
-        };
-        let result = self.so_phase(token, &label, f);
-        let again = token.login(&user_pin);
-        self.record_login(
-            "user",
-            "kept from this ceremony's login".into(),
-            again.as_ref().err(),
-        )?;
-        self.credentials.user_pin = Some(user_pin);
-        let value = result?;
-        again?;
-        Ok(value)
-    }
-
-    fn so_phase<T>(
-        &mut self,
-        token: &Token,
-        label: &str,
-        f: impl FnOnce(&Token) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        token.logout()?;
-        let source = self.credentials.so_source.describe();
-        let pin = match self.credentials.so_pin.take() {
-            Some(pin) => pin,
-            None => match self.credentials.so_source.read_so(label) {
-                Ok(pin) => pin,
-                Err(e) => {
-                    self.record_login("so", source, Some(&e))?;
-                    return Err(e.into());
-                }
-            },
-        };
-        let login = token.login_so(&pin);
-        self.record_login("so", source, login.as_ref().err())?;
-        login?;
-        self.credentials.so_pin = Some(pin);
-        let result = f(token);
-        let logout = token.logout();
-        let value = result?;
-        logout?;
-        Ok(value)
-    }
-
-    fn record_login(
-        &mut self,
-        user: &'static str,
-        pin_source: String,
-        failure: Option<&crate::token::Error>,
-    ) -> Result<(), Error> {
-        use crate::token::Error as TokenError;
-        self.record(&Event::Login {
-            user: std::borrow::Cow::Borrowed(user),
-            pin_source,
-            attempt: None,
-            pin_flags: None,
-            pin_flags_unreadable: None,
-            final_try_confirmed: None,
-            attempted: !matches!(failure, Some(TokenError::Pin { .. })),
-            success: failure.is_none(),
-            rv: match failure {
-                Some(TokenError::Login { rv, .. } | TokenError::SoLogin { rv, .. }) => {
-                    Some(rv.to_string())
-                }
-                _ => None,
-            },
-            error: failure.map(ToString::to_string),
-        })
-    }
-
     /// The audit key (`[audit] key_label`), or `None` when the token has none.
     pub fn audit_key(&self) -> Result<Option<KeyRecord>, Error> {
         find_audit_key(self.token, self.audit_key_label)
@@ -440,4 +319,49 @@ pub fn write_output(file: &Path, bytes: &[u8]) -> Result<(), Error> {
     };
     std::fs::create_dir_all(fsutil::parent_dir(file)).map_err(output_err("create directory"))?;
     fsutil::write_new(file, bytes, 0o644).map_err(output_err("write"))
+}
+
+/// Writes a new output directory whole: `files` (relative names, one level
+/// of subdirectory at most, e.g. `shares/01-a.age`) into a temporary
+/// directory beside `dir`, synced, then renamed to `dir`, which must not
+/// exist. On a failure the temporary directory is removed: either the whole
+/// directory is there or none of it.
+pub fn write_output_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
+    let fail = |path: &Path, action: &'static str| {
+        let path = path.to_path_buf();
+        move |source| Error::Output {
+            path,
+            action,
+            source,
+        }
+    };
+    let parent = fsutil::parent_dir(dir);
+    std::fs::create_dir_all(&parent).map_err(fail(&parent, "create directory"))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let tmp = parent.join(format!(".ceremony-tmp.{name}.{}", std::process::id()));
+    let result = (|| {
+        std::fs::create_dir(&tmp).map_err(fail(&tmp, "create directory"))?;
+        let mut dirs = vec![tmp.clone()];
+        for (rel, bytes) in files {
+            let path = tmp.join(rel);
+            let sub = fsutil::parent_dir(&path);
+            if !dirs.contains(&sub) {
+                std::fs::create_dir(&sub).map_err(fail(&sub, "create directory"))?;
+                dirs.push(sub);
+            }
+            fsutil::write_new(&path, bytes, 0o644).map_err(fail(&dir.join(rel), "write"))?;
+        }
+        for d in dirs.iter().rev() {
+            fsutil::sync_dir(d).map_err(fail(d, "sync"))?;
+        }
+        fsutil::rename_noreplace(&tmp, dir).map_err(fail(dir, "place"))?;
+        fsutil::sync_dir(&parent).map_err(fail(&parent, "sync"))
+    })();
+    if result.is_err() && tmp.exists() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
 }

@@ -124,3 +124,27 @@ pub struct RestoreRecord {
     /// Each key restored.
     pub keys: Vec<KeyCustodyRecord>,
 }
+
+/// What an `activate-quorum` step did: the token's user PIN set to a value
+/// no one saw, its secret split among officers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumRecord {
+    /// The token's label.
+    pub token_label: String,
+    /// The token's serial number: a quorum login looks its record up by it.
+    pub token_serial: String,
+    /// The directory holding the sealed shares.
+    pub directory: String,
+    /// SHA-256 of the directory's `SHA256SUMS`, hex.
+    pub sums_sha256: String,
+    /// Shares needed to log in (M).
+    pub threshold: u8,
+    /// Shares made (N).
+    pub count: u8,
+    /// The commitments' fingerprint, as every share file names it.
+    pub set: String,
+    /// The Feldman commitments, hex: what a quorum login checks shares against.
+    pub commitments: String,
+    /// Each officer's sealed share.
+    pub officers: Vec<CustodianRecord>,
+}

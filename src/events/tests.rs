@@ -8,7 +8,7 @@ use crate::token::inventory::Report;
 use crate::token::{KeyAlgorithm, KeyAttributes, ObjectAttributes, ObjectInfo};
 
 /// How many variants [`Event`] has; [`index`] numbers them.
-const VARIANTS: usize = 34;
+const VARIANTS: usize = 35;
 
 /// A distinct number for each variant. No wildcard: a new variant does not
 /// compile here until it gets a number and a sample in [`samples`].
@@ -48,6 +48,7 @@ fn index(e: &Event<'_>) -> usize {
         Event::KeysBackedUp { .. } => 31,
         Event::SharesJudged { .. } => 32,
         Event::KeysRestored { .. } => 33,
+        Event::QuorumActivated { .. } => 34,
     }
 }
 
@@ -520,6 +521,20 @@ fn samples<'a>(
                     index: Some(2),
                     reason: "does not match the recorded commitments".into(),
                 }],
+            }),
+        },
+        Event::QuorumActivated {
+            step: s("quorum"),
+            quorum: Box::new(QuorumRecord {
+                token_label: "ceremony".into(),
+                token_serial: "ce39323b7557f4c3".into(),
+                directory: "pki/quorum".into(),
+                sums_sha256: "ab".repeat(32),
+                threshold: 2,
+                count: 3,
+                set: "ef".repeat(16),
+                commitments: "02ab".into(),
+                officers: Vec::new(),
             }),
         },
         Event::KeysRestored {

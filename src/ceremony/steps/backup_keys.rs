@@ -24,16 +24,15 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use super::super::step::{
-    nonempty, parse_as, Context, PlanContext, Prepared, Step, StepSpec, StepType,
+    nonempty, parse_as, write_output_dir, Context, PlanContext, Prepared, Step, StepSpec, StepType,
 };
 use super::super::{Error, Reason};
+use super::custodians::{self, Holder, HolderSpec};
 use crate::custody::manifest::{self, Manifest, SourceToken, WrappedKey};
-use crate::custody::{self, Purpose, ShareFile};
+use crate::custody::{self, Purpose};
 use crate::events::{BackupRecord, CustodianRecord, Event, KeyCustodyRecord};
-use crate::fsutil;
 use crate::hex;
 use crate::token::{KeyPolicy, KeyRecord, Token};
 
@@ -42,9 +41,6 @@ pub(super) const TYPE: StepType = StepType {
     action: "backup-keys",
     parse: parse_as::<Spec>,
 };
-
-/// The most custodians a backup may name.
-pub const MAX_CUSTODIANS: usize = 16;
 
 /// A `backup-keys` step as the script gives it.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,39 +53,13 @@ pub struct Spec {
     /// Shares needed to restore (M, at least 2).
     pub threshold: u8,
     /// Who holds a share (N of them), in index order.
-    pub custodians: Vec<CustodianSpec>,
+    pub custodians: Vec<HolderSpec>,
     /// The backup bundle's directory, inside the output directory; it must
     /// not exist.
     pub directory: PathBuf,
     /// Whether every witness acknowledges the step first.
     #[serde(default)]
     pub witnessed: bool,
-}
-
-/// One custodian as the script names them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustodianSpec {
-    /// Their name (1 to 64 characters), as their share file names them.
-    pub name: String,
-    /// Their age recipient (`age1…`).
-    pub recipient: String,
-}
-
-/// A custodian, resolved.
-#[derive(Clone)]
-pub struct Custodian {
-    /// Their name.
-    pub name: String,
-    /// Their recipient, as the script gives it.
-    pub recipient_text: String,
-    recipient: age::x25519::Recipient,
-}
-
-impl fmt::Debug for Custodian {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} ({})", self.name, self.recipient_text)
-    }
 }
 
 /// A `backup-keys` step, resolved.
@@ -102,7 +72,7 @@ pub struct BackupStep {
     /// M.
     pub threshold: u8,
     /// The custodians, in index order.
-    pub custodians: Vec<Custodian>,
+    pub custodians: Vec<Holder>,
     /// The bundle's directory.
     pub directory: PathBuf,
 }
@@ -126,41 +96,7 @@ impl StepSpec for Spec {
                 return Err(format!("keys: {label:?} is listed twice"));
             }
         }
-        let n = self.custodians.len();
-        if !(2..=MAX_CUSTODIANS).contains(&n) {
-            return Err(format!(
-                "custodians: {n} named; a backup needs 2 to {MAX_CUSTODIANS}"
-            ));
-        }
-        if self.threshold < 2 || usize::from(self.threshold) > n {
-            return Err(format!(
-                "threshold: {} must be at least 2 and at most the {n} custodians",
-                self.threshold
-            ));
-        }
-        let mut custodians = Vec::with_capacity(n);
-        for (i, c) in self.custodians.iter().enumerate() {
-            let at = |rule: String| format!("custodians[{i}] ({:?}): {rule}", c.name);
-            check_name(&c.name).map_err(at)?;
-            if self.custodians[..i].iter().any(|o| o.name == c.name) {
-                return Err(at("the name is used by an earlier custodian".into()));
-            }
-            if self.custodians[..i]
-                .iter()
-                .any(|o| o.recipient.trim() == c.recipient.trim())
-            {
-                return Err(at(
-                    "the recipient is an earlier custodian's: each share goes to a different person".into(),
-                ));
-            }
-            let recipient = crate::bundle::output::parse_recipient(c.recipient.trim())
-                .map_err(|e| at(e.to_string()))?;
-            custodians.push(Custodian {
-                name: c.name.clone(),
-                recipient_text: c.recipient.trim().to_string(),
-                recipient,
-            });
-        }
+        let custodians = custodians::resolve("custodians", &self.custodians, self.threshold)?;
         Ok(Box::new(BackupStep {
             id: self.id.clone(),
             keys: self
@@ -177,22 +113,6 @@ impl StepSpec for Spec {
     fn as_any(&self) -> &dyn Any {
         self
     }
-}
-
-/// A custodian's name: 1 to 64 characters, no control characters, no
-/// surrounding spaces (the share file's rule).
-fn check_name(name: &str) -> Result<(), String> {
-    let chars = name.chars().count();
-    if chars == 0 || chars > custody::share_file::MAX_CUSTODIAN_CHARS {
-        return Err(format!(
-            "name must be 1 to {} characters",
-            custody::share_file::MAX_CUSTODIAN_CHARS
-        ));
-    }
-    if name.trim() != name || name.chars().any(char::is_control) {
-        return Err("name must not have control characters or surrounding spaces".into());
-    }
-    Ok(())
 }
 
 impl Step for BackupStep {
@@ -284,44 +204,14 @@ impl BackupStep {
         }
 
         // The secret, its shares (sealed), and the wrap key's value.
-        let token_bytes = token.random(custody::ENTROPY_BYTES as u32)?;
-        let token_bytes: Zeroizing<[u8; custody::ENTROPY_BYTES]> = Zeroizing::new(
-            token_bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| random_refused("the token returned too few random bytes"))?,
-        );
-        let mut os_bytes = Zeroizing::new([0u8; custody::ENTROPY_BYTES]);
-        getrandom::fill(os_bytes.as_mut_slice())
-            .map_err(|e| random_refused(&format!("the operating system's RNG failed: {e}")))?;
-        let secret = custody::secret_from_entropy(&token_bytes, &os_bytes);
         let count = self.custodians.len() as u8;
-        let (shares, commitments) =
-            custody::split(&secret, self.threshold, count, &mut getrandom::SysRng)
-                .map_err(|e| random_refused(&e.to_string()))?;
+        let custodians::Dealt {
+            secret,
+            commitments,
+            sealed,
+        } = custodians::deal(token, Purpose::Backup, self.threshold, &self.custodians)?;
         let wrap_value = custody::wrap_key(&secret);
         drop(secret);
-        let mut sealed = Vec::with_capacity(shares.len());
-        for (custodian, share) in self.custodians.iter().zip(shares) {
-            let file = ShareFile::new(
-                Purpose::Backup,
-                &custodian.name,
-                count,
-                commitments.clone(),
-                share,
-            )
-            .map_err(|e| {
-                cx.refuse(vec![Reason::Rule(format!(
-                    "custodian {:?}: {e}",
-                    custodian.name
-                ))])
-            })?;
-            let index = file.index();
-            sealed.push((
-                manifest::share_file_name(index, &custodian.name),
-                custody::seal(&file, &custodian.recipient),
-            ));
-        }
 
         // The security officer makes the trusted wrap key; the user wraps.
         let label = self.wrap_key_label();
@@ -405,23 +295,8 @@ impl BackupStep {
         let manifest_json = manifest.to_json();
         let mut files: Vec<(String, Vec<u8>)> = vec![(manifest::MANIFEST.into(), manifest_json)];
         files.extend(sealed);
-        let sums: String = files
-            .iter()
-            .map(|(name, bytes)| format!("{}  {name}\n", hex::encode(&Sha256::digest(bytes))))
-            .collect();
-        let signature = match cx.audit_key()? {
-            Some(audit) => Some(
-                crate::checkpoint::audit_sign(token, &audit, manifest::SUMS, sums.as_bytes())
-                    .map_err(|e| {
-                        cx.refuse(vec![Reason::Rule(format!(
-                            "the audit key could not sign the backup's {}: {e}",
-                            manifest::SUMS
-                        ))])
-                    })?
-                    .1,
-            ),
-            None => None,
-        };
+        let sums = custodians::sums(&files);
+        let signature = custodians::sign_sums(cx, &sums)?;
         let record = BackupRecord {
             directory: self.directory.display().to_string(),
             manifest_sha256: hex::encode(&Sha256::digest(&files[0].1)),
@@ -460,7 +335,7 @@ impl BackupStep {
         if let Some(sig) = signature {
             files.push((manifest::SUMS_SIGNATURE.into(), sig));
         }
-        write_bundle(&self.directory, &files)?;
+        write_output_dir(&self.directory, &files)?;
         cx.record(&Event::KeysBackedUp {
             step: Cow::Borrowed(&self.id),
             backup: Box::new(record),
@@ -492,53 +367,6 @@ impl BackupStep {
     }
 }
 
-fn random_refused(why: &str) -> Error {
-    Error::Refused {
-        ceremony: String::new(),
-        reasons: vec![Reason::Rule(format!(
-            "no secret could be made for the backup: {why}"
-        ))],
-    }
-}
-
-/// Writes `files` (relative names, `shares/…` among them) into a new
-/// directory beside `dir`, syncs it, and renames it to `dir`, which must
-/// not exist; on any failure the temporary directory is removed.
-fn write_bundle(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
-    let fail = |path: &Path, action: &'static str| {
-        let path = path.to_path_buf();
-        move |source| Error::Output {
-            path,
-            action,
-            source,
-        }
-    };
-    let parent = fsutil::parent_dir(dir);
-    std::fs::create_dir_all(&parent).map_err(fail(&parent, "create directory"))?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "backup".into());
-    let tmp = parent.join(format!(".ceremony-tmp.{name}.{}", std::process::id()));
-    let result = (|| {
-        std::fs::create_dir(&tmp).map_err(fail(&tmp, "create directory"))?;
-        std::fs::create_dir(tmp.join("shares")).map_err(fail(&tmp, "create directory"))?;
-        for (rel, bytes) in files {
-            let path = tmp.join(rel);
-            fsutil::write_new(&path, bytes, 0o644).map_err(fail(&dir.join(rel), "write"))?;
-        }
-        for d in [tmp.join("shares"), tmp.clone()] {
-            fsutil::sync_dir(&d).map_err(fail(&d, "sync"))?;
-        }
-        fsutil::rename_noreplace(&tmp, dir).map_err(fail(dir, "place"))?;
-        fsutil::sync_dir(&parent).map_err(fail(&parent, "sync"))
-    })();
-    if result.is_err() && tmp.exists() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
-}
-
 impl fmt::Display for BackupStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let labels: Vec<String> = self.keys.iter().map(|(l, _)| format!("{l:?}")).collect();
@@ -553,15 +381,7 @@ impl fmt::Display for BackupStep {
             self.threshold,
             self.custodians.len()
         )?;
-        for (i, c) in self.custodians.iter().enumerate() {
-            writeln!(
-                f,
-                "  custodian {}  {:?}, share sealed to {}",
-                i + 1,
-                c.name,
-                c.recipient_text
-            )?;
-        }
+        custodians::plan_lines(f, "custodian", &self.custodians)?;
         writeln!(
             f,
             "  officer      logs in as the security officer (SO PIN) to create a trusted wrap key, destroyed after"

@@ -2,7 +2,9 @@
 //! traits of [`super::step`]; adding one is a new module and one entry in
 //! [`TYPES`].
 
+pub mod activate_quorum;
 pub mod backup_keys;
+pub mod custodians;
 pub mod generate_audit_key;
 pub mod generate_root;
 pub mod issue_crl;
@@ -20,6 +22,7 @@ pub static TYPES: &[StepType] = &[
     issue_crl::TYPE,
     backup_keys::TYPE,
     restore_keys::TYPE,
+    activate_quorum::TYPE,
 ];
 
 /// The step type with this `action`.
