@@ -201,16 +201,18 @@ pub struct RunArgs {
     #[command(flatten)]
     pub so_pin: SoPinArgs,
     /// A custodian's share for a restore-keys step: the sealed share file,
-    /// `=`, and that custodian's age identity file (mode 0600).
-    /// Repeatable, one per custodian present; each is checked alone and a
-    /// bad one is named.
-    #[arg(long = "share", value_name = "SHARE=IDENTITY")]
+    /// `=`, and that custodian's age identity file (mode 0600); or the share
+    /// file alone, and the custodian types their identity (AGE-SECRET-KEY-1…)
+    /// at the terminal when it is opened. Repeatable, one per custodian
+    /// present; each is checked alone and a bad one is named.
+    #[arg(long = "share", value_name = "SHARE[=IDENTITY]")]
     pub shares: Vec<ceremony::ceremony::ShareInput>,
     /// For a token whose user PIN is under a quorum (activate-quorum): an
     /// officer's share of it, `=`, and that officer's age identity file
-    /// (mode 0600). Repeatable; M of them rebuild the PIN in memory for
-    /// the login, instead of --pin-file, --pin-fd or the prompt.
-    #[arg(long = "pin-share", value_name = "SHARE=IDENTITY", conflicts_with_all = ["pin_file", "pin_fd"])]
+    /// (mode 0600), or the share file alone and the officer types their
+    /// identity at the terminal. Repeatable; M of them rebuild the PIN in
+    /// memory for the login, instead of --pin-file, --pin-fd or the prompt.
+    #[arg(long = "pin-share", value_name = "SHARE[=IDENTITY]", conflicts_with_all = ["pin_file", "pin_fd"])]
     pub pin_shares: Vec<ceremony::ceremony::ShareInput>,
 }
 

@@ -19,7 +19,7 @@ pub mod secret;
 pub mod share_file;
 pub mod vss;
 
-pub use seal::{open, open_bytes, seal, OpenError};
+pub use seal::{open, open_bytes, open_with, seal, OpenError};
 pub use secret::{secret_from_entropy, user_pin, wrap_key, ENTROPY_BYTES};
 pub use share_file::{ParseError, Purpose, ShareFile, FORMAT_TAG};
 pub use vss::{

@@ -184,6 +184,78 @@ fn the_user_pin_under_a_two_of_three_quorum_logs_in_only_with_two_officers_share
     assert_eq!(judged["counted"].as_array().expect("counted").len(), 2);
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
 
+    // At the console, one officer at a time: a share given without an
+    // identity file opens with the identity its officer types (no echo); a
+    // mistyped identity is named and not counted.
+    let identity = |i: usize| {
+        std::fs::read_to_string(env.path(&format!("o{i}.agekey")))
+            .expect("identity")
+            .lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+            .expect("a secret key line")
+            .to_string()
+    };
+    let again = script(
+        &env,
+        "again",
+        &common::root_step("again", "ecdsa-p256", "CN=again", "again.crt", ""),
+    );
+    let typed = |steps: &[(&str, &str)], shares: &[&str]| {
+        let steps = serde_json::to_string(steps).expect("json");
+        let mut cmd = env.client("python3");
+        cmd.args([
+            "-c",
+            common::pty::DRIVER,
+            &steps,
+            env!("CARGO_BIN_EXE_ceremony"),
+            "run",
+            &again,
+        ]);
+        for share in shares {
+            cmd.args(["--pin-share", share]);
+        }
+        cmd.output().expect("python3 runs (with its pty module)")
+    };
+    let prompt = |i: usize| {
+        format!(
+            "age identity (AGE-SECRET-KEY-1…) of the custodian of share pki/quorum/shares/0{i}-{}.age: ",
+            OFFICERS[i - 1].to_lowercase().replace(' ', "-")
+        )
+    };
+    let two = "pki/quorum/shares/02-officer-two.age";
+    let out = typed(&[(&prompt(2), "AGE-SECRET-KEY-1NOTAKEY")], &[&one, two]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("not counted: share pki/quorum/shares/02-officer-two.age: identity file (typed at the terminal): is not an age X25519 identity"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("AGE-SECRET-KEY-1NOTAKEY"),
+        "echoed: {shown}"
+    );
+    let key2 = identity(2);
+    let out = typed(&[(&prompt(2), &key2)], &[two, &three]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        !text(&out.stdout).contains(&key2),
+        "the identity was echoed"
+    );
+    assert!(env.path("pki/again.crt").exists());
+    let login = events_of(&env, "login").pop().expect("a login");
+    assert!(
+        login["pin_source"]
+            .as_str()
+            .expect("source")
+            .ends_with("Officer Two, Officer Three"),
+        "{login}"
+    );
+    let transcript = std::fs::read_to_string(env.path("transcript.jsonl")).expect("transcript");
+    assert!(
+        !transcript.contains(&key2),
+        "the transcript holds an identity"
+    );
+
     // The PIN, rebuilt from two shares opened by the stock age CLI, logs
     // pkcs11-tool in; it is written nowhere.
     let texts: Vec<String> = [(2, "02-officer-two"), (3, "03-officer-three")]

@@ -1,5 +1,7 @@
 //! Custodians' shares as the operator presents them: `--share FILE=IDENTITY`
-//! (a sealed share and the age identity file that opens it), and the
+//! (a sealed share and the age identity file that opens it) or `--share
+//! FILE` (its custodian types their identity at the terminal, without
+//! echo, when the share is opened: one custodian at a time), and the
 //! judgement of a set of them against the commitments a backup or a quorum
 //! recorded: each share opened and checked alone, a bad one named with the
 //! rule it breaks, a duplicate custodian or index not counted twice.
@@ -8,18 +10,21 @@
 //! are zeroized on drop.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+use zeroize::Zeroizing;
 
 use crate::custody::{self, Commitments, Purpose, ShareFile};
 
-/// One share given on the command line: `FILE=IDENTITY`.
+/// One share given on the command line: `FILE=IDENTITY` or `FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareInput {
     /// The sealed share file.
     pub file: PathBuf,
-    /// The age identity file that opens it (only its owner may read it).
-    pub identity: PathBuf,
+    /// The age identity file that opens it (only its owner may read it);
+    /// `None`: its custodian types the identity at the terminal.
+    pub identity: Option<PathBuf>,
 }
 
 impl FromStr for ShareInput {
@@ -29,10 +34,14 @@ impl FromStr for ShareInput {
         match s.split_once('=') {
             Some((file, identity)) if !file.is_empty() && !identity.is_empty() => Ok(ShareInput {
                 file: file.into(),
-                identity: identity.into(),
+                identity: Some(identity.into()),
+            }),
+            None if !s.is_empty() => Ok(ShareInput {
+                file: s.into(),
+                identity: None,
             }),
             _ => Err(format!(
-                "{s:?} is not SHARE_FILE=IDENTITY_FILE (the sealed share, then the custodian's age identity file)"
+                "{s:?} is not SHARE_FILE=IDENTITY_FILE or SHARE_FILE (the sealed share, then the custodian's age identity file; without it the custodian types the identity at the terminal)"
             )),
         }
     }
@@ -117,6 +126,37 @@ impl Judged {
     }
 }
 
+/// What names an identity typed at the terminal in errors.
+const TYPED: &str = "(typed at the terminal)";
+
+/// Opens one share: with its identity file, or with the identity its
+/// custodian types at the terminal (no echo; zeroized after).
+fn open(input: &ShareInput) -> Result<ShareFile, custody::OpenError> {
+    if let Some(identity) = &input.identity {
+        return custody::open(&input.file, identity);
+    }
+    let typed_name = Path::new(TYPED);
+    let sealed = crate::fsutil::read_limited(&input.file, custody::seal::MAX_SEALED_BYTES)
+        .map_err(|source| custody::OpenError::Read {
+            path: input.file.clone(),
+            source,
+        })?;
+    let refused = |reason: String| custody::OpenError::Identity {
+        path: typed_name.to_path_buf(),
+        reason,
+    };
+    let typed = rpassword::prompt_password(format!(
+        "age identity (AGE-SECRET-KEY-1…) of the custodian of share {}: ",
+        input.file.display()
+    ))
+    .map(Zeroizing::new)
+    .map_err(|e| refused(format!("cannot prompt on a terminal: {e}")))?;
+    let identity = age::x25519::Identity::from_str(typed.trim())
+        .map_err(|_| refused("is not an age X25519 identity (AGE-SECRET-KEY-1…)".into()))?;
+    let identities: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(identity)];
+    custody::open_with(&sealed, &input.file, &identities, typed_name)
+}
+
 /// Opens each share in `inputs` with its identity and judges it for
 /// `purpose` against `commitments` (the set a backup or a quorum recorded):
 /// a share that cannot be opened, is for another purpose or another set,
@@ -133,7 +173,7 @@ pub fn judge(inputs: &[ShareInput], purpose: Purpose, commitments: &Commitments)
             index: share.map(ShareFile::index),
             reason,
         };
-        let share = match custody::open(&input.file, &input.identity) {
+        let share = match open(input) {
             Ok(share) => share,
             Err(e) => {
                 let reason = match &e {
@@ -198,8 +238,10 @@ mod tests {
     fn a_share_argument_is_file_then_identity() {
         let s: ShareInput = "shares/01-a.age=/keys/a.txt".parse().expect("parses");
         assert_eq!(s.file, PathBuf::from("shares/01-a.age"));
-        assert_eq!(s.identity, PathBuf::from("/keys/a.txt"));
-        for bad in ["shares/01-a.age", "=id", "file=", ""] {
+        assert_eq!(s.identity, Some(PathBuf::from("/keys/a.txt")));
+        let s: ShareInput = "shares/01-a.age".parse().expect("parses");
+        assert_eq!(s.identity, None, "typed at the terminal");
+        for bad in ["=id", "file=", ""] {
             let err = bad.parse::<ShareInput>().expect_err(bad);
             assert!(err.contains("SHARE_FILE=IDENTITY_FILE"), "{err}");
         }

@@ -140,6 +140,19 @@ pub fn open_bytes(
     identity_file: &Path,
 ) -> Result<ShareFile, OpenError> {
     let identities = read_identities(identity_file)?;
+    open_with(sealed, share, &identities, identity_file)
+}
+
+/// Opens `sealed` (read from `share`) with `identities` (from
+/// `identity_file`, the name used in errors; an identity typed at a
+/// terminal has a descriptive name instead): decrypted, parsed and its
+/// share verified against its own commitments.
+pub fn open_with(
+    sealed: &[u8],
+    share: &Path,
+    identities: &[Box<dyn age::Identity + Send + Sync>],
+    identity_file: &Path,
+) -> Result<ShareFile, OpenError> {
     let fail = |reason: &str| OpenError::Decrypt {
         path: share.to_path_buf(),
         reason: reason.to_string(),

@@ -487,7 +487,7 @@ impl fmt::Display for RestoreStep {
         )?;
         writeln!(
             f,
-            "  shares       given with --share SHARE=IDENTITY, one per custodian present; each checked against the backup's commitments"
+            "  shares       given with --share SHARE=IDENTITY (or SHARE, the identity typed at the terminal), one per custodian present; each checked against the backup's commitments"
         )?;
         writeln!(
             f,
