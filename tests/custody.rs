@@ -89,7 +89,7 @@ fn backup_step(keys: &[&str], recipients: &[String]) -> String {
     step
 }
 
-fn restore_script(env: &Env, name: &str, backup: &str, keys: &[&str]) -> String {
+fn restore_script(env: &Env, name: &str, backup: &str, keys: &[&str], extra: &str) -> String {
     let keys: Vec<String> = keys.iter().map(|k| format!("{k:?}")).collect();
     script(
         env,
@@ -98,7 +98,7 @@ fn restore_script(env: &Env, name: &str, backup: &str, keys: &[&str]) -> String 
         "restore/transcript.jsonl",
         "restore/pki",
         &format!(
-            "[[step]]\naction = \"restore-keys\"\nid = \"restore\"\nbackup = \"{backup}\"\nkeys = [{}]\n",
+            "[[step]]\naction = \"restore-keys\"\nid = \"restore\"\nbackup = \"{backup}\"\nkeys = [{}]\n{extra}",
             keys.join(", ")
         ),
     )
@@ -307,7 +307,13 @@ fn roots_backed_up_two_of_three_restore_into_a_fresh_token_and_sign_there() {
 
     // Token B, empty.
     env.init_token("restore", &env.so_pin);
-    let restore = restore_script(&env, "restore", "pki/backup", &keys);
+    let restore = restore_script(
+        &env,
+        "restore",
+        "pki/backup",
+        &keys,
+        "audit_key = \"pki/audit-key.pub\"\n",
+    );
     let dry = ok(&env.run(&["run", &restore, "--dry-run"]));
     assert!(dry.contains("2 of 3 custodians' shares needed"), "{dry}");
 
@@ -403,7 +409,26 @@ fn roots_backed_up_two_of_three_restore_into_a_fresh_token_and_sign_there() {
         })
         .collect();
     std::fs::write(env.path("altered-backup/SHA256SUMS"), sums).expect("sums");
-    let altered = restore_script(&env, "restore-altered", "altered-backup", &keys);
+    // Pinned to the backup ceremony's audit key, the altered bundle is
+    // refused before any token: its SHA256SUMS no longer carries the
+    // ceremony's signature.
+    let pinned = restore_script(
+        &env,
+        "restore-pinned",
+        "altered-backup",
+        &keys,
+        "audit_key = \"pki/audit-key.pub\"\n",
+    );
+    let out = env.run(&["run", &pinned, "--dry-run"]);
+    let stderr = failed(&out, 2);
+    assert!(
+        stderr.contains(
+            "SHA256SUMS.sig does not verify over SHA256SUMS with audit key pki/audit-key.pub"
+        ),
+        "{stderr}"
+    );
+    // Without the pin, the module itself refuses the altered key.
+    let altered = restore_script(&env, "restore-altered", "altered-backup", &keys, "");
     let three = share_arg(3);
     let out = run(&env, &altered, &["--share", &one, "--share", &three]);
     let stderr = failed(&out, 2);

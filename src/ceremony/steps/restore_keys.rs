@@ -55,6 +55,10 @@ pub struct Spec {
     /// Labels of the keys to restore; each must be in the backup and not
     /// in the token.
     pub keys: Vec<String>,
+    /// The backup ceremony's audit public key (PEM): when given, the
+    /// bundle's `SHA256SUMS.sig` must verify with it.
+    #[serde(default)]
+    pub audit_key: Option<PathBuf>,
     /// Whether every witness acknowledges the step first.
     #[serde(default)]
     pub witnessed: bool,
@@ -69,6 +73,8 @@ pub struct RestoreStep {
     pub backup: PathBuf,
     /// The keys to restore.
     pub keys: Vec<String>,
+    /// The audit public key `SHA256SUMS.sig` must verify with, if any.
+    pub audit_key: Option<PathBuf>,
     manifest_path: PathBuf,
 }
 
@@ -96,6 +102,7 @@ impl StepSpec for Spec {
             manifest_path: self.backup.join(manifest::MANIFEST),
             backup: self.backup.clone(),
             keys: self.keys.clone(),
+            audit_key: self.audit_key.clone(),
         }))
     }
 
@@ -144,7 +151,8 @@ impl Step for RestoreStep {
                 self.backup.display()
             ))],
         };
-        let (manifest, manifest_sha256) = read_bundle(&self.backup).map_err(refuse)?;
+        let (manifest, manifest_sha256) =
+            read_bundle(&self.backup, self.audit_key.as_deref()).map_err(refuse)?;
         let missing: Vec<Reason> = self
             .keys
             .iter()
@@ -180,13 +188,32 @@ impl Step for RestoreStep {
     }
 }
 
-/// Reads and checks the bundle at `dir`: its `SHA256SUMS` (which must list
-/// `manifest.json`) against every listed file present, then the manifest.
+/// Reads and checks the bundle at `dir`: with `audit_key`, the signature
+/// `SHA256SUMS.sig` over `SHA256SUMS`; its `SHA256SUMS` (which must list
+/// `manifest.json`) against every listed file present; then the manifest.
 /// Returns the manifest and its SHA-256.
-fn read_bundle(dir: &Path) -> Result<(Manifest, String), String> {
+fn read_bundle(dir: &Path, audit_key: Option<&Path>) -> Result<(Manifest, String), String> {
     let sums_path = dir.join(manifest::SUMS);
     let sums = crate::fsutil::read_limited(&sums_path, MAX_SUMS_BYTES)
         .map_err(|e| format!("{}: cannot read: {e}", manifest::SUMS))?;
+    if let Some(key_file) = audit_key {
+        let key = crate::bundle::output::AuditKey::read(key_file).map_err(|e| e.to_string())?;
+        let signature = crate::fsutil::read_limited(&dir.join(manifest::SUMS_SIGNATURE), 16 * 1024)
+            .map_err(|e| {
+                format!(
+                    "{}: cannot read ({e}); audit_key asks for the backup ceremony's signature",
+                    manifest::SUMS_SIGNATURE
+                )
+            })?;
+        key.verify(&sums, &signature).map_err(|why| {
+            format!(
+                "{} does not verify over {} with audit key {}: {why}",
+                manifest::SUMS_SIGNATURE,
+                manifest::SUMS,
+                key_file.display()
+            )
+        })?;
+    }
     let sums = String::from_utf8(sums).map_err(|_| format!("{}: not UTF-8", manifest::SUMS))?;
     let mut manifest_sum = None;
     for (n, line) in sums.lines().enumerate() {
@@ -480,6 +507,13 @@ impl fmt::Display for RestoreStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let labels: Vec<String> = self.keys.iter().map(|l| format!("{l:?}")).collect();
         writeln!(f, "  backup       {}", self.backup.display())?;
+        if let Some(key) = &self.audit_key {
+            writeln!(
+                f,
+                "  signed by    the audit key {} (SHA256SUMS.sig must verify)",
+                key.display()
+            )?;
+        }
         writeln!(
             f,
             "  keys         {} (unwrapped as sensitive and extractable only under a trusted key, policy restored; each checked by a test signature)",

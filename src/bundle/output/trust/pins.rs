@@ -154,6 +154,11 @@ impl AuditKey {
     pub fn file(&self) -> &Path {
         &self.file
     }
+
+    /// Checks `signature` over `msg` as the ceremony signs with this key.
+    pub fn verify(&self, msg: &[u8], signature: &[u8]) -> std::result::Result<(), String> {
+        crate::x509::verify_signature(&self.spki, &self.algorithm, msg, signature)
+    }
 }
 
 /// Reads a small regular file (a pin or a public key).
