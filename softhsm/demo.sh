@@ -7,29 +7,41 @@
 # creates a token under DIR and then:
 #   1. makes demo SSH keys for three approvers and two witnesses, has 2 of
 #      the 3 approvers sign ceremonies/root-init.toml (with an [approvals]
-#      section added), runs it (the three root CAs), has both witnesses
-#      cosign its checkpoint, and lists the token with `ceremony inventory`;
-#      every later ceremony is approved the same way;
-#   2. plays the requester: keys and CSRs for a small cluster, sealed into
+#      section added, and `backup = true` on every key), runs it (the three
+#      root CAs), has both witnesses cosign its checkpoint, and lists the
+#      token with `ceremony inventory`; every later ceremony is approved the
+#      same way;
+#   2. makes age identities for three custodians and runs
+#      ceremonies/backup-roots.toml: the roots and the audit key backed up
+#      2 of 3 to them, the bundle checked with sha256sum, openssl and age;
+#   3. plays the requester: keys and CSRs for a small cluster, sealed into
 #      request bundles, and an age identity for the results;
-#   3. runs ceremonies/sign-intermediate.toml and sign-components.toml,
+#   4. runs ceremonies/sign-intermediate.toml and sign-components.toml,
 #      pinned to the sealed bundles' digests;
-#   4. opens the output bundles and checks everything with outside tools;
-#   5. kubeadm's external-CA flow: a kubeadm-shaped tree made with openssl
+#   5. opens the output bundles and checks everything with outside tools;
+#   6. kubeadm's external-CA flow: a kubeadm-shaped tree made with openssl
 #      (softhsm/make-kubeadm.sh), sealed with `request seal --kubeadm`,
 #      signed by ceremonies/sign-kubeadm.toml, opened back into the tree
 #      with `bundle open --kubeadm`;
-#   6. runs ceremonies/revoke-intermediate.toml: the cluster root's CRL
+#   7. runs ceremonies/revoke-intermediate.toml: the cluster root's CRL
 #      revokes the intermediate, checked with openssl crl -verify and
-#      openssl verify -crl_check.
-# Leaves DIR/softhsm2.conf, DIR/user.pin (demo only), DIR/transcript.jsonl,
-# DIR/checkpoint, DIR/audit-key.pub, DIR/report/report.{html,md},
-# DIR/pki/, DIR/requester.agekey, DIR/requests/, DIR/bundles/*.tar.age with
-# their .sha256 files, DIR/opened/, and DIR/kubeadm (the opened kubeadm tree:
-# pki/ with the fixture's keys and the issued certificates, *.conf filled)
-# and DIR/crl/cluster-root.crl; DIR/approvers/ and DIR/witnesses/ (demo SSH
+#      openssl verify -crl_check;
+#   8. makes a second token under DIR/restore and runs
+#      ceremonies/restore-roots.toml into it with 2 of the 3 custodians'
+#      shares; each restored public key is compared with the root's, and
+#      the restored cluster root signs the intermediate again there, opened
+#      with the original pins and checked with openssl verify.
+# Leaves DIR/softhsm2.conf, DIR/user.pin and DIR/so.pin (demo only),
+# DIR/transcript.jsonl, DIR/checkpoint, DIR/audit-key.pub,
+# DIR/report/report.{html,md}, DIR/pki/, DIR/requester.agekey,
+# DIR/requests/, DIR/bundles/*.tar.age with their .sha256 files,
+# DIR/opened/, DIR/kubeadm (the opened kubeadm tree: pki/ with the
+# fixture's keys and the issued certificates, *.conf filled) and
+# DIR/crl/cluster-root.crl; DIR/approvers/ and DIR/witnesses/ (demo SSH
 # keys and allowed_signers), DIR/approvals/, DIR/root-init.checkpoint and
-# DIR/cosignatures/.
+# DIR/cosignatures/; DIR/custodians/ (the custodians' demo age identities),
+# DIR/backup/ (the backup bundle) and DIR/restore/ (the second token, its
+# PINs, transcript, checkpoint and the intermediate it signed).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -93,8 +105,21 @@ approve() {
 
 # The shipped root ceremony, with its module and the demo's approvals rule.
 script="$dir/root-init.toml"
-sed "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$repo/ceremonies/root-init.toml" >"$script"
-printf '\n[approvals]\nallowed_signers = "approvers/allowed_signers"\nrequired = 2\n' >>"$script"
+# `backup = true` on every key, so that ceremonies/backup-roots.toml can back
+# them up (the shipped script's keys never leave the token).
+sed -e "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" \
+    -e 's#^validity_days = 3650$#&\nbackup = true#' \
+    -e 's#^public_key = "audit-key.pub"$#&\nbackup = true#' \
+    "$repo/ceremonies/root-init.toml" >"$script"
+[ "$(grep -c '^backup = true$' "$script")" -eq 4 ] || {
+    echo "error: root-init.toml: expected 4 keys to make backup-capable" >&2
+    exit 1
+}
+# add_approvals SCRIPT: the demo's approvals rule, 2 of the 3 approvers.
+add_approvals() {
+    printf '\n[approvals]\nallowed_signers = "approvers/allowed_signers"\nrequired = 2\n' >>"$1"
+}
+add_approvals "$script"
 
 echo "== dry run (what the approvers read before they sign)"
 "$ceremony" run "$script" --dry-run
@@ -141,6 +166,39 @@ pkcs11-tool --module "$SOFTHSM_MODULE" --token-label ceremony --login --pin "$(c
 echo
 echo "== token inventory (ceremony inventory)"
 "$ceremony" inventory --module "$SOFTHSM_MODULE" --token ceremony --pin-file user.pin
+
+echo
+echo "== custodians (one, two, three): demo age identities; the backup ceremony"
+# Each custodian makes an age identity and sends its recipient to the
+# officers, who write it into ceremonies/backup-roots.toml; any 2 of the 3
+# custodians' shares restore the keys. The security officer logs in too.
+mkdir -p custodians
+custodian_flags=()
+custodians=(one two three)
+for i in 1 2 3; do
+    who=${custodians[i - 1]}
+    (umask 077 && age-keygen -o "custodians/$who.agekey" 2>/dev/null)
+    custodian_flags+=(-e "s#CUSTODIAN-$i-AGE-RECIPIENT#$(age-keygen -y "custodians/$who.agekey")#")
+    echo "  custodian $who: $(age-keygen -y "custodians/$who.agekey")"
+done
+sed -e "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "${custodian_flags[@]}" \
+    "$repo/ceremonies/backup-roots.toml" >backup-roots.toml
+add_approvals backup-roots.toml
+approve backup-roots.toml
+"$ceremony" run backup-roots.toml --dry-run "${approval_flags[@]}"
+answers_for "$ceremony" backup-roots.toml backup-roots.answers
+"$ceremony" run backup-roots.toml --pin-file user.pin --so-pin-file so.pin \
+    --answers backup-roots.answers "${approval_flags[@]}"
+echo
+echo "== the backup bundle, checked with outside tools"
+find backup -type f | sort | sed 's/^/  /'
+(cd backup && sha256sum -c SHA256SUMS) | sed 's/^/  /'
+openssl dgst -sha256 -verify pki/audit-key.pub -signature backup/SHA256SUMS.sig backup/SHA256SUMS |
+    sed 's/^/  openssl dgst -verify SHA256SUMS.sig: /'
+# A custodian opens their share with the stock age CLI; the demo shows its
+# header, never its value line (the custodian's secret).
+echo "  age -d -i custodians/two.agekey backup/shares/02-custodian-two.age (value line not shown):"
+age -d -i custodians/two.agekey backup/shares/02-custodian-two.age | sed -n '/^value: /!p' | cut -c1-100 | sed 's/^/    /'
 
 echo
 echo "== requester: keys and CSRs for cp1, w1, w2 (openssl), sealed into request bundles"
@@ -246,6 +304,60 @@ if openssl verify -crl_check -CAfile <(cat pki/ca.crt crl/cluster-root.crl) $i/c
 fi
 echo "  openssl verify -crl_check: the intermediate is revoked: OK"
 
+echo
+echo "== restore drill: a second token under $dir/restore, restore-roots.toml with 2 of 3 shares"
+make_token "$dir/restore" restore
+restore_conf="$dir/restore/softhsm2.conf"
+sed "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$repo/ceremonies/restore-roots.toml" >restore-roots.toml
+add_approvals restore-roots.toml
+approve restore-roots.toml
+SOFTHSM2_CONF=$restore_conf "$ceremony" run restore-roots.toml --dry-run "${approval_flags[@]}"
+answers_for "$ceremony" restore-roots.toml restore-roots.answers
+# Custodians one and three are present; two is not.
+SOFTHSM2_CONF=$restore_conf "$ceremony" run restore-roots.toml \
+    --pin-file restore/user.pin --so-pin-file restore/so.pin \
+    --share backup/shares/01-custodian-one.age=custodians/one.agekey \
+    --share backup/shares/03-custodian-three.age=custodians/three.agekey \
+    --answers restore-roots.answers "${approval_flags[@]}"
+SOFTHSM2_CONF=$restore_conf "$ceremony" inventory --module "$SOFTHSM_MODULE" --token restore \
+    --pin-file restore/user.pin | grep -E '^private-key|^    policy|object\(s\)' | cut -c1-100
+echo
+echo "== the restored keys are the roots: public keys in the restore token (pkcs11-tool) vs pki/"
+spki_sha() { openssl pkey -pubin -inform "$1" -outform DER | sha256sum | cut -d' ' -f1; }
+for pair in cluster-root-ca:pki/ca.crt etcd-root-ca:pki/etcd/ca.crt \
+    front-proxy-root-ca:pki/front-proxy-ca.crt ceremony-audit:pki/audit-key.pub; do
+    label=${pair%%:*} file=${pair#*:}
+    restored=$(SOFTHSM2_CONF=$restore_conf pkcs11-tool --module "$SOFTHSM_MODULE" --token-label restore \
+        --login --pin "$(cat restore/user.pin)" --read-object --type pubkey --label "$label" 2>/dev/null | spki_sha DER)
+    case $file in
+        *.crt) original=$(openssl x509 -in "$file" -noout -pubkey | spki_sha PEM) ;;
+        *) original=$(spki_sha PEM <"$file") ;;
+    esac
+    if [ "$restored" != "$original" ]; then
+        echo "error: restored $label's public key differs from $file's" >&2
+        exit 1
+    fi
+    echo "  $label: restored public key sha256 $restored = $file's: OK"
+done
+echo
+echo "== the restored cluster root signs the intermediate request again, in the restore token"
+fill_script "$repo/ceremonies/sign-intermediate.toml" restore-sign-intermediate.toml \
+    "$(sha_of intermediate)" "$recipient"
+sed -i -e 's#^label = "ceremony"$#label = "restore"#' \
+    -e 's#^transcript = "transcript.jsonl"$#transcript = "restore/transcript.jsonl"#' \
+    -e 's#^directory = "bundles"$#directory = "restore/bundles"#' \
+    -e 's#^origin = .*#origin = "demo cluster PKI restored"#' \
+    -e 's#^checkpoint = "checkpoint"$#checkpoint = "restore/checkpoint"#' restore-sign-intermediate.toml
+approve restore-sign-intermediate.toml
+SOFTHSM2_CONF=$restore_conf "$ceremony" run restore-sign-intermediate.toml \
+    --pin-file restore/user.pin "${approval_flags[@]}"
+# Opened with the original roots and audit key as pins: the restored audit
+# key signed the bundle's SHA256SUMS.
+"$ceremony" bundle open restore/bundles/intermediate.tar.age --identity requester.agekey "${pins[@]}" \
+    --out restore/opened | tail -1
+openssl verify -x509_strict -CAfile pki/ca.crt restore/opened/certs/controller-manager-signer.crt | sed 's/^/  /'
+"$ceremony" transcript verify restore/transcript.jsonl --checkpoint restore/checkpoint --audit-key pki/audit-key.pub
+
 cp pki/audit-key.pub audit-key.pub
 "$ceremony" transcript verify transcript.jsonl --checkpoint checkpoint --audit-key audit-key.pub
 echo "checkpoint (print it and file it with the paper record):"
@@ -274,3 +386,6 @@ echo "  approvals/        each ceremony script's approvals (ssh-keygen -Y sign -
 echo "  witnesses/        the witnesses' demo SSH keys and allowed_signers"
 echo "  root-init.checkpoint  the root ceremony's checkpoint, cosigned by both witnesses"
 echo "  cosignatures/     the witnesses' cosignatures of it (recorded in the transcript too)"
+echo "  custodians/       the custodians' demo age identities (one, two, three; mode 0600)"
+echo "  backup/           the backup of the roots and the audit key: manifest.json, shares/, SHA256SUMS(.sig)"
+echo "  restore/          the second token (softhsm2.conf, tokens/, user.pin, so.pin), its transcript and checkpoint"
