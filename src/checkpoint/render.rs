@@ -59,11 +59,18 @@ impl Verified {
                     "audit key {}: the key the transcript recorded at entry {seq} (generate-audit-key)",
                     key.display()
                 ),
-                None => writeln!(
-                    out,
-                    "audit key {}: the transcript records no generate-audit-key (the key was made in another transcript); the key is trusted as given",
-                    key.display()
-                ),
+                None => match self.restored_key {
+                    Some(seq) => writeln!(
+                        out,
+                        "audit key {}: restored into this transcript's token at entry {seq} (restore-keys); its generate-audit-key is in the backup ceremony's transcript",
+                        key.display()
+                    ),
+                    None => writeln!(
+                        out,
+                        "audit key {}: the transcript records no generate-audit-key (the key was made in another transcript); the key is trusted as given",
+                        key.display()
+                    ),
+                },
             };
         }
         if let Some((path, cp)) = checkpoint {

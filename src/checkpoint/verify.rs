@@ -37,6 +37,9 @@ pub struct Verified {
     /// The audit key the transcript recorded at `generate-audit-key` (the
     /// last one, if there are several): its entry and SPKI SHA-256.
     pub recorded_key: Option<(u64, String)>,
+    /// The `keys_restored` entry that restored the audit key given (by its
+    /// SPKI SHA-256) into this transcript's token, if one did.
+    pub restored_key: Option<u64>,
     /// Ceremonies that started and never recorded their end (the first
     /// [`super::interrupted::MAX_LISTED`]).
     pub interrupted: Vec<Interrupted>,
@@ -96,6 +99,7 @@ pub fn verify_with_cosigners(
     let mut last_entries: Option<u64> = None;
     let mut head_at_checkpoint: Option<String> = None;
     let mut recorded_key: Option<(u64, String)> = None;
+    let mut restored_key: Option<u64> = None;
     let mut skipped: Option<(u64, String)> = None;
     let mut tracker = Tracker::default();
     let mut cosigned = cosigners.map(Cosigners::start);
@@ -112,6 +116,14 @@ pub fn verify_with_cosigners(
         if v.kind == "audit_key_generated" {
             if let Event::AuditKeyGenerated { key, .. } = v.parse()? {
                 recorded_key = Some((v.seq, key.into_owned().spki_sha256));
+            }
+            return Ok(());
+        }
+        if v.kind == "keys_restored" {
+            if let (Event::KeysRestored { restored, .. }, Some(sha)) = (v.parse()?, &key_sha) {
+                if restored.keys.iter().any(|k| &k.spki_sha256 == sha) {
+                    restored_key = Some(v.seq);
+                }
             }
             return Ok(());
         }
@@ -198,6 +210,7 @@ pub fn verify_with_cosigners(
         signatures_checked: audit_key.is_some(),
         covered,
         recorded_key,
+        restored_key,
         interrupted,
         interrupted_total,
         skipped,

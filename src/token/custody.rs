@@ -83,8 +83,10 @@ impl Token {
     /// Creates the trusted AES-256 wrap key labelled `label` from `value`
     /// (`C_CreateObject`; the session must be logged in as the security
     /// officer, the only role that may set `CKA_TRUSTED`). It is a public
-    /// token object, so that the user's session can wrap and unwrap with
-    /// it, able to wrap and unwrap only: sensitive, not extractable, no
+    /// session object: it outlives the security officer's logout, so that
+    /// the user, logged in next on the same session, can wrap and unwrap
+    /// with it, and it dies with the session whatever happens to the
+    /// process. It can wrap and unwrap only: sensitive, not extractable, no
     /// encrypt or decrypt. An existing label is refused.
     pub fn create_trusted_wrap_key(
         &self,

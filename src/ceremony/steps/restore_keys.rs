@@ -231,6 +231,17 @@ fn read_bundle(dir: &Path, audit_key: Option<&Path>) -> Result<(Manifest, String
         }
         if name == manifest::MANIFEST {
             manifest_sum = Some(digest.to_string());
+        } else if let Ok(bytes) =
+            crate::fsutil::read_limited(&dir.join(name), custody::seal::MAX_SEALED_BYTES)
+        {
+            // A share file still in the bundle (custodians may have taken
+            // theirs away): it must be the one the backup wrote.
+            if hex::encode(&Sha256::digest(&bytes)) != digest {
+                return Err(format!(
+                    "{name} does not match its line in {}: the file was altered",
+                    manifest::SUMS
+                ));
+            }
         }
     }
     let Some(expected) = manifest_sum else {
@@ -284,7 +295,7 @@ impl Prepared for Loaded<'_> {
             if let Some(k) = m.key(label) {
                 let _ = writeln!(
                     out,
-                    "step {}: restores key {label:?} ({}, policy {}, public key sha256 {})",
+                    "step {}: restores key {label:?} ({}, backed up with policy {}, public key sha256 {})",
                     step.id, k.algorithm, k.policy, k.spki_sha256
                 );
             }

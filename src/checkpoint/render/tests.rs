@@ -16,6 +16,7 @@ fn verified(entries: u64, covered: u64, checked: bool) -> Verified {
         signatures_checked: checked,
         covered,
         recorded_key: None,
+        restored_key: None,
         interrupted: vec![],
         interrupted_total: 0,
         skipped: None,
