@@ -242,6 +242,10 @@ fn the_report_shows_a_backup_and_a_restore_with_every_share_judged() {
         "security officer login",
         &["succeeded (SO PIN from file so.pin)"],
     );
+    assert!(
+        md.contains("| backup | security officer login |"),
+        "the login is shown in its step:\n{md}"
+    );
     has_row(
         &html,
         &md,

@@ -16,7 +16,12 @@ const HEADER: [&str; 4] = ["time", "step", "what", "details"];
 /// The "Key custody" table of one ceremony.
 pub(super) fn table(c: &Ceremony) -> Table {
     let mut rows = Vec::new();
+    // A login names no step: it belongs to the step that started last.
+    let mut current = "";
     for (time, e) in &c.rows {
+        if let Event::StepStart { step, .. } = e {
+            current = step;
+        }
         let mut row = |step: &str, what: String, details: String| {
             rows.push(vec![time.clone(), step.to_string(), what, details]);
         };
@@ -28,7 +33,7 @@ pub(super) fn table(c: &Ceremony) -> Table {
                 error,
                 ..
             } if user == "so" => row(
-                "",
+                current,
                 "security officer login".into(),
                 match (success, error) {
                     (true, _) => format!("succeeded (SO PIN from {pin_source})"),
