@@ -12,6 +12,7 @@ use crate::events::{Event, FileDigest};
 use crate::fsutil;
 use crate::token::TokenIdentity;
 
+mod custody;
 mod read;
 mod tables;
 

@@ -1,6 +1,7 @@
 //! The report's tables of one ceremony: acknowledgements, approvals,
-//! cosignatures, keys, certificates, CRLs, rejections, refusals, output
-//! bundles, checkpoints and notes, each row from one transcript event.
+//! cosignatures, keys, key custody, certificates, CRLs, rejections,
+//! refusals, output bundles, checkpoints and notes, each row from one
+//! transcript event (key custody's rows are in `custody.rs`).
 
 use crate::events::Event;
 use crate::token::{KeyAttributes, KeyRecord};
@@ -182,7 +183,7 @@ pub(super) fn tables(c: &Ceremony) -> Vec<Table> {
         _ => None,
     }))
     .collect();
-    t.push((
+    let keys_generated = (
         "Keys generated",
         vec![
             "label",
@@ -193,7 +194,9 @@ pub(super) fn tables(c: &Ceremony) -> Vec<Table> {
             "attributes",
         ],
         keys,
-    ));
+    );
+    t.push(keys_generated);
+    t.push(super::custody::table(c));
     let certs = of(c, |_, e| match e {
         Event::CertificateIssued {
             profile,
