@@ -437,6 +437,18 @@ fn roots_backed_up_two_of_three_restore_into_a_fresh_token_and_sign_there() {
         "{stderr}"
     );
     assert!(token_keys(&env, "restore").is_empty(), "all or nothing");
+    // A share file left in the bundle and altered: named before any token.
+    let kept_share = env.path("altered-backup/shares/02-custodian-two.age");
+    let original = std::fs::read(&kept_share).expect("share");
+    let mut changed = original.clone();
+    changed[40] ^= 1;
+    std::fs::write(&kept_share, &changed).expect("write");
+    let stderr = failed(&env.run(&["run", &altered, "--dry-run"]), 2);
+    assert!(
+        stderr.contains("shares/02-custodian-two.age does not match its line in SHA256SUMS"),
+        "{stderr}"
+    );
+    std::fs::write(&kept_share, &original).expect("write");
     // A manifest altered without its checksum: refused before any token.
     std::fs::write(&manifest_path, json.replace("Custodian One", "Custodian 1")).expect("write");
     let out = env.run(&["run", &altered, "--dry-run"]);
@@ -474,7 +486,17 @@ fn roots_backed_up_two_of_three_restore_into_a_fresh_token_and_sign_there() {
     assert_eq!(counted, ["Custodian Three", "Custodian One"]);
     let b_objects = token_keys(&env, "restore");
     assert_eq!(b_objects.len(), 8, "{b_objects:?}");
-    ok(&env.run(&["transcript", "verify", "restore/transcript.jsonl"]));
+    let verified = ok(&env.run(&[
+        "transcript",
+        "verify",
+        "restore/transcript.jsonl",
+        "--audit-key",
+        "pki/audit-key.pub",
+    ]));
+    assert!(
+        verified.contains("restored into this transcript's token at entry"),
+        "{verified}"
+    );
 
     // The restored cluster root signs an intermediate on token B; openssl
     // verifies it under the original root certificate from token A.
