@@ -184,6 +184,18 @@ fn the_user_pin_under_a_two_of_three_quorum_logs_in_only_with_two_officers_share
     assert_eq!(judged["counted"].as_array().expect("counted").len(), 2);
     ok(&env.run(&["transcript", "verify", "transcript.jsonl"]));
 
+    // The report shows the quorum and the officers whose shares logged in.
+    ok(&env.run(&["report", "transcript.jsonl", "--out", "report"]));
+    let md = std::fs::read_to_string(env.path("report/report.md")).expect("report");
+    assert!(
+        md.contains("user PIN under quorum") && md.contains("2 of 3 officers' shares log in"),
+        "{md}"
+    );
+    assert!(
+        md.contains("quorum login") && md.contains("Officer Three, Officer One"),
+        "{md}"
+    );
+
     // At the console, one officer at a time: a share given without an
     // identity file opens with the identity its officer types (no echo); a
     // mistyped identity is named and not counted.

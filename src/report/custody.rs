@@ -61,6 +61,39 @@ pub(super) fn table(c: &Ceremony) -> Table {
             Event::KeysRestored { step, restored } => {
                 restored_rows(restored, &mut |w, d| row(step, w, d))
             }
+            Event::QuorumActivated { step, quorum } => {
+                row(
+                    step,
+                    "user PIN under quorum".into(),
+                    format!(
+                        "token {} (serial {}): {} of {} officers' shares log in; share set {}; shares in {} (SHA256SUMS SHA-256 {})",
+                        quorum.token_label,
+                        quorum.token_serial,
+                        quorum.threshold,
+                        quorum.count,
+                        quorum.set,
+                        quorum.directory,
+                        quorum.sums_sha256
+                    ),
+                );
+                for o in &quorum.officers {
+                    row(
+                        step,
+                        format!("share {} sealed", o.index),
+                        format!(
+                            "officer {} ({}), file {} (SHA-256 {})",
+                            o.name, o.recipient, o.file, o.sha256
+                        ),
+                    );
+                }
+            }
+            Event::Login {
+                user, pin_source, ..
+            } if user == "user" && pin_source.starts_with("quorum:") => row(
+                current,
+                "quorum login".into(),
+                pin_source.to_string(),
+            ),
             _ => {}
         }
     }
