@@ -6,6 +6,7 @@
 pub mod component;
 mod issued;
 pub mod limits;
+mod link;
 pub mod nodes;
 mod root;
 
@@ -13,6 +14,7 @@ pub use component::{
     find, Approved, IntermediatePolicy, Issuer, Profile, Rejection, RequestParams, StepPolicy,
 };
 pub use issued::{cidr_bytes, subject_name, IssuedProfile};
+pub use link::{subject_key_id, LinkProfile};
 pub use nodes::{Network, NodeNames, NodeScope};
 pub use root::RootProfile;
 

@@ -4,6 +4,7 @@
 
 pub mod activate_quorum;
 pub mod backup_keys;
+pub mod cross_sign;
 pub mod custodians;
 pub mod generate_audit_key;
 pub mod generate_root;
@@ -23,6 +24,7 @@ pub static TYPES: &[StepType] = &[
     backup_keys::TYPE,
     restore_keys::TYPE,
     activate_quorum::TYPE,
+    cross_sign::TYPE,
 ];
 
 /// The step type with this `action`.
