@@ -32,6 +32,9 @@ pub enum Command {
     /// Inspect certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Rotate a cluster's CAs without an outage.
+    #[command(subcommand)]
+    Rotate(RotateCommand),
     /// Render a transcript for people: DIR/report.html and DIR/report.md,
     /// with a verification verdict at the top and a signature block.
     Report {
@@ -47,6 +50,47 @@ pub enum Command {
         #[arg(long, value_name = "PUB")]
         audit_key: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RotateCommand {
+    /// Write the rotation as files: one kubeadm-shaped directory per phase
+    /// (trust both roots, re-issue the leaves from the new roots, trust
+    /// only the new roots), each with a checklist of what to copy where
+    /// and what to restart in which order.
+    Plan {
+        /// The current roots, laid out like kubeadm's pki/ (ca.crt,
+        /// front-proxy-ca.crt, etcd/ca.crt): the root ceremony's pki/.
+        #[arg(long, value_name = "DIR")]
+        current: PathBuf,
+        /// The new roots, laid out the same way (a new root ceremony's output).
+        #[arg(long, value_name = "DIR")]
+        new: PathBuf,
+        /// The kubeadm tree to rotate (a copy of /etc/kubernetes: pki/ and the kubeconfigs).
+        #[arg(long, value_name = "DIR")]
+        kubeadm: PathBuf,
+        /// The directory to write (must not exist).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A new root's key label in the token, for phase 2's signing
+        /// script: ROLE=LABEL with ROLE cluster, front-proxy or etcd.
+        /// Repeatable; a role not given is a placeholder in the script.
+        #[arg(long = "new-key-label", value_name = "ROLE=LABEL", value_parser = parse_key_label)]
+        new_key_labels: Vec<(String, String)>,
+    },
+}
+
+fn parse_key_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((role, label))
+            if ["cluster", "front-proxy", "etcd"].contains(&role) && !label.is_empty() =>
+        {
+            Ok((role.to_string(), label.to_string()))
+        }
+        _ => Err(format!(
+            "{s:?} is not ROLE=LABEL with ROLE cluster, front-proxy or etcd"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -280,3 +280,52 @@ pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+/// Writes a new directory whole: `files` (relative names, each with its
+/// mode; subdirectories made as needed) into a temporary directory beside
+/// `dir`, synced, then renamed to `dir`, which must not exist. On a failure
+/// the temporary directory is removed, so either all of `dir` is there or
+/// none of it. The error names the path, what was being done, and why.
+pub fn write_tree<B: AsRef<[u8]>>(
+    dir: &Path,
+    files: &[(String, B, u32)],
+) -> Result<(), (PathBuf, &'static str, io::Error)> {
+    let parent = parent_dir(dir);
+    fs::create_dir_all(&parent).map_err(|e| (parent.clone(), "create directory", e))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let tmp = parent.join(format!("{TMP_PREFIX}{name}.{}", std::process::id()));
+    let result = (|| {
+        fs::create_dir(&tmp).map_err(|e| (tmp.clone(), "create directory", e))?;
+        let mut dirs = vec![tmp.clone()];
+        for (rel, bytes, mode) in files {
+            let path = tmp.join(rel);
+            let sub = parent_dir(&path);
+            if !dirs.contains(&sub) {
+                fs::create_dir_all(&sub).map_err(|e| (dir.join(rel), "create directory", e))?;
+                let mut d = sub.as_path();
+                while d != tmp && !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                    d = match d.parent() {
+                        Some(p) => p,
+                        None => break,
+                    };
+                }
+            }
+            write_new(&path, bytes.as_ref(), *mode).map_err(|e| (dir.join(rel), "write", e))?;
+        }
+        // Deepest first: a directory's entries are durable before its own.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in &dirs {
+            sync_dir(d).map_err(|e| (d.clone(), "sync", e))?;
+        }
+        rename_noreplace(&tmp, dir).map_err(|e| (dir.to_path_buf(), "place", e))?;
+        sync_dir(&parent).map_err(|e| (parent.clone(), "sync", e))
+    })();
+    if result.is_err() && tmp.exists() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
+}

@@ -26,6 +26,7 @@ pub mod oid;
 pub mod profile;
 pub mod report;
 pub mod requester;
+pub mod rotation;
 pub mod safety;
 pub mod sshsig;
 pub mod token;
@@ -64,6 +65,9 @@ pub enum Error {
     /// A report could not be made.
     #[error(transparent)]
     Report(#[from] report::Error),
+    /// A rotation plan could not be made.
+    #[error(transparent)]
+    Rotation(#[from] rotation::Error),
     /// A report was made, but the transcript did not verify.
     #[error("{verdict}")]
     ReportFailed {
@@ -85,6 +89,7 @@ impl Error {
             Error::Checkpoint(e) => e.hint(),
             Error::Expiry(e) => e.hint(),
             Error::Report(_) => None,
+            Error::Rotation(e) => e.hint(),
             Error::ReportFailed { .. } => Some(
                 "the report was written with this verdict at the top; keep the transcript as evidence".into(),
             ),

@@ -14,8 +14,8 @@ use clap::Parser;
 use ceremony::ceremony::RunOptions;
 use ceremony::token::{inventory, PinSource, Token, TokenSelector};
 use cli::{
-    BundleCommand, CertsCommand, Cli, Command, InventoryArgs, PinArgs, RequestCommand, TokenArgs,
-    TranscriptCommand,
+    BundleCommand, CertsCommand, Cli, Command, InventoryArgs, PinArgs, RequestCommand,
+    RotateCommand, TokenArgs, TranscriptCommand,
 };
 
 fn pin_source(args: PinArgs) -> PinSource {
@@ -237,6 +237,7 @@ fn exit_code(e: &ceremony::Error) -> u8 {
         | Error::Checkpoint(checkpoint::Error::ForeignAuditKey { .. })
         | Error::Checkpoint(checkpoint::Error::TooFewCosigners { .. }) => 3,
         Error::Requester(_) | Error::Bundle(_) | Error::Kubeadm(_) => 2,
+        Error::Rotation(ceremony::rotation::Error::Refused { .. }) => 2,
         Error::Expiry(expiry::Error::NotADirectory { .. }) => 2,
         Error::ReportFailed { .. } => 3,
         _ => 1,
@@ -408,6 +409,39 @@ fn main() -> ExitCode {
                 })
                 .map_err(Into::into)
         }
+        Command::Rotate(RotateCommand::Plan {
+            current,
+            new,
+            kubeadm,
+            out: dir,
+            new_key_labels,
+        }) => ceremony::rotation::plan(
+            &ceremony::rotation::Request {
+                current,
+                new,
+                kubeadm,
+                out: dir,
+                new_key_labels,
+            },
+            std::time::SystemTime::now(),
+        )
+        .map(|written| {
+            let _ = writeln!(
+                out,
+                "wrote the rotation plan to {} ({} files): {}",
+                written.out.display(),
+                written.files.len(),
+                ceremony::rotation::PHASES.join(", ")
+            );
+            if !written.phase3_pending.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "note: {} hold client certificates from the current root: phase 3 has none of them; run the plan again after phase 2 (see phase-2-new-leaves/CHECKLIST.md)",
+                    written.phase3_pending.join(", ")
+                );
+            }
+        })
+        .map_err(Into::into),
         Command::Request(RequestCommand::Seal {
             manifest,
             kubeadm,

@@ -19,6 +19,9 @@ mod tables;
 use read::{collect, start, Ceremony};
 use tables::tables;
 
+/// One table of a ceremony: (title, header, rows).
+pub(crate) type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
+
 /// Errors while making a report.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

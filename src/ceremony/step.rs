@@ -321,47 +321,17 @@ pub fn write_output(file: &Path, bytes: &[u8]) -> Result<(), Error> {
     fsutil::write_new(file, bytes, 0o644).map_err(output_err("write"))
 }
 
-/// Writes a new output directory whole: `files` (relative names, one level
-/// of subdirectory at most, e.g. `shares/01-a.age`) into a temporary
-/// directory beside `dir`, synced, then renamed to `dir`, which must not
-/// exist. On a failure the temporary directory is removed: either the whole
-/// directory is there or none of it.
+/// Writes a new output directory whole ([`fsutil::write_tree`]): `files`
+/// (relative names, e.g. `shares/01-a.age`) under `dir`, which must not
+/// exist; either the whole directory is there or none of it.
 pub fn write_output_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
-    let fail = |path: &Path, action: &'static str| {
-        let path = path.to_path_buf();
-        move |source| Error::Output {
-            path,
-            action,
-            source,
-        }
-    };
-    let parent = fsutil::parent_dir(dir);
-    std::fs::create_dir_all(&parent).map_err(fail(&parent, "create directory"))?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let tmp = parent.join(format!(".ceremony-tmp.{name}.{}", std::process::id()));
-    let result = (|| {
-        std::fs::create_dir(&tmp).map_err(fail(&tmp, "create directory"))?;
-        let mut dirs = vec![tmp.clone()];
-        for (rel, bytes) in files {
-            let path = tmp.join(rel);
-            let sub = fsutil::parent_dir(&path);
-            if !dirs.contains(&sub) {
-                std::fs::create_dir(&sub).map_err(fail(&sub, "create directory"))?;
-                dirs.push(sub);
-            }
-            fsutil::write_new(&path, bytes, 0o644).map_err(fail(&dir.join(rel), "write"))?;
-        }
-        for d in dirs.iter().rev() {
-            fsutil::sync_dir(d).map_err(fail(d, "sync"))?;
-        }
-        fsutil::rename_noreplace(&tmp, dir).map_err(fail(dir, "place"))?;
-        fsutil::sync_dir(&parent).map_err(fail(&parent, "sync"))
-    })();
-    if result.is_err() && tmp.exists() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    let files: Vec<(String, &[u8], u32)> = files
+        .iter()
+        .map(|(rel, bytes)| (rel.clone(), bytes.as_slice(), 0o644))
+        .collect();
+    fsutil::write_tree(dir, &files).map_err(|(path, action, source)| Error::Output {
+        path,
+        action,
+        source,
+    })
 }

@@ -8,7 +8,7 @@
 use crate::events::{BackupRecord, Event, KeyCustodyRecord, RestoreRecord, SharesRecord};
 
 use super::read::Ceremony;
-use super::tables::Table;
+use super::Table;
 
 /// The table's header.
 const HEADER: [&str; 4] = ["time", "step", "what", "details"];

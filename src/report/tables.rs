@@ -51,8 +51,7 @@ fn key_row(key: &KeyRecord) -> Vec<String> {
     ]
 }
 
-/// The tables of one ceremony: (title, header, rows).
-pub(super) type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
+pub(super) use super::Table;
 
 pub(super) fn tables(c: &Ceremony) -> Vec<Table> {
     let mut t: Vec<Table> = Vec::new();
