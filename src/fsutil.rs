@@ -150,10 +150,12 @@ pub struct Stale {
 }
 
 /// Removes the temporary files a dead process left in `dir` for the outputs
-/// named `names` (see [`create_beside`]): `.ceremony-tmp.NAME.PID` where
-/// NAME is one of `names`, PID is not this process and no process has it,
-/// the file is a regular file (not a link) and this user owns it. Anything
-/// else is left alone, a live process's temporary file above all. A missing
+/// named `names` (see [`create_beside`] and [`write_tree`]):
+/// `.ceremony-tmp.NAME.PID` where NAME is one of `names`, PID is not this
+/// process and no process has it, and it is a regular file or a directory
+/// (never a link; a directory is removed with everything in it, links
+/// inside removed, not followed) that this user owns. Anything else is
+/// left alone, a live process's temporary file above all. A missing
 /// `dir` has none; `dir` is fsynced when a file was removed. Run it only
 /// under the ceremony's locks.
 pub fn remove_stale_temporaries(dir: &Path, names: &[&std::ffi::OsStr]) -> io::Result<Stale> {
@@ -174,15 +176,21 @@ pub fn remove_stale_temporaries(dir: &Path, names: &[&std::ffi::OsStr]) -> io::R
             continue;
         }
         let path = entry.path();
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() && meta.uid() == uid => {}
+        let is_dir = match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() && meta.uid() == uid => false,
+            Ok(meta) if meta.file_type().is_dir() && meta.uid() == uid => true,
             Ok(_) => continue,
             Err(e) => {
                 stale.kept.push((path, e.to_string()));
                 continue;
             }
-        }
-        match fs::remove_file(&path) {
+        };
+        let removed = if is_dir {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match removed {
             Ok(()) => stale.removed.push(path),
             Err(e) => stale.kept.push((path, e.to_string())),
         }

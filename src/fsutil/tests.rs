@@ -37,7 +37,12 @@ fn only_a_dead_processs_temporaries_of_the_named_outputs_are_removed() {
     ] {
         fs::write(name(&n), b"x").expect("write");
     }
-    fs::create_dir(name(&format!("{TMP_PREFIX}out.crt.{dead}"))).expect("mkdir");
+    // A dead process's temporary directory (write_tree), with a file and a
+    // link to a file outside it: removed whole, the link not followed.
+    let tmp_dir = name(&format!("{TMP_PREFIX}out.crt.{dead}"));
+    fs::create_dir_all(tmp_dir.join("shares")).expect("mkdir");
+    fs::write(tmp_dir.join("shares/01-a.age"), b"x").expect("write");
+    std::os::unix::fs::symlink(name("out.tar.age"), tmp_dir.join("link")).expect("symlink");
     std::os::unix::fs::symlink("out.tar.age", name(&format!("{TMP_PREFIX}out.pem.{dead}")))
         .expect("symlink");
     let names: Vec<&std::ffi::OsStr> = ["out.tar.age", "out.tar.age.sha256", "out.crt", "out.pem"]
@@ -51,16 +56,18 @@ fn only_a_dead_processs_temporaries_of_the_named_outputs_are_removed() {
     assert_eq!(
         removed,
         vec![
+            name(&format!("{TMP_PREFIX}out.crt.{dead}")),
             name(&format!("{TMP_PREFIX}out.tar.age.{dead}")),
             name(&format!("{TMP_PREFIX}out.tar.age.sha256.{dead}")),
         ]
     );
+    assert_eq!(fs::read(name("out.tar.age")).expect("kept"), b"x");
     let mut left: Vec<String> = fs::read_dir(dir.path())
         .expect("read_dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left.len(), 7, "{left:?}");
+    assert_eq!(left.len(), 6, "{left:?}");
     assert!(left.contains(&format!("{TMP_PREFIX}out.tar.age.{live}")));
     assert_eq!(
         remove_stale_temporaries(&dir.path().join("missing"), &names).expect("missing"),
