@@ -134,3 +134,6 @@ impl BuilderProfile for LinkProfile {
         Ok(exts)
     }
 }
+
+#[cfg(test)]
+mod tests;
