@@ -139,11 +139,14 @@ pub(super) fn relate(
     }
 }
 
+/// A signature check: the signed bytes, the signature and the key.
+type Check<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
 /// Signature checks, each made once for a certificate's bytes and a key
 /// (the same certificate may be in several files).
 struct Checker<'a> {
     signed: &'a [Signed],
-    done: HashMap<(&'a [u8], &'a [u8], &'a [u8]), bool>,
+    done: HashMap<Check<'a>, bool>,
 }
 
 impl<'a> Checker<'a> {
