@@ -95,7 +95,10 @@ fn parse_key_label(s: &str) -> Result<(String, String), String> {
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
-    /// Show when each certificate in a kubeadm directory or opened output bundle expires.
+    /// Show when each certificate in a kubeadm directory or opened output
+    /// bundle expires, the CAs apart (root, intermediate or link, and its
+    /// issuer), what renews or rotates each, and what expires soon or
+    /// outlives its issuer (exit 1).
     CheckExpiration {
         /// A kubeadm directory (such as /etc/kubernetes) or an opened output bundle.
         #[arg(value_name = "DIR")]
@@ -103,6 +106,9 @@ pub enum CertsCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Mark every certificate that expires within DAYS days (or has expired).
+        #[arg(long, value_name = "DAYS", default_value_t = ceremony::expiry::DEFAULT_WARN_DAYS)]
+        warn_within: u32,
     },
 }
 

@@ -1,28 +1,36 @@
 //! `certs check-expiration`: when each certificate in a kubeadm tree or in an
 //! opened output bundle expires, in the manner of `kubeadm certs
-//! check-expiration`.
+//! check-expiration`, and what lies ahead: which CA issued each certificate,
+//! whether a CA is a root, an intermediate or a link, what renews or
+//! rotates each, which expire within a warning window, and which outlive
+//! their issuer.
 //!
 //! This module owns the result: the [`Report`] of every certificate
 //! ([`Entry`]) and of every file that could not be used ([`Problem`]), and
 //! the [`Error`]s that stop a scan or make it incomplete. The work is done
-//! in three submodules:
+//! in four submodules:
 //!
 //! - `scan`: the walk of such a directory and the reading of each file;
 //! - `parse`: what a file holds, `*.crt` files (PEM, one or more
 //!   certificates, or a single DER certificate) and the client certificates
 //!   embedded in kubeconfig `*.conf` files
 //!   (`users[].user.client-certificate-data`);
+//! - `lookahead`: who issued each certificate (by its signature), the kind
+//!   of each CA, what renews each, the warning window and the certificates
+//!   that outlive their issuer;
 //! - `render`: the two renderings of the result, a kubeadm-like table and
 //!   JSON.
 //!
 //! It never follows a symbolic link, never opens a file whose name does not
-//! end in `.crt` or `.conf` (so never a `.key`), never reads a file over
+//! end in `.crt` or `.conf` (so never a `.key`: whether `pki/ca.key` sits
+//! beside `pki/ca.crt` is read from the directory listing), never reads a file over
 //! [`MAX_FILE_BYTES`], never deserializes or keeps a kubeconfig's
 //! `client-key-data`, and never puts file contents other than names and
 //! dates taken from certificates into its output or its messages. A file it
 //! cannot use is a [`Problem`] in the [`Report`], not an error: only a
 //! directory that cannot be listed at all fails [`scan`](fn@scan).
 
+mod lookahead;
 mod parse;
 mod render;
 mod scan;
@@ -40,6 +48,8 @@ use render::residual;
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// The deepest directory searched below the scanned one.
 pub const MAX_DEPTH: usize = 16;
+/// The warning window, in days, when none is given (`--warn-within`).
+pub const DEFAULT_WARN_DAYS: u32 = 90;
 
 /// Errors that stop a scan, or that [`Report::ensure_complete`] reports.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +88,18 @@ pub enum Error {
         /// How many problems the report holds.
         count: usize,
     },
+    /// Some certificates expire after every certificate found of the CA
+    /// that issued them; each is listed by [`Report::outliving`].
+    #[error(
+        "{}: {count} certificate(s) expire after their issuing CA, listed above",
+        path.display()
+    )]
+    OutlivesIssuer {
+        /// The directory scanned.
+        path: PathBuf,
+        /// How many certificates outlive their issuer.
+        count: usize,
+    },
 }
 
 impl Error {
@@ -86,6 +108,10 @@ impl Error {
         match self {
             Error::NotADirectory { .. } | Error::NothingFound { .. } => Some(
                 "give a kubeadm directory (such as /etc/kubernetes) or the directory an output bundle was opened into"
+                    .into(),
+            ),
+            Error::OutlivesIssuer { .. } => Some(
+                "a certificate is valid no longer than its issuer: reissue it to end by the issuer's notAfter, or renew the issuer first"
                     .into(),
             ),
             _ => None,
@@ -117,6 +143,23 @@ pub struct Entry {
     pub residual_seconds: i64,
     /// True when `now` is past notAfter.
     pub expired: bool,
+    /// What it is: a leaf, or a root, intermediate or link CA.
+    pub kind: Kind,
+    /// The certificates found (by [`name`](Entry::name)) whose key signed
+    /// it and whose subject is its issuer; empty for a root, or when the
+    /// issuer is not among the certificates found.
+    pub issued_by: Vec<String>,
+    /// Who renews or rotates it, in one word: `root-init`, `cross-sign`,
+    /// `sign-intermediate`, `sign-kubeadm`, `sign-components`, `kubeadm`,
+    /// `online-signer` or `unknown`.
+    pub renewed_by: &'static str,
+    /// What renews or rotates it, as a sentence.
+    pub renewal: &'static str,
+    /// True when notAfter is within the warning window from `now` (or past).
+    pub within_window: bool,
+    /// The issuer certificate it outlives: the one in `issued_by` that
+    /// expires last, when this one expires after it.
+    pub outlives_issuer: Option<String>,
     /// The name shown in the table: `path`, or `path#index` when the file holds several.
     #[serde(skip)]
     name: String,
@@ -137,6 +180,33 @@ impl Entry {
     }
 }
 
+/// What a certificate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Not a CA (no basicConstraints `cA: TRUE`).
+    Leaf,
+    /// A CA whose own key verifies its signature, issuer equal to subject.
+    Root,
+    /// A CA signed by another CA's key, which is not a link.
+    Intermediate,
+    /// A CA signed by another CA's key that certifies the subject and key
+    /// of a root also found (a cross-signed root).
+    Link,
+}
+
+impl Kind {
+    /// The kind in one lowercase word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Leaf => "leaf",
+            Kind::Root => "root",
+            Kind::Intermediate => "intermediate",
+            Kind::Link => "link",
+        }
+    }
+}
+
 /// A file (or one certificate in it) that could not be checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -147,17 +217,29 @@ pub struct Problem {
 }
 
 /// Everything a scan found: the certificates, and the files it could not use.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
+    /// The warning window, in days.
+    pub warn_within_days: u32,
     /// Every certificate found, sorted by path, then by position in the file.
-    #[serde(rename = "certificates")]
     pub entries: Vec<Entry>,
     /// Every file or certificate that could not be checked, sorted by path.
     pub problems: Vec<Problem>,
 }
 
+impl Default for Report {
+    fn default() -> Report {
+        Report {
+            warn_within_days: DEFAULT_WARN_DAYS,
+            entries: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
 impl Report {
-    /// `Ok` when at least one certificate was found and no file had a problem.
+    /// `Ok` when at least one certificate was found, no file had a problem
+    /// and no certificate outlives its issuer.
     pub fn ensure_complete(&self, dir: &Path) -> Result<()> {
         if !self.problems.is_empty() {
             return Err(Error::Problems {
@@ -170,7 +252,27 @@ impl Report {
                 path: dir.to_path_buf(),
             });
         }
+        let outliving = self.outliving().count();
+        if outliving > 0 {
+            return Err(Error::OutlivesIssuer {
+                path: dir.to_path_buf(),
+                count: outliving,
+            });
+        }
         Ok(())
+    }
+
+    /// One line for each certificate that outlives its issuer, naming both
+    /// and their notAfter, escaped for the terminal.
+    pub fn outliving(&self) -> impl Iterator<Item = String> + '_ {
+        self.entries.iter().filter_map(|e| {
+            let ca = e.outlives_issuer.as_ref()?;
+            let ca_entry = self.entries.iter().find(|c| &c.name == ca)?;
+            Some(render::printable(&format!(
+                "{}: expires {}, after its issuer {} ({})",
+                e.name, e.not_after, ca, ca_entry.not_after
+            )))
+        })
     }
 }
 

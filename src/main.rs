@@ -393,8 +393,12 @@ fn main() -> ExitCode {
             audit_key.as_deref(),
             &mut out,
         ),
-        Command::Certs(CertsCommand::CheckExpiration { dir, json }) => {
-            ceremony::expiry::scan(&dir, std::time::SystemTime::now())
+        Command::Certs(CertsCommand::CheckExpiration {
+            dir,
+            json,
+            warn_within,
+        }) => {
+            ceremony::expiry::scan(&dir, std::time::SystemTime::now(), warn_within)
                 .and_then(|report| {
                     let text = if json {
                         report.to_json()
@@ -404,6 +408,9 @@ fn main() -> ExitCode {
                     let _ = write!(out, "{text}");
                     for p in &report.problems {
                         eprintln!("error: {p}");
+                    }
+                    for line in report.outliving() {
+                        eprintln!("error: {line}");
                     }
                     report.ensure_complete(&dir)
                 })

@@ -2,7 +2,8 @@
 //! certificates, or a single DER certificate) and the client certificates
 //! embedded in a kubeconfig `*.conf` file
 //! (`users[].user.client-certificate-data`), each reduced to its subject,
-//! issuer, CA flag and notAfter.
+//! issuer, CA flag and notAfter, and the parts that say who signed it
+//! ([`Signed`]).
 //!
 //! Pure: it works on bytes already read and does no I/O. It refuses a file
 //! that holds a private key, never deserializes or keeps a kubeconfig's
@@ -10,8 +11,9 @@
 //! a key).
 
 use base64ct::Encoding;
-use der::Decode;
+use der::{Decode, Encode};
 use serde::Deserialize;
+use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::name::Name;
 use x509_cert::Certificate;
@@ -22,6 +24,25 @@ pub(super) struct Summary {
     pub(super) issuer: String,
     pub(super) is_ca: bool,
     pub(super) not_after: der::DateTime,
+    pub(super) signed: Signed,
+}
+
+/// The DER parts of a certificate that say who signed it: enough to check
+/// its signature against another certificate's key.
+#[derive(Debug, Clone)]
+pub(super) struct Signed {
+    /// The subject Name, DER.
+    pub(super) subject: Vec<u8>,
+    /// The issuer Name, DER.
+    pub(super) issuer: Vec<u8>,
+    /// The SubjectPublicKeyInfo, DER.
+    pub(super) spki: Vec<u8>,
+    /// The TBSCertificate, DER: what the signature covers.
+    pub(super) tbs: Vec<u8>,
+    /// The signature algorithm.
+    pub(super) algorithm: AlgorithmIdentifierOwned,
+    /// The signature bytes.
+    pub(super) signature: Vec<u8>,
 }
 
 /// One certificate read from a file, or why it could not be.
@@ -90,11 +111,24 @@ fn summarise(der: &[u8]) -> std::result::Result<Summary, String> {
         Ok(found) => found.is_some_and(|(_, bc)| bc.ca),
         Err(e) => return Err(format!("basicConstraints: {e}")),
     };
+    let encode = |what: &str, r: der::Result<Vec<u8>>| r.map_err(|e| format!("{what}: {e}"));
+    let signed = Signed {
+        subject: encode("subject", tbs.subject().to_der())?,
+        issuer: encode("issuer", tbs.issuer().to_der())?,
+        spki: encode(
+            "subjectPublicKeyInfo",
+            tbs.subject_public_key_info().to_der(),
+        )?,
+        tbs: encode("tbsCertificate", tbs.to_der())?,
+        algorithm: cert.signature_algorithm().clone(),
+        signature: cert.signature().raw_bytes().to_vec(),
+    };
     Ok(Summary {
         subject: common_name(tbs.subject()),
         issuer: common_name(tbs.issuer()),
         is_ca,
         not_after: tbs.validity().not_after.to_date_time(),
+        signed,
     })
 }
 

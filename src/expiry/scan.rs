@@ -4,10 +4,14 @@
 //! The walk never follows a symbolic link below the scanned directory (a
 //! link named `*.crt` or `*.conf`, or one to a directory, is a [`Problem`]),
 //! never goes deeper than [`MAX_DEPTH`], and never opens a file whose name
-//! does not end in `.crt` or `.conf`. A file is read without following a
-//! link or waiting on a fifo, never past [`MAX_FILE_BYTES`], into a buffer
-//! wiped when dropped.
+//! does not end in `.crt` or `.conf`. It notes, from the directory listing
+//! alone, the regular files named `*.key` (so that a CA whose key sits
+//! beside it is known) and whether a regular `manifest.json` is at the top
+//! (an opened output bundle); neither is opened. A file is read without
+//! following a link or waiting on a fifo, never past [`MAX_FILE_BYTES`],
+//! into a buffer wiped when dropped.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File, FileType};
 use std::io::{self, Read};
@@ -16,14 +20,16 @@ use std::time::SystemTime;
 
 use zeroize::Zeroizing;
 
-use super::parse::{certificates, kubeconfig, Item};
-use super::{Entry, Error, Problem, Report, Result, MAX_DEPTH, MAX_FILE_BYTES};
+use super::lookahead::{self, Layout};
+use super::parse::{certificates, kubeconfig, Item, Signed};
+use super::{Entry, Error, Kind, Problem, Report, Result, MAX_DEPTH, MAX_FILE_BYTES};
 
 /// Scans `dir` for `*.crt` files and kubeconfig `*.conf` files, at any depth,
-/// and reports every certificate's expiry relative to `now`.
+/// and reports every certificate's expiry relative to `now`, who issued it,
+/// what renews it, and whether it expires within `warn_within_days` of `now`.
 ///
 /// `dir` itself may be a symbolic link; nothing below it is followed.
-pub fn scan(dir: &Path, now: SystemTime) -> Result<Report> {
+pub fn scan(dir: &Path, now: SystemTime, warn_within_days: u32) -> Result<Report> {
     let io_err = |action| {
         move |source| Error::Io {
             path: dir.to_path_buf(),
@@ -37,65 +43,88 @@ pub fn scan(dir: &Path, now: SystemTime) -> Result<Report> {
         });
     }
     let top = list(dir).map_err(io_err("list"))?;
+    let bundle = top
+        .iter()
+        .any(|(name, file_type)| name == "manifest.json" && file_type.is_file());
     let mut walk = Walk {
         root: dir,
         files: Vec::new(),
+        keys: BTreeSet::new(),
         problems: Vec::new(),
     };
     walk.dir(dir, top, 0);
     let now = unix_seconds(now);
-    let mut report = Report {
+    let mut found = Found {
         entries: Vec::new(),
         problems: walk.problems,
     };
     for (rel, path, kind) in walk.files {
         let items = read_limited(&path).and_then(|bytes| match kind {
-            Kind::Crt => certificates(&bytes).map(|certs| {
+            FileKind::Crt => certificates(&bytes).map(|certs| {
                 certs
                     .into_iter()
                     .map(|result| Item { user: None, result })
                     .collect()
             }),
-            Kind::Conf => kubeconfig(&bytes),
+            FileKind::Conf => kubeconfig(&bytes),
         });
         match items {
-            Ok(items) => collect(&rel, items, now, &mut report),
-            Err(reason) => report.problems.push(Problem { path: rel, reason }),
+            Ok(items) => collect(&rel, items, now, &mut found),
+            Err(reason) => found.problems.push(Problem { path: rel, reason }),
         }
     }
-    report
+    found
         .entries
-        .sort_by(|a, b| (&a.path, a.index).cmp(&(&b.path, b.index)));
-    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(report)
+        .sort_by(|a, b| (&a.0.path, a.0.index).cmp(&(&b.0.path, b.0.index)));
+    found.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    let (mut entries, signed): (Vec<Entry>, Vec<Signed>) = found.entries.into_iter().unzip();
+    let layout = Layout {
+        bundle,
+        keys: &walk.keys,
+    };
+    lookahead::relate(&mut entries, &signed, &layout, warn_within_days);
+    Ok(Report {
+        warn_within_days,
+        entries,
+        problems: found.problems,
+    })
+}
+
+/// What the files held, before the look-ahead: each entry with the parts
+/// that say who signed it, and the problems.
+struct Found {
+    entries: Vec<(Entry, Signed)>,
+    problems: Vec<Problem>,
 }
 
 /// The kinds of file read.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+enum FileKind {
     /// `*.crt`: PEM certificates, or one DER certificate.
     Crt,
     /// `*.conf`: a kubeconfig.
     Conf,
 }
 
-impl Kind {
-    fn of(name: &std::ffi::OsStr) -> Option<Kind> {
+impl FileKind {
+    fn of(name: &std::ffi::OsStr) -> Option<FileKind> {
         let name = name.as_encoded_bytes();
         if name.ends_with(b".crt") {
-            Some(Kind::Crt)
+            Some(FileKind::Crt)
         } else if name.ends_with(b".conf") {
-            Some(Kind::Conf)
+            Some(FileKind::Conf)
         } else {
             None
         }
     }
 }
 
-/// The directory walk: the files to read, and what was refused on the way.
+/// The directory walk: the files to read, the `*.key` files seen (never
+/// opened), and what was refused on the way.
 struct Walk<'a> {
     root: &'a Path,
-    files: Vec<(String, PathBuf, Kind)>,
+    files: Vec<(String, PathBuf, FileKind)>,
+    keys: BTreeSet<String>,
     problems: Vec<Problem>,
 }
 
@@ -104,7 +133,7 @@ impl Walk<'_> {
         for (name, file_type) in entries {
             let path = dir.join(&name);
             let rel = relative(self.root, &path);
-            let kind = Kind::of(&name);
+            let kind = FileKind::of(&name);
             let mut refuse = |reason: String| {
                 self.problems.push(Problem {
                     path: rel.clone(),
@@ -128,6 +157,9 @@ impl Walk<'_> {
                     Ok(inner) => self.dir(&path, inner, depth + 1),
                     Err(e) => refuse(format!("cannot list directory: {e}")),
                 }
+            } else if file_type.is_file() && name.as_encoded_bytes().ends_with(b".key") {
+                // Its name only, from the listing: a `.key` is never opened.
+                self.keys.insert(rel);
             } else if let Some(kind) = kind {
                 if file_type.is_file() {
                     self.files.push((rel, path, kind));
@@ -186,7 +218,7 @@ fn read_limited(path: &Path) -> std::result::Result<Zeroizing<Vec<u8>>, String> 
 }
 
 /// Turns the items of one file into entries and problems.
-fn collect(rel: &str, items: Vec<Item>, now: i64, report: &mut Report) {
+fn collect(rel: &str, items: Vec<Item>, now: i64, report: &mut Found) {
     let several = items.len() > 1;
     for (i, item) in items.into_iter().enumerate() {
         let index = i + 1;
@@ -194,23 +226,36 @@ fn collect(rel: &str, items: Vec<Item>, now: i64, report: &mut Report) {
             Ok(s) => {
                 let not_after = unix_seconds(s.not_after.to_system_time());
                 let residual_seconds = not_after.saturating_sub(now);
-                report.entries.push(Entry {
-                    path: rel.to_string(),
-                    index,
-                    user: item.user,
-                    subject: s.subject,
-                    issuer: s.issuer,
-                    is_ca: s.is_ca,
-                    not_after: s.not_after.to_string(),
-                    residual_seconds,
-                    expired: residual_seconds < 0,
-                    name: if several {
-                        format!("{rel}#{index}")
-                    } else {
-                        rel.to_string()
+                report.entries.push((
+                    Entry {
+                        path: rel.to_string(),
+                        index,
+                        user: item.user,
+                        subject: s.subject,
+                        issuer: s.issuer,
+                        is_ca: s.is_ca,
+                        not_after: s.not_after.to_string(),
+                        residual_seconds,
+                        expired: residual_seconds < 0,
+                        kind: if s.is_ca {
+                            Kind::Intermediate
+                        } else {
+                            Kind::Leaf
+                        },
+                        issued_by: Vec::new(),
+                        renewed_by: "unknown",
+                        renewal: "",
+                        within_window: false,
+                        outlives_issuer: None,
+                        name: if several {
+                            format!("{rel}#{index}")
+                        } else {
+                            rel.to_string()
+                        },
+                        expires: s.not_after,
                     },
-                    expires: s.not_after,
-                })
+                    s.signed,
+                ))
             }
             Err(reason) => {
                 let mut prefix = String::new();

@@ -104,9 +104,11 @@ impl Openssl {
         self.run(&args);
         // An outside tool checks what it issued, at the tests' `now`.
         if let Some(i) = issuer {
+            // -partial_chain: the issuer may be an intermediate.
             self.run(&[
                 "verify",
                 "-x509_strict",
+                "-partial_chain",
                 "-attime",
                 &JUNE_2025.to_string(),
                 "-CAfile",
@@ -209,17 +211,17 @@ fn assert_no_secret(text: &str, secrets: &[String]) {
 #[test]
 fn kubeadm_tree_table() {
     let (tree, secrets) = kubeadm_tree();
-    let report = scan(tree.path(), at(JUNE_2025)).expect("scan");
+    let report = scan(tree.path(), at(JUNE_2025), DEFAULT_WARN_DAYS).expect("scan");
     assert_eq!(
         report.render_table(),
         "\
-CERTIFICATE         EXPIRES                  RESIDUAL TIME   CERTIFICATE AUTHORITY
-admin.conf          Jan 01, 2026 12:00 UTC   214d            kubernetes
-pki/apiserver.crt   Jan 01, 2026 00:00 UTC   214d            kubernetes
+CERTIFICATE         EXPIRES                  RESIDUAL TIME   LOOK-AHEAD   CERTIFICATE AUTHORITY   RENEWAL
+admin.conf          Jan 01, 2026 12:00 UTC   214d                         kubernetes              renew: `kubeadm certs renew` (its issuer's key is in this tree)
+pki/apiserver.crt   Jan 01, 2026 00:00 UTC   214d                         kubernetes              renew: `kubeadm certs renew` (its issuer's key is in this tree)
 
-CERTIFICATE AUTHORITY   EXPIRES                  RESIDUAL TIME
-pki/ca.crt              Jan 01, 2035 00:00 UTC   9y
-pki/etcd/ca.crt         Jan 01, 2035 00:00 UTC   9y
+CERTIFICATE AUTHORITY   EXPIRES                  RESIDUAL TIME   LOOK-AHEAD   KIND   ISSUER        RENEWAL
+pki/ca.crt              Jan 01, 2035 00:00 UTC   9y                           root   self-signed   rotate: its key is beside it in this tree, so kubeadm manages it, not a ceremony: kubeadm's manual CA rotation
+pki/etcd/ca.crt         Jan 01, 2035 00:00 UTC   9y                           root   self-signed   rotate: its key is beside it in this tree, so kubeadm manages it, not a ceremony: kubeadm's manual CA rotation
 "
     );
     assert_eq!(
@@ -243,7 +245,7 @@ pki/etcd/ca.crt         Jan 01, 2035 00:00 UTC   9y
 #[test]
 fn kubeadm_tree_json() {
     let (tree, _) = kubeadm_tree();
-    let report = scan(tree.path(), at(JUNE_2025)).expect("scan");
+    let report = scan(tree.path(), at(JUNE_2025), DEFAULT_WARN_DAYS).expect("scan");
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("JSON");
     assert_eq!(
         json["certificates"][0],
@@ -257,6 +259,12 @@ fn kubeadm_tree_json() {
             "not_after": "2026-01-01T12:00:00Z",
             "residual_seconds": 1_767_268_800 - 1_748_736_000,
             "expired": false,
+            "kind": "leaf",
+            "issued_by": ["pki/ca.crt"],
+            "renewed_by": "kubeadm",
+            "renewal": "renew: `kubeadm certs renew` (its issuer's key is in this tree)",
+            "within_window": false,
+            "outlives_issuer": null,
         })
     );
     assert_eq!(
@@ -271,7 +279,20 @@ fn kubeadm_tree_json() {
             "not_after": "2035-01-01T00:00:00Z",
             "residual_seconds": 2_051_222_400 - 1_748_736_000,
             "expired": false,
+            "kind": "root",
+            "issued_by": [],
+            "renewed_by": "kubeadm",
+            "renewal": "rotate: its key is beside it in this tree, so kubeadm manages it, not a ceremony: kubeadm's manual CA rotation",
+            "within_window": false,
+            "outlives_issuer": null,
         })
+    );
+    assert_eq!(json["warn_within_days"], 90);
+    assert_eq!(json["certificate_authorities"][0], json["certificates"][2]);
+    assert_eq!(json["certificate_authorities"][1], json["certificates"][3]);
+    assert_eq!(
+        json["certificate_authorities"].as_array().map(Vec::len),
+        Some(2)
     );
     let paths: Vec<_> = json["certificates"]
         .as_array()
@@ -301,7 +322,7 @@ fn kubeadm_tree_json() {
 fn far_future_shows_everything_invalid() {
     let (tree, _) = kubeadm_tree();
     // 2040-01-01T00:00:00Z.
-    let report = scan(tree.path(), at(2_208_988_800)).expect("scan");
+    let report = scan(tree.path(), at(2_208_988_800), DEFAULT_WARN_DAYS).expect("scan");
     assert!(report
         .entries
         .iter()
@@ -309,13 +330,15 @@ fn far_future_shows_everything_invalid() {
     assert_eq!(
         report.render_table(),
         "\
-CERTIFICATE         EXPIRES                  RESIDUAL TIME   CERTIFICATE AUTHORITY
-admin.conf          Jan 01, 2026 12:00 UTC   <invalid>       kubernetes
-pki/apiserver.crt   Jan 01, 2026 00:00 UTC   <invalid>       kubernetes
+CERTIFICATE         EXPIRES                  RESIDUAL TIME   LOOK-AHEAD   CERTIFICATE AUTHORITY   RENEWAL
+admin.conf          Jan 01, 2026 12:00 UTC   <invalid>       expired      kubernetes              renew: `kubeadm certs renew` (its issuer's key is in this tree)
+pki/apiserver.crt   Jan 01, 2026 00:00 UTC   <invalid>       expired      kubernetes              renew: `kubeadm certs renew` (its issuer's key is in this tree)
 
-CERTIFICATE AUTHORITY   EXPIRES                  RESIDUAL TIME
-pki/ca.crt              Jan 01, 2035 00:00 UTC   <invalid>
-pki/etcd/ca.crt         Jan 01, 2035 00:00 UTC   <invalid>
+CERTIFICATE AUTHORITY   EXPIRES                  RESIDUAL TIME   LOOK-AHEAD   KIND   ISSUER        RENEWAL
+pki/ca.crt              Jan 01, 2035 00:00 UTC   <invalid>       expired      root   self-signed   rotate: its key is beside it in this tree, so kubeadm manages it, not a ceremony: kubeadm's manual CA rotation
+pki/etcd/ca.crt         Jan 01, 2035 00:00 UTC   <invalid>       expired      root   self-signed   rotate: its key is beside it in this tree, so kubeadm manages it, not a ceremony: kubeadm's manual CA rotation
+
+4 certificate(s) expire within 90 days or have expired; 0 outlive their issuer
 "
     );
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("JSON");
@@ -330,14 +353,14 @@ pki/etcd/ca.crt         Jan 01, 2035 00:00 UTC   <invalid>
 fn expiry_instant_itself_is_still_valid() {
     let (tree, _) = kubeadm_tree();
     // 2026-01-01T00:00:00Z, apiserver's notAfter: valid through that second.
-    let report = scan(tree.path(), at(1_767_225_600)).expect("scan");
+    let report = scan(tree.path(), at(1_767_225_600), DEFAULT_WARN_DAYS).expect("scan");
     let api = &report.entries[1];
     assert_eq!(api.path, "pki/apiserver.crt");
     assert_eq!(
         (api.residual_seconds, api.expired, api.residual().as_str()),
         (0, false, "0s")
     );
-    let report = scan(tree.path(), at(1_767_225_601)).expect("scan");
+    let report = scan(tree.path(), at(1_767_225_601), DEFAULT_WARN_DAYS).expect("scan");
     let api = &report.entries[1];
     assert_eq!(
         (api.residual_seconds, api.expired, api.residual().as_str()),
@@ -377,18 +400,18 @@ fn output_bundle_with_chain_and_der() {
     chain.extend(b"\nsubject=CN=root-ca\r\n");
     chain.extend(ssl.read("root.crt"));
     put(root, "pki/nodes/node3/chain.crt", &chain);
-    let report = scan(root, at(JUNE_2025)).expect("scan");
+    let report = scan(root, at(JUNE_2025), DEFAULT_WARN_DAYS).expect("scan");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     report.ensure_complete(root).expect("complete");
     assert_eq!(
         report.render_table(),
         "\
-CERTIFICATE                   EXPIRES                  RESIDUAL TIME   CERTIFICATE AUTHORITY
-certs/kubelet-node3.crt       Dec 01, 2025 00:00 UTC   183d            root-ca
-pki/nodes/node3/chain.crt#1   Dec 01, 2025 00:00 UTC   183d            root-ca
+CERTIFICATE                   EXPIRES                  RESIDUAL TIME   LOOK-AHEAD   CERTIFICATE AUTHORITY   RENEWAL
+certs/kubelet-node3.crt       Dec 01, 2025 00:00 UTC   183d                         root-ca                 renew: a sign-requests ceremony with its issuer (ceremonies/sign-components.toml, or sign-kubeadm.toml for a request sealed with --kubeadm)
+pki/nodes/node3/chain.crt#1   Dec 01, 2025 00:00 UTC   183d                         root-ca                 renew: a sign-requests ceremony with its issuer (ceremonies/sign-components.toml, or sign-kubeadm.toml for a request sealed with --kubeadm)
 
-CERTIFICATE AUTHORITY         EXPIRES                  RESIDUAL TIME
-pki/nodes/node3/chain.crt#2   Jan 01, 2045 00:00 UTC   19y
+CERTIFICATE AUTHORITY         EXPIRES                  RESIDUAL TIME   LOOK-AHEAD   KIND   ISSUER        RENEWAL
+pki/nodes/node3/chain.crt#2   Jan 01, 2045 00:00 UTC   19y                          root   self-signed   rotate: a new root ceremony (ceremonies/root-init.toml), cross-sign, then `ceremony rotate plan` (docs/rotation.md)
 "
     );
     let chain: Vec<_> = report
@@ -427,7 +450,7 @@ fn private_keys_are_refused_and_never_shown() {
     put(root, "swapped.conf", admin_conf(&key, &key).as_bytes());
     // A key saved as .conf: YAML reads it as one long string.
     put(root, "raw-key.conf", &key);
-    let report = scan(root, at(JUNE_2025)).expect("scan");
+    let report = scan(root, at(JUNE_2025), DEFAULT_WARN_DAYS).expect("scan");
     assert!(report.entries.is_empty());
     let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -497,7 +520,7 @@ fn bad_files_become_problems() {
         .status()
         .expect("mkfifo");
     assert!(fifo.success());
-    let report = scan(root, at(JUNE_2025)).expect("scan");
+    let report = scan(root, at(JUNE_2025), DEFAULT_WARN_DAYS).expect("scan");
     assert_eq!(report.entries.len(), 1);
     assert_eq!(report.entries[0].path, "pki/ca.crt");
     let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
@@ -524,11 +547,16 @@ fn bad_files_become_problems() {
 #[test]
 fn scan_refuses_a_missing_or_non_directory_path() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = scan(&dir.path().join("missing"), at(JUNE_2025)).expect_err("missing");
+    let err = scan(
+        &dir.path().join("missing"),
+        at(JUNE_2025),
+        DEFAULT_WARN_DAYS,
+    )
+    .expect_err("missing");
     assert!(matches!(err, Error::Io { action: "open", .. }), "{err}");
     let file = dir.path().join("ca.crt");
     fs::write(&file, b"x").expect("write");
-    let err = scan(&file, at(JUNE_2025)).expect_err("a file");
+    let err = scan(&file, at(JUNE_2025), DEFAULT_WARN_DAYS).expect_err("a file");
     assert_eq!(
         err.to_string(),
         format!("{}: not a directory", file.display())
@@ -540,17 +568,17 @@ fn scan_refuses_a_missing_or_non_directory_path() {
 fn empty_directory_is_nothing_found() {
     let dir = tempfile::tempdir().expect("tempdir");
     put(dir.path(), "pki/sa.key", b"secret");
-    let report = scan(dir.path(), at(JUNE_2025)).expect("scan");
+    let report = scan(dir.path(), at(JUNE_2025), DEFAULT_WARN_DAYS).expect("scan");
     assert_eq!(report, Report::default());
     let err = report.ensure_complete(dir.path()).expect_err("nothing");
     assert!(matches!(err, Error::NothingFound { .. }), "{err}");
     assert_eq!(
         report.render_table(),
-        "CERTIFICATE   EXPIRES   RESIDUAL TIME   CERTIFICATE AUTHORITY\n\nCERTIFICATE AUTHORITY   EXPIRES   RESIDUAL TIME\n"
+        "CERTIFICATE   EXPIRES   RESIDUAL TIME   LOOK-AHEAD   CERTIFICATE AUTHORITY   RENEWAL\n\nCERTIFICATE AUTHORITY   EXPIRES   RESIDUAL TIME   LOOK-AHEAD   KIND   ISSUER   RENEWAL\n"
     );
     assert_eq!(
         report.to_json(),
-        "{\n  \"certificates\": [],\n  \"problems\": []\n}\n"
+        "{\n  \"warn_within_days\": 90,\n  \"certificates\": [],\n  \"certificate_authorities\": [],\n  \"problems\": []\n}\n"
     );
 }
 
@@ -559,7 +587,7 @@ fn deep_trees_stop_at_the_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let deep: Vec<&str> = vec!["d"; MAX_DEPTH + 1];
     put(dir.path(), &format!("{}/x.crt", deep.join("/")), b"x");
-    let report = scan(dir.path(), at(JUNE_2025)).expect("scan");
+    let report = scan(dir.path(), at(JUNE_2025), DEFAULT_WARN_DAYS).expect("scan");
     assert_eq!(report.problems.len(), 1);
     assert_eq!(report.problems[0].path, deep.join("/"));
     assert_eq!(
@@ -609,3 +637,5 @@ fn redaction_hides_quoted_values() {
     );
     assert_eq!(redact_quoted("unterminated \"abc"), "unterminated \"…\"");
 }
+
+mod lookahead;
