@@ -24,6 +24,18 @@ fn read(env: &Env, rel: &str) -> Vec<u8> {
     std::fs::read(env.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// No output directory, and no hidden staging directory beside it.
+fn assert_nothing_left(env: &Env) {
+    assert!(!env.path("opened").exists());
+    for entry in std::fs::read_dir(env.dir.path()).expect("read_dir") {
+        let name = entry.expect("entry").file_name();
+        assert!(
+            !name.to_string_lossy().starts_with(".ceremony-tmp."),
+            "{name:?} left behind"
+        );
+    }
+}
+
 fn mode(env: &Env, rel: &str) -> u32 {
     std::fs::metadata(env.path(rel))
         .unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -137,6 +149,7 @@ fn the_shipped_intermediate_is_laid_out_for_cert_manager_and_istio() {
             text(&out.stderr)
         );
         assert_eq!(files_under(env.dir.path()), before, "{extra:?}");
+        assert_nothing_left(&env);
     }
 
     // A key file others can read is refused before it is read.
@@ -154,6 +167,7 @@ fn the_shipped_intermediate_is_laid_out_for_cert_manager_and_istio() {
         &format!("error: bundle {bundle}: request \"{SIGNER}\": --istio key file loose.key: readable or writable by other users (mode 0644); a private key must be mode 0600"),
     );
     assert_eq!(files_under(env.dir.path()), before);
+    assert_nothing_left(&env);
 
     // A leaf certificate is no online signer, even with its own key.
     let out = open(
@@ -171,6 +185,7 @@ fn the_shipped_intermediate_is_laid_out_for_cert_manager_and_istio() {
         "error: bundle bundles/components.tar.age: request \"cp1-apiserver\": --cert-manager: profile apiserver is a leaf profile; an online signer needs an intermediate CA certificate (profile intermediate-ca)",
     );
     assert_eq!(files_under(env.dir.path()), before);
+    assert_nothing_left(&env);
 
     // The layouts, beside the bundle's own files.
     let mut args = vec![

@@ -396,7 +396,8 @@ pub fn build(
 
 /// A Secret manifest, written by hand into one zeroizing buffer (a YAML
 /// serializer would leave copies of the key behind). `name` and
-/// `namespace` are DNS-1123 (checked), keys are fixed, values base64.
+/// `namespace` are DNS-1123 (checked), quoted so that `123` or `true` stay
+/// strings; keys are fixed, values base64.
 fn secret_yaml(
     name: &str,
     namespace: &str,
@@ -404,7 +405,7 @@ fn secret_yaml(
     data: &[(&str, &[u8])],
 ) -> Zeroizing<Vec<u8>> {
     let head = format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\ntype: {kind}\ndata:\n"
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: \"{name}\"\n  namespace: \"{namespace}\"\ntype: {kind}\ndata:\n"
     );
     let body: usize = data
         .iter()

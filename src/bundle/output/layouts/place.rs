@@ -108,7 +108,7 @@ fn missing_ancestors(dir: &Path) -> Vec<PathBuf> {
 
 /// Creates each layout file under `root` with its mode (directories 0755),
 /// never over an existing file, and syncs files and directories.
-fn fill(root: &Path, files: &[LayoutFile]) -> Result<()> {
+pub(super) fn fill(root: &Path, files: &[LayoutFile]) -> Result<()> {
     let io = |path: &Path, action: &'static str| {
         let path = path.to_path_buf();
         move |source| Error::Io {
@@ -155,7 +155,7 @@ fn fill(root: &Path, files: &[LayoutFile]) -> Result<()> {
 /// Renames the complete hidden directory to `out`: over `out` only when it
 /// was an empty directory (rename(2) refuses a non-empty one), else only
 /// when nothing is there.
-fn place(hidden: &Path, out: &Path, out_exists: bool) -> Result<()> {
+pub(super) fn place(hidden: &Path, out: &Path, out_exists: bool) -> Result<()> {
     let moved = if out_exists {
         fs::rename(hidden, out)
     } else {

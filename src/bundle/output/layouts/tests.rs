@@ -1,5 +1,7 @@
 use super::*;
 
+use std::os::unix::fs::PermissionsExt;
+
 #[test]
 fn dns1123_names_and_labels() {
     for ok in [
@@ -101,6 +103,16 @@ fn a_secret_manifest_is_kubernetes_yaml_with_base64_data() {
 }
 
 #[test]
+fn names_that_look_like_numbers_or_booleans_stay_strings() {
+    for name in ["123", "true", "null", "1e3"] {
+        let yaml = secret_yaml(name, "yes", "Opaque", &[]);
+        let doc: yaml_serde::Value = yaml_serde::from_slice(&yaml).expect("YAML");
+        assert_eq!(doc["metadata"]["name"].as_str(), Some(name));
+        assert_eq!(doc["metadata"]["namespace"].as_str(), Some("yes"));
+    }
+}
+
+#[test]
 fn a_layout_file_never_shows_its_bytes() {
     let file = LayoutFile {
         path: "istio/cacerts/ca-key.pem".into(),
@@ -113,4 +125,62 @@ fn a_layout_file_never_shows_its_bytes() {
         "{shown}"
     );
     assert!(!shown.contains("BEGIN"), "{shown}");
+}
+
+fn layout_file(path: &str, mode: u32) -> LayoutFile {
+    LayoutFile {
+        path: path.into(),
+        bytes: Zeroizing::new(path.as_bytes().to_vec()),
+        mode,
+    }
+}
+
+#[test]
+fn layout_files_get_their_modes_and_never_replace_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("staged");
+    std::fs::create_dir(&root).expect("mkdir");
+    let files = [
+        layout_file("istio/cacerts/ca-key.pem", 0o600),
+        layout_file("istio/cacerts/ca-cert.pem", 0o644),
+        layout_file("istio/cacerts.secret.yaml", 0o600),
+    ];
+    place::fill(&root, &files).expect("fill");
+    for f in &files {
+        let meta = std::fs::metadata(root.join(&f.path)).expect("written");
+        assert_eq!(meta.permissions().mode() & 0o777, f.mode, "{}", f.path);
+        assert_eq!(std::fs::read(root.join(&f.path)).expect("read"), *f.bytes);
+    }
+    // Neither a directory nor a file that is already there is reused.
+    let again = place::fill(&root, &files[..1]).expect_err("the directory exists");
+    assert!(
+        again.to_string().contains("istio: create directory"),
+        "{again}"
+    );
+    std::fs::write(root.join("key.pem"), b"before").expect("write");
+    let again = place::fill(&root, &[layout_file("key.pem", 0o600)]).expect_err("the file exists");
+    assert!(again.to_string().contains("key.pem: create"), "{again}");
+    assert_eq!(
+        std::fs::read(root.join("key.pem")).expect("read"),
+        b"before"
+    );
+}
+
+#[test]
+fn the_staged_directory_takes_only_a_free_or_empty_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let staged = dir.path().join("staged");
+    std::fs::create_dir(&staged).expect("mkdir");
+    std::fs::write(staged.join("f"), b"x").expect("write");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::fs::write(out.join("g"), b"y").expect("write");
+    let e = place::place(&staged, &out, true).expect_err("out is not empty");
+    assert!(matches!(e, Error::NotEmpty { .. }), "{e}");
+    let e = place::place(&staged, &out, false).expect_err("out exists");
+    assert!(matches!(e, Error::Exists { .. }), "{e}");
+    assert!(staged.join("f").exists() && out.join("g").exists());
+    std::fs::remove_file(out.join("g")).expect("rm");
+    place::place(&staged, &out, true).expect("an empty directory is replaced");
+    assert_eq!(std::fs::read(out.join("f")).expect("read"), b"x");
 }
