@@ -138,7 +138,7 @@ pub enum BundleCommand {
         /// intermediate then its root, tls.key the key in KEY_FILE, ca.crt the
         /// root). REQUEST_ID must be an intermediate CA in the bundle and
         /// KEY_FILE (mode 0600) its private key. Repeatable.
-        #[arg(long = "cert-manager", value_name = "REQUEST_ID=KEY_FILE", requires = "out", value_parser = parse_layout)]
+        #[arg(long = "cert-manager", value_name = "REQUEST_ID=KEY_FILE", conflicts_with = "kubeadm", value_parser = parse_layout)]
         cert_manager: Vec<(String, PathBuf)>,
         /// The cert-manager Secret's name (default: the request id).
         #[arg(long, value_name = "NAME", requires = "cert_manager")]
@@ -151,7 +151,7 @@ pub enum BundleCommand {
         /// same as a cacerts Secret for istio-system in
         /// DIR/istio/cacerts.secret.yaml. REQUEST_ID must be an intermediate
         /// CA in the bundle and KEY_FILE (mode 0600) its private key.
-        #[arg(long, value_name = "REQUEST_ID=KEY_FILE", requires = "out", value_parser = parse_layout)]
+        #[arg(long, value_name = "REQUEST_ID=KEY_FILE", conflicts_with = "kubeadm", value_parser = parse_layout)]
         istio: Option<(String, PathBuf)>,
     },
 }

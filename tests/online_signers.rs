@@ -152,6 +152,28 @@ fn the_shipped_intermediate_is_laid_out_for_cert_manager_and_istio() {
         assert_nothing_left(&env);
     }
 
+    // The layouts go with --out only.
+    let out = env.run(&[
+        "bundle",
+        "open",
+        bundle,
+        "--identity",
+        "requester.agekey",
+        "--ca",
+        "pki/ca.crt",
+        "--kubeadm",
+        "kubeadm",
+        "--istio",
+        &format!("{SIGNER}={SIGNER_KEY}"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("the argument '--kubeadm <DIR>' cannot be used with '--istio"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(files_under(env.dir.path()), before);
+
     // A key file others can read is refused before it is read.
     let loose = env.path("loose.key");
     std::fs::copy(env.path(SIGNER_KEY), &loose).expect("copy");
