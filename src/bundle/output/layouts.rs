@@ -16,9 +16,9 @@
 //! issued certificate of the bundle, its profile is a CA profile and the
 //! certificate says CA:TRUE; the key file is only its owner's (as an
 //! identity file), and is the private key of that certificate (the public
-//! keys are compared). Everything is checked and built in memory after the
-//! bundle passed every trust check and before anything is written
-//! (`layouts/place.rs` writes the bundle's files and these together, all or
+//! keys are compared). Everything is checked and built in memory once the
+//! bundle passed every trust check, while its files are still staged out
+//! of sight (`layouts/place.rs` writes them and these together, all or
 //! nothing). The key is held in zeroizing buffers, written only into the
 //! files above (mode 0600), and never quoted in an error or printed.
 
