@@ -183,7 +183,36 @@ pub enum BundleCommand {
         /// With --kubeadm: replace certificates that already exist.
         #[arg(long, requires = "kubeadm")]
         force: bool,
+        /// With --out: also write DIR/cert-manager/REQUEST_ID.secret.yaml, a
+        /// kubernetes.io/tls Secret for cert-manager's CA issuer (tls.crt the
+        /// intermediate then its root, tls.key the key in KEY_FILE, ca.crt the
+        /// root). REQUEST_ID must be an intermediate CA in the bundle and
+        /// KEY_FILE (mode 0600) its private key. Repeatable.
+        #[arg(long = "cert-manager", value_name = "REQUEST_ID=KEY_FILE", conflicts_with = "kubeadm", value_parser = parse_layout)]
+        cert_manager: Vec<(String, PathBuf)>,
+        /// The cert-manager Secret's name (default: the request id).
+        #[arg(long, value_name = "NAME", requires = "cert_manager")]
+        secret_name: Option<String>,
+        /// The cert-manager Secret's namespace (default: cert-manager).
+        #[arg(long, value_name = "NAMESPACE", requires = "cert_manager")]
+        namespace: Option<String>,
+        /// With --out: also write Istio's plug-in CA files,
+        /// DIR/istio/cacerts/{ca-cert,ca-key,root-cert,cert-chain}.pem, and the
+        /// same as a cacerts Secret for istio-system in
+        /// DIR/istio/cacerts.secret.yaml. REQUEST_ID must be an intermediate
+        /// CA in the bundle and KEY_FILE (mode 0600) its private key.
+        #[arg(long, value_name = "REQUEST_ID=KEY_FILE", conflicts_with = "kubeadm", value_parser = parse_layout)]
+        istio: Option<(String, PathBuf)>,
     },
+}
+
+fn parse_layout(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((id, key)) if !id.is_empty() && !key.is_empty() => {
+            Ok((id.to_string(), PathBuf::from(key)))
+        }
+        _ => Err(format!("{s:?} is not REQUEST_ID=KEY_FILE")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -139,6 +139,29 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The layouts `bundle open` was asked for: `--cert-manager` (each Secret
+/// named by `--secret-name` or its request id) and `--istio`.
+fn layouts(
+    cert_manager: Vec<(String, std::path::PathBuf)>,
+    secret_name: Option<String>,
+    namespace: Option<String>,
+    istio: Option<(String, std::path::PathBuf)>,
+) -> Vec<ceremony::bundle::output::layouts::Layout> {
+    use ceremony::bundle::output::layouts::{Layout, CERT_MANAGER_NAMESPACE};
+    let namespace = namespace.unwrap_or_else(|| CERT_MANAGER_NAMESPACE.to_string());
+    let mut layouts: Vec<Layout> = cert_manager
+        .into_iter()
+        .map(|(request, key)| Layout::CertManager {
+            name: secret_name.clone().unwrap_or_else(|| request.clone()),
+            namespace: namespace.clone(),
+            request,
+            key,
+        })
+        .collect();
+    layouts.extend(istio.map(|(request, key)| Layout::Istio { request, key }));
+    layouts
+}
+
 /// `bundle open`: checks the bundle against the pins and the audit key,
 /// writes it, and says what was verified (and on stderr what was not).
 #[allow(clippy::too_many_arguments)]
@@ -150,6 +173,7 @@ fn open_bundle(
     dir: Option<std::path::PathBuf>,
     kubeadm: Option<std::path::PathBuf>,
     force: bool,
+    layouts: Vec<ceremony::bundle::output::layouts::Layout>,
     out: &mut dyn Write,
 ) -> Result<(), ceremony::Error> {
     use ceremony::bundle::output::{self, AuditKey, Pins};
@@ -167,8 +191,20 @@ fn open_bundle(
             )?;
             (tree, opened)
         }
-        (None, Some(dir)) => {
+        (None, Some(dir)) if layouts.is_empty() => {
             let opened = output::open(bundle, identity, &pins, key.as_ref(), &dir)?;
+            (dir, opened)
+        }
+        (None, Some(dir)) => {
+            let opened = output::layouts::open(
+                bundle,
+                identity,
+                &pins,
+                key.as_ref(),
+                &dir,
+                &layouts,
+                ceremony::kubeadm::public_key_of,
+            )?;
             (dir, opened)
         }
         (None, None) => unreachable!("clap requires --out or --kubeadm"),
@@ -483,6 +519,10 @@ fn main() -> ExitCode {
             out: dir,
             kubeadm,
             force,
+            cert_manager,
+            secret_name,
+            namespace,
+            istio,
         }) => open_bundle(
             &bundle,
             &identity,
@@ -491,6 +531,7 @@ fn main() -> ExitCode {
             dir,
             kubeadm,
             force,
+            layouts(cert_manager, secret_name, namespace, istio),
             &mut out,
         ),
     };

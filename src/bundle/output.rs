@@ -509,6 +509,7 @@ fn checksum_path(bundle: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+pub mod layouts;
 pub mod manifest;
 mod open;
 mod trust;
