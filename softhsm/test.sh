@@ -47,6 +47,9 @@ echo "== cargo clippy"
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --all-targets --features fault-injection -- -D warnings
 echo "== cargo test (with the test-only fault-injection feature)"
-cargo test --features fault-injection
+# The etcd rotation runs once, on its own below, where its counts are shown.
+cargo test --features fault-injection -- --skip etcd_ca_rotates_under_load
+echo "== etcd CA rotation under load: requests per phase (tests/etcd_rotation.rs)"
+cargo test --quiet --features fault-injection --test etcd_rotation -- --nocapture
 echo "== the whole flow per PKCS#11 module: exit code per step (tests/modules.rs)"
 cargo test --quiet --features fault-injection --test modules -- --nocapture --test-threads=1 whole_flow
