@@ -30,7 +30,12 @@
 #      ceremonies/restore-roots.toml into it with 2 of the 3 custodians'
 #      shares; each restored public key is compared with the root's, and
 #      the restored cluster root signs the intermediate again there, opened
-#      with the original pins and checked with openssl verify.
+#      with the original pins and checked with openssl verify;
+#   9. a cluster CA rotation: ceremonies/new-roots.toml makes the next roots
+#      in DIR/pki-next/ and the link certificates (pki-next/links/),
+#      `ceremony rotate plan` writes the three phases under DIR/rotation/,
+#      and the new cluster root's intermediate is verified with openssl
+#      against only the old root through the link (and not without it).
 # Leaves DIR/softhsm2.conf, DIR/user.pin and DIR/so.pin (demo only),
 # DIR/transcript.jsonl, DIR/checkpoint, DIR/audit-key.pub,
 # DIR/report/report.{html,md}, DIR/pki/, DIR/requester.agekey,
@@ -41,7 +46,8 @@
 # keys and allowed_signers), DIR/approvals/, DIR/root-init.checkpoint and
 # DIR/cosignatures/; DIR/custodians/ (the custodians' demo age identities),
 # DIR/backup/ (the backup bundle) and DIR/restore/ (the second token, its
-# PINs, transcript, checkpoint and the intermediate it signed).
+# PINs, transcript, checkpoint and the intermediate it signed); DIR/pki-next/
+# (the new roots and links/) and DIR/rotation/ (the rotation plan).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -358,6 +364,58 @@ SOFTHSM2_CONF=$restore_conf "$ceremony" run restore-sign-intermediate.toml \
 openssl verify -x509_strict -CAfile pki/ca.crt restore/opened/certs/controller-manager-signer.crt | sed 's/^/  /'
 "$ceremony" transcript verify restore/transcript.jsonl --checkpoint restore/checkpoint --audit-key pki/audit-key.pub
 
+echo
+echo "== cluster CA rotation: ceremonies/new-roots.toml (new roots in pki-next/, cross-signed)"
+sed "s#/usr/lib/softhsm/libsofthsm2.so#$SOFTHSM_MODULE#" "$repo/ceremonies/new-roots.toml" >new-roots.toml
+add_approvals new-roots.toml
+approve new-roots.toml
+"$ceremony" run new-roots.toml --dry-run "${approval_flags[@]}"
+answers_for "$ceremony" new-roots.toml new-roots.answers
+"$ceremony" run new-roots.toml --pin-file user.pin --answers new-roots.answers "${approval_flags[@]}"
+for link in pki-next/links/*.crt; do
+    echo "  $link: $(openssl x509 -in "$link" -noout -subject -issuer -enddate | paste -sd' ')"
+done
+echo
+echo "== ceremony rotate plan: the three phases under $dir/rotation"
+"$ceremony" rotate plan --current pki --new pki-next --kubeadm kubeadm --out rotation \
+    --new-key-label cluster=cluster-root-ca-2 --new-key-label etcd=etcd-root-ca-2 \
+    --new-key-label front-proxy=front-proxy-root-ca-2
+count_certs() { openssl crl2pkcs7 -nocrl -certfile "$1" | openssl pkcs7 -print_certs -noout | grep -c '^subject='; }
+for phase in rotation/phase-*; do
+    echo "  $phase/:"
+    (cd "$phase" && find . -type f | sed 's#^\./##' | sort | sed 's/^/    /')
+    sed -n '1,4p' "$phase/CHECKLIST.md" | sed 's/^/    | /'
+    for rel in ca.crt etcd/ca.crt front-proxy-ca.crt; do
+        echo "    pki/$rel: $(count_certs "$phase/pki/$rel") certificate(s)"
+    done
+done
+echo
+echo "== the new cluster root signs the intermediate request; verified against only the old root"
+fill_script "$repo/ceremonies/sign-intermediate.toml" sign-intermediate-next.toml \
+    "$(sha_of intermediate)" "$recipient"
+sed -i -e 's#^key_label = "cluster-root-ca"$#key_label = "cluster-root-ca-2"#' \
+    -e 's#^certificate = "pki/ca.crt"$#certificate = "pki-next/ca.crt"#' \
+    -e 's#^output = "intermediate"$#output = "intermediate-next"#' \
+    -e 's#^name = "sign-intermediate"$#name = "sign-intermediate-next"#' sign-intermediate-next.toml
+[ "$(grep -c -e '"cluster-root-ca-2"' -e '"pki-next/ca.crt"' -e 'intermediate-next"$' sign-intermediate-next.toml)" -eq 4 ] || {
+    echo "error: sign-intermediate.toml: expected the issuer and the output to switch to the new root" >&2
+    exit 1
+}
+approve sign-intermediate-next.toml
+"$ceremony" run sign-intermediate-next.toml --pin-file user.pin "${approval_flags[@]}"
+"$ceremony" bundle open bundles/intermediate-next.tar.age --identity requester.agekey \
+    --ca pki-next/ca.crt --audit-key pki/audit-key.pub --out opened/intermediate-next | tail -1
+next=opened/intermediate-next/certs/controller-manager-signer.crt
+openssl verify -x509_strict -CAfile pki-next/ca.crt "$next" | sed 's/^/  new root only: /'
+openssl verify -x509_strict -CAfile pki/ca.crt -untrusted pki-next/links/cluster-new-by-old.crt "$next" |
+    sed 's/^/  old root only, through the link: /'
+if without=$(openssl verify -x509_strict -CAfile pki/ca.crt "$next" 2>&1); then
+    echo "error: the new root's intermediate verified against the old root without the link" >&2
+    exit 1
+fi
+echo "  old root only, without the link (expected to fail):"
+sed 's/^/    /' <<<"$without"
+
 cp pki/audit-key.pub audit-key.pub
 "$ceremony" transcript verify transcript.jsonl --checkpoint checkpoint --audit-key audit-key.pub
 echo "checkpoint (print it and file it with the paper record):"
@@ -389,3 +447,5 @@ echo "  cosignatures/     the witnesses' cosignatures of it (recorded in the tra
 echo "  custodians/       the custodians' demo age identities (one, two, three; mode 0600)"
 echo "  backup/           the backup of the roots and the audit key: manifest.json, shares/, SHA256SUMS(.sig)"
 echo "  restore/          the second token (softhsm2.conf, tokens/, user.pin, so.pin), its transcript and checkpoint"
+echo "  pki-next/         the new roots (laid out like pki/) and links/: the link certificates, old→new and new→old"
+echo "  rotation/         the rotation plan: README.md and the three phases (phase-1-trust-both, phase-2-new-leaves, phase-3-trust-new)"
