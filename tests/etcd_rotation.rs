@@ -7,9 +7,11 @@
 //! certificate from the old root and serves one from the new.
 //!
 //! The roots and every leaf come from ceremonies: `root-init.toml`, then a
-//! second root ceremony (`etcd-root-ca-2027`, the same subject `CN=etcd-ca`
-//! with a new key), then one `sign-requests` ceremony per root over sealed
-//! request bundles, opened with `ceremony bundle open` pinned to that root.
+//! second root ceremony (`etcd-root-ca-2027` among the new roots, the same
+//! subject `CN=etcd-ca` with a new key), then one `sign-requests` ceremony
+//! per root over sealed request bundles, opened with `ceremony bundle open`
+//! pinned to that root. The members' CA files in each phase are the ones
+//! `ceremony rotate plan` wrote for that phase.
 
 mod common;
 
@@ -23,9 +25,9 @@ use std::time::{Duration, Instant};
 use common::etcd::{self, ClientTls, Cluster, MEMBERS};
 use common::{ok, openssl, Env};
 
-/// The new etcd root's ceremony: a new key in the same token, the subject
-/// of the old root (as kubeadm names it), its certificate in
-/// `pki/etcd-2027/ca.crt`.
+/// The new roots' ceremony: new keys in the same token, the subjects of
+/// the old roots (as kubeadm names them), laid out like kubeadm's `pki/` in
+/// `pki-2027/` (what `ceremony rotate plan --new` reads).
 const NEW_ROOT: &str = r#"[[step]]
 action = "generate-root"
 id = "etcd-root-2027"
@@ -33,7 +35,25 @@ key_label = "etcd-root-ca-2027"
 algorithm = "ecdsa-p256"
 subject = "CN=etcd-ca"
 validity_days = 3650
-certificate = "etcd-2027/ca.crt"
+certificate = "etcd/ca.crt"
+
+[[step]]
+action = "generate-root"
+id = "cluster-root-2027"
+key_label = "cluster-root-ca-2027"
+algorithm = "ecdsa-p256"
+subject = "CN=kubernetes"
+validity_days = 3650
+certificate = "ca.crt"
+
+[[step]]
+action = "generate-root"
+id = "front-proxy-root-2027"
+key_label = "front-proxy-root-ca-2027"
+algorithm = "ecdsa-p256"
+subject = "CN=front-proxy-ca"
+validity_days = 3650
+certificate = "front-proxy-ca.crt"
 "#;
 
 /// The audit section every script appending to root-init's transcript has.
@@ -41,7 +61,7 @@ const AUDIT: &str =
     "[audit]\nkey_label = \"ceremony-audit\"\norigin = \"demo cluster PKI\"\n\n[output]";
 
 const OLD_ROOT: &str = "pki/etcd/ca.crt";
-const NEW_ROOT_CERT: &str = "pki/etcd-2027/ca.crt";
+const NEW_ROOT_CERT: &str = "pki-2027/etcd/ca.crt";
 
 /// Which root a generation of leaves comes from, and where they are.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -130,28 +150,54 @@ impl Phase {
 
 /// The etcd CA file of `phase`, which the members trust for clients and
 /// peers and the client trusts for the members: before the rotation the old
-/// root's certificate itself; then `rotation/phase-N-NAME/pki/etcd/ca.crt`,
-/// where `ceremony rotate plan` lays out its phases. Built here by
-/// concatenating the roots' PEM files (old and new, old and new, new);
-/// reading the plan's output instead changes only this function.
+/// root's certificate itself; then the phase's `pki/etcd/ca.crt` from the
+/// plan `ceremony rotate plan` wrote into `rotation/` ([`make_plan`]).
 fn phase_ca_bundle(env: &Env, phase: Phase) -> PathBuf {
-    let roots: &[&str] = match phase {
-        Phase::Start => return env.path(OLD_ROOT),
-        Phase::TrustBoth | Phase::NewLeaves => &[OLD_ROOT, NEW_ROOT_CERT],
-        Phase::TrustNew => &[NEW_ROOT_CERT],
-    };
-    let mut pem = String::new();
-    for root in roots {
-        pem.push_str(&std::fs::read_to_string(env.path(root)).expect("root certificate"));
+    if phase == Phase::Start {
+        return env.path(OLD_ROOT);
     }
-    env.write(
-        &format!(
-            "rotation/phase-{}-{}/pki/etcd/ca.crt",
-            phase.number(),
-            phase.name()
-        ),
-        &pem,
-    )
+    let file = env.path(&format!(
+        "rotation/phase-{}-{}/pki/etcd/ca.crt",
+        phase.number(),
+        phase.name()
+    ));
+    assert!(file.exists(), "the plan has no {}", file.display());
+    file
+}
+
+/// `ceremony rotate plan` for a tree that trusts the old roots (the etcd
+/// members' tree holds only etcd's files, so a kubeadm-shaped tree with the
+/// three CA files stands for the control plane), into `rotation/`; checks
+/// with openssl that the phases' etcd CA files hold old and new, old and
+/// new, and new.
+fn make_plan(env: &Env) {
+    for rel in ["ca.crt", "front-proxy-ca.crt", "etcd/ca.crt"] {
+        let to = env.path("tree/pki").join(rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(env.path("pki").join(rel), to).expect("copy");
+    }
+    ok(&env.run(&[
+        "rotate",
+        "plan",
+        "--current",
+        "pki",
+        "--new",
+        "pki-2027",
+        "--kubeadm",
+        "tree",
+        "--out",
+        "rotation",
+    ]));
+    let old = std::fs::read_to_string(env.path(OLD_ROOT)).expect("old root");
+    let new = std::fs::read_to_string(env.path(NEW_ROOT_CERT)).expect("new root");
+    for (phase, want) in [
+        (Phase::TrustBoth, format!("{old}{new}")),
+        (Phase::NewLeaves, format!("{old}{new}")),
+        (Phase::TrustNew, new.clone()),
+    ] {
+        let got = std::fs::read_to_string(phase_ca_bundle(env, phase)).expect("phase file");
+        assert_eq!(got, want, "phase {}", phase.name());
+    }
 }
 
 /// Writes member `name`'s files for `phase` into its `pki` directory.
@@ -398,7 +444,9 @@ fn etcd_ca_rotates_under_load_with_zero_failed_requests() {
     common::root_init(&env);
     let new_root = env.write(
         "etcd-root-2027.toml",
-        &common::script(NEW_ROOT).replace("[output]", AUDIT),
+        &common::script(NEW_ROOT)
+            .replace("[output]", AUDIT)
+            .replace("directory = \"pki\"", "directory = \"pki-2027\""),
     );
     ok(&common::run_ceremony(&env, &new_root));
     let subject = |cert: &str| {
@@ -417,6 +465,7 @@ fn etcd_ca_rotates_under_load_with_zero_failed_requests() {
     issue(&env, Generation::New, &recipient);
     verify_with_openssl(&env, Generation::Old, Generation::New);
     verify_with_openssl(&env, Generation::New, Generation::Old);
+    make_plan(&env);
 
     // Phase 0: three members with old leaves, trusting the old root.
     let root = env.dir.path();
