@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::{ok, openssl, text, Env};
+use common::{failed, ok, openssl, Env};
 
 /// The new roots' ceremony: a new cluster root (same subject, new key),
 /// and the links old → new and new → old.
@@ -43,17 +41,6 @@ certificate = "links/old-by-new.crt"
 key_label = "cluster-root-ca-2027"
 certificate = "pki/new/ca.crt"
 "#;
-
-fn failed(out: &Output, code: i32) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
-}
 
 fn ext(env: &Env, cert: &str, name: &str) -> String {
     ok(&openssl(

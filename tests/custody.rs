@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{ok, openssl, text, Env};
+use common::{failed, ok, openssl, text, walk, Env};
 use serde_json::Value;
 
 const ROOTS: [&str; 3] = ["cluster-root-ca", "etcd-root-ca", "front-proxy-root-ca"];
@@ -151,17 +151,6 @@ fn token_keys(env: &Env, label: &str) -> Vec<String> {
         .collect();
     labels.sort();
     labels
-}
-
-fn failed(out: &Output, code: i32) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
 }
 
 fn events_of(env: &Env, transcript: &str, kind: &str) -> Vec<Value> {
@@ -691,20 +680,6 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
         std::fs::copy(&file, &dest).expect("copy");
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        let meta = std::fs::symlink_metadata(&path).expect("metadata");
-        if meta.is_dir() {
-            out.extend(walk(&path));
-        } else if meta.is_file() {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{ok, openssl, text, Env};
+use common::{failed, ok, openssl, text, walk, Env};
 use serde_json::Value;
 
 const OFFICERS: [&str; 3] = ["Officer One", "Officer Two", "Officer Three"];
@@ -43,17 +43,6 @@ directory = "pki"
 fn share(i: usize) -> String {
     let slug = OFFICERS[i - 1].to_lowercase().replace(' ', "-");
     format!("pki/quorum/shares/{i:02}-{slug}.age=o{i}.agekey")
-}
-
-fn failed(out: &Output, code: i32) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
 }
 
 fn events_of(env: &Env, kind: &str) -> Vec<Value> {
@@ -315,18 +304,4 @@ fn the_user_pin_under_a_two_of_three_quorum_logs_in_only_with_two_officers_share
         );
     }
     assert!(searched > 10, "searched {searched} files");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        let meta = std::fs::symlink_metadata(&path).expect("metadata");
-        if meta.is_dir() {
-            out.extend(walk(&path));
-        } else if meta.is_file() {
-            out.push(path);
-        }
-    }
-    out
 }

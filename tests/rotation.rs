@@ -13,7 +13,7 @@ use std::process::Output;
 
 use base64ct::{Base64, Encoding};
 use common::bundles::{kubeadm_world, open};
-use common::{ok, openssl, text, Env};
+use common::{failed, ok, openssl, text, Env};
 
 const NEW_ROOTS: &str = r#"[[step]]
 action = "generate-root"
@@ -39,17 +39,6 @@ algorithm = "ecdsa-p256"
 subject = "CN=front-proxy-ca"
 certificate = "front-proxy-ca.crt"
 "#;
-
-fn failed(out: &Output, code: i32) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
-}
 
 /// How many certificates a PEM file holds, by openssl.
 fn count(env: &Env, file: &Path) -> usize {

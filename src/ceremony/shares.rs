@@ -16,6 +16,7 @@ use std::str::FromStr;
 use zeroize::Zeroizing;
 
 use crate::custody::{self, Commitments, Purpose, ShareFile};
+use crate::events::{ShareRefusal, ShareUse, SharesRecord};
 
 /// One share given on the command line: `FILE=IDENTITY` or `FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +91,35 @@ pub struct Judged {
 }
 
 impl Judged {
+    /// The judgement as the transcript records it (`shares_judged`):
+    /// against share set `set` for `purpose`, `threshold` needed.
+    pub fn record(&self, purpose: Purpose, set: &str, threshold: u8) -> SharesRecord {
+        SharesRecord {
+            purpose: purpose.to_string(),
+            set: set.to_string(),
+            threshold,
+            counted: self
+                .good
+                .iter()
+                .map(|(file, s)| ShareUse {
+                    custodian: s.custodian().to_string(),
+                    index: s.index(),
+                    file: file.display().to_string(),
+                })
+                .collect(),
+            refused: self
+                .refused
+                .iter()
+                .map(|r| ShareRefusal {
+                    file: r.file.display().to_string(),
+                    custodian: r.custodian.clone(),
+                    index: r.index,
+                    reason: r.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// The custodians whose shares count, in the order given.
     pub fn custodians(&self) -> Vec<String> {
         self.good

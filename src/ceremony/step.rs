@@ -97,6 +97,21 @@ pub fn nonempty(field: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// A refusal unless `labels` (the script's `field`) names at least one key
+/// label, none empty and none twice.
+pub fn key_labels(field: &str, labels: &[String]) -> Result<(), String> {
+    if labels.is_empty() {
+        return Err(format!("{field}: name at least one key label"));
+    }
+    for (i, label) in labels.iter().enumerate() {
+        nonempty(field, label)?;
+        if labels[..i].contains(label) {
+            return Err(format!("{field}: {label:?} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
 /// A step as the script gives it.
 pub trait StepSpec: fmt::Debug + Send + Sync {
     /// The step's id.

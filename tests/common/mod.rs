@@ -287,6 +287,33 @@ pub fn ok(out: &Output) -> String {
     text(&out.stdout)
 }
 
+/// Asserts the command exited `code`; returns its stderr.
+pub fn failed(out: &Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+/// Every regular file under `dir`, recursively, never following a link.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        if meta.is_dir() {
+            out.extend(walk(&path));
+        } else if meta.is_file() {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// A one-step `generate-root` script body (header plus steps) for custom tests.
 pub fn script(steps: &str) -> String {
     format!(

@@ -15,7 +15,7 @@ use super::super::shares::{self, ShareInput};
 use super::super::{Error, Reason};
 use super::Runner;
 use crate::custody::{self, Commitments, Purpose};
-use crate::events::{Event, QuorumRecord, ShareRefusal, ShareUse, SharesRecord};
+use crate::events::{Event, QuorumRecord};
 use crate::token::Token;
 
 impl Runner<'_, '_> {
@@ -62,30 +62,7 @@ impl Runner<'_, '_> {
         }
         self.record(&Event::SharesJudged {
             step: None,
-            shares: Box::new(SharesRecord {
-                purpose: Purpose::UserPin.to_string(),
-                set: quorum.set.clone(),
-                threshold: quorum.threshold,
-                counted: judged
-                    .good
-                    .iter()
-                    .map(|(file, s)| ShareUse {
-                        custodian: s.custodian().to_string(),
-                        index: s.index(),
-                        file: file.display().to_string(),
-                    })
-                    .collect(),
-                refused: judged
-                    .refused
-                    .iter()
-                    .map(|r| ShareRefusal {
-                        file: r.file.display().to_string(),
-                        custodian: r.custodian.clone(),
-                        index: r.index,
-                        reason: r.reason.clone(),
-                    })
-                    .collect(),
-            }),
+            shares: Box::new(judged.record(Purpose::UserPin, &quorum.set, quorum.threshold)),
         })?;
         let secret = match judged.combine(&commitments) {
             Ok(secret) => secret,

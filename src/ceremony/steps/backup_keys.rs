@@ -26,7 +26,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::super::step::{
-    nonempty, parse_as, write_output_dir, Context, PlanContext, Prepared, Step, StepSpec, StepType,
+    key_labels, parse_as, write_output_dir, Context, PlanContext, Prepared, Step, StepSpec,
+    StepType,
 };
 use super::super::{Error, Reason};
 use super::custodians::{self, Holder, HolderSpec};
@@ -87,15 +88,7 @@ impl StepSpec for Spec {
     }
 
     fn plan(&self, cx: &PlanContext<'_>) -> Result<Box<dyn Step>, String> {
-        if self.keys.is_empty() {
-            return Err("keys: name at least one key label".into());
-        }
-        for (i, label) in self.keys.iter().enumerate() {
-            nonempty("keys", label)?;
-            if self.keys[..i].contains(label) {
-                return Err(format!("keys: {label:?} is listed twice"));
-            }
-        }
+        key_labels("keys", &self.keys)?;
         let custodians = custodians::resolve("custodians", &self.custodians, self.threshold)?;
         Ok(Box::new(BackupStep {
             id: self.id.clone(),

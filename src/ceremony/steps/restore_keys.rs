@@ -26,12 +26,12 @@ use sha2::{Digest, Sha256};
 
 use super::super::shares;
 use super::super::step::{
-    nonempty, parse_as, Context, PlanContext, Prepared, Step, StepSpec, StepType,
+    key_labels, parse_as, Context, PlanContext, Prepared, Step, StepSpec, StepType,
 };
 use super::super::{Error, Reason};
 use crate::custody::manifest::{self, Manifest, WrappedKey};
 use crate::custody::{self, Purpose};
-use crate::events::{Event, KeyCustodyRecord, RestoreRecord, ShareRefusal, ShareUse, SharesRecord};
+use crate::events::{Event, KeyCustodyRecord, RestoreRecord};
 use crate::hex;
 use crate::token::{KeyPolicy, SignatureHash, Token, TokenObject, TokenSigner};
 
@@ -88,15 +88,7 @@ impl StepSpec for Spec {
     }
 
     fn plan(&self, _cx: &PlanContext<'_>) -> Result<Box<dyn Step>, String> {
-        if self.keys.is_empty() {
-            return Err("keys: name at least one key label".into());
-        }
-        for (i, label) in self.keys.iter().enumerate() {
-            nonempty("keys", label)?;
-            if self.keys[..i].contains(label) {
-                return Err(format!("keys: {label:?} is listed twice"));
-            }
-        }
+        key_labels("keys", &self.keys)?;
         Ok(Box::new(RestoreStep {
             id: self.id.clone(),
             manifest_path: self.backup.join(manifest::MANIFEST),
@@ -334,7 +326,7 @@ impl Loaded<'_> {
         }
         cx.record(&Event::SharesJudged {
             step: Some(Cow::Borrowed(&step.id)),
-            shares: Box::new(shares_record(&judged, m)),
+            shares: Box::new(judged.record(Purpose::Backup, &m.sharing.set, m.sharing.threshold)),
         })?;
         let secret = judged.combine(&commitments).map_err(|why| {
             cx.refuse(vec![Reason::Rule(format!(
@@ -484,33 +476,6 @@ impl Loaded<'_> {
             wrapped_sha256: key.wrapped_sha256.clone(),
             test_signature_verified: Some(true),
         })
-    }
-}
-
-fn shares_record(judged: &shares::Judged, m: &Manifest) -> SharesRecord {
-    SharesRecord {
-        purpose: Purpose::Backup.to_string(),
-        set: m.sharing.set.clone(),
-        threshold: m.sharing.threshold,
-        counted: judged
-            .good
-            .iter()
-            .map(|(file, s)| ShareUse {
-                custodian: s.custodian().to_string(),
-                index: s.index(),
-                file: file.display().to_string(),
-            })
-            .collect(),
-        refused: judged
-            .refused
-            .iter()
-            .map(|r| ShareRefusal {
-                file: r.file.display().to_string(),
-                custodian: r.custodian.clone(),
-                index: r.index,
-                reason: r.reason.clone(),
-            })
-            .collect(),
     }
 }
 
