@@ -12,8 +12,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::custody::{events_of, run_with_so as run, script, signed_sums};
 use common::{failed, ok, openssl, text, walk, Env};
 use serde_json::Value;
 
@@ -44,37 +45,6 @@ fn custodians(env: &Env) -> Vec<String> {
         .collect()
 }
 
-/// A script on token `label` with transcript `transcript` and `steps`.
-fn script(env: &Env, name: &str, label: &str, transcript: &str, dir: &str, steps: &str) -> String {
-    let body = format!(
-        r#"[ceremony]
-name = "{name}"
-
-[token]
-module = "{}"
-label = "{label}"
-
-[participants]
-operator = "Test Operator"
-
-[output]
-transcript = "{transcript}"
-directory = "{dir}"
-
-[audit]
-key_label = "ceremony-audit"
-origin = "demo cluster PKI"
-checkpoint = "{name}.checkpoint"
-
-{steps}"#,
-        env.module()
-    );
-    env.write(&format!("{name}.toml"), &body)
-        .to_str()
-        .expect("utf-8")
-        .to_string()
-}
-
 fn backup_step(keys: &[&str], recipients: &[String]) -> String {
     let keys: Vec<String> = keys.iter().map(|k| format!("{k:?}")).collect();
     let mut step = format!(
@@ -102,20 +72,6 @@ fn restore_script(env: &Env, name: &str, backup: &str, keys: &[&str], extra: &st
             keys.join(", ")
         ),
     )
-}
-
-/// `ceremony run SCRIPT` with the user and SO PIN files and `extra`.
-fn run(env: &Env, script: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "run",
-        script,
-        "--pin-file",
-        "user.pin",
-        "--so-pin-file",
-        "so.pin",
-    ];
-    args.extend(extra);
-    env.run(&args)
 }
 
 fn share_arg(i: usize) -> String {
@@ -151,13 +107,6 @@ fn token_keys(env: &Env, label: &str) -> Vec<String> {
         .collect();
     labels.sort();
     labels
-}
-
-fn events_of(env: &Env, transcript: &str, kind: &str) -> Vec<Value> {
-    env.events(transcript)
-        .into_iter()
-        .filter(|e| e["type"] == kind)
-        .collect()
 }
 
 /// `age -d -i IDENTITY FILE`: the share's text, by the stock age CLI.
@@ -242,24 +191,7 @@ fn roots_backed_up_two_of_three_restore_into_a_fresh_token_and_sign_there() {
         ]
     );
     // Outside tools check it: sha256sum, openssl with the audit key, age.
-    let sums = Command::new("sha256sum")
-        .current_dir(&dir)
-        .args(["-c", "SHA256SUMS"])
-        .output()
-        .expect("sha256sum");
-    assert!(sums.status.success(), "{}", text(&sums.stdout));
-    ok(&openssl(
-        &dir,
-        &[
-            "dgst",
-            "-sha256",
-            "-verify",
-            "../audit-key.pub",
-            "-signature",
-            "SHA256SUMS.sig",
-            "SHA256SUMS",
-        ],
-    ));
+    signed_sums(&dir, "../audit-key.pub");
     let share_text = age_decrypt(&env, "c2.agekey", "pki/backup/shares/02-custodian-two.age");
     assert!(
         share_text.starts_with("ceremony-share/1\npurpose: backup\n"),

@@ -10,7 +10,8 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{failed, ok, openssl, text, walk, Env};
+use common::custody::signed_sums;
+use common::{failed, ok, text, walk, Env};
 use serde_json::Value;
 
 const OFFICERS: [&str; 3] = ["Officer One", "Officer Two", "Officer Three"];
@@ -99,24 +100,7 @@ fn the_user_pin_under_a_two_of_three_quorum_logs_in_only_with_two_officers_share
     assert_eq!(activated[0]["officers"][1]["name"], "Officer Two");
     // The sealed shares, checked with outside tools.
     let dir = env.path("pki/quorum");
-    let sums = Command::new("sha256sum")
-        .current_dir(&dir)
-        .args(["-c", "SHA256SUMS"])
-        .output()
-        .expect("sha256sum");
-    assert!(sums.status.success(), "{}", text(&sums.stdout));
-    ok(&openssl(
-        &dir,
-        &[
-            "dgst",
-            "-sha256",
-            "-verify",
-            "../audit.pub",
-            "-signature",
-            "SHA256SUMS.sig",
-            "SHA256SUMS",
-        ],
-    ));
+    signed_sums(&dir, "../audit.pub");
 
     // The old PIN no longer logs in.
     let out = pkcs11_login(&env, &env.pin);

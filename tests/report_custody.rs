@@ -14,6 +14,7 @@ mod common;
 
 use std::process::Command;
 
+use common::custody::script;
 use common::{ok, openssl, text, Env};
 use serde_json::Value;
 
@@ -24,49 +25,9 @@ const ROOTS: [(&str, &str); 3] = [
 ];
 const CUSTODIANS: [&str; 3] = ["Custodian One", "Custodian Two", "Custodian Three"];
 
-/// A script on token `label` writing `transcript` and `dir`, with `steps`.
-fn script(env: &Env, name: &str, label: &str, transcript: &str, dir: &str, steps: &str) -> String {
-    let body = format!(
-        r#"[ceremony]
-name = "{name}"
-
-[token]
-module = "{}"
-label = "{label}"
-
-[participants]
-operator = "Test Operator"
-
-[output]
-transcript = "{transcript}"
-directory = "{dir}"
-
-[audit]
-key_label = "ceremony-audit"
-origin = "demo cluster PKI"
-checkpoint = "{name}.checkpoint"
-
-{steps}"#,
-        env.module()
-    );
-    env.write(&format!("{name}.toml"), &body)
-        .to_str()
-        .expect("utf-8")
-        .to_string()
-}
-
 /// `ceremony run SCRIPT` with the user and SO PIN files and `extra`.
 fn run(env: &Env, script: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "run",
-        script,
-        "--pin-file",
-        "user.pin",
-        "--so-pin-file",
-        "so.pin",
-    ];
-    args.extend(extra);
-    ok(&env.run(&args))
+    ok(&common::custody::run_with_so(env, script, extra))
 }
 
 /// `sha256sum FILE`'s digest, by the outside tool.

@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{ok, openssl, text, Env};
 
@@ -93,24 +92,7 @@ fn shipped_backup_and_restore_scripts_move_the_roots_to_a_second_token() {
             "shares/03-custodian-three.age",
         ]
     );
-    let sums = Command::new("sha256sum")
-        .current_dir(&dir)
-        .args(["-c", "SHA256SUMS"])
-        .output()
-        .expect("sha256sum");
-    assert!(sums.status.success(), "{}", text(&sums.stdout));
-    ok(&openssl(
-        &dir,
-        &[
-            "dgst",
-            "-sha256",
-            "-verify",
-            "../pki/audit-key.pub",
-            "-signature",
-            "SHA256SUMS.sig",
-            "SHA256SUMS",
-        ],
-    ));
+    common::custody::signed_sums(&dir, "../pki/audit-key.pub");
 
     // The shipped restore script, into a second token, with shares 1 and 3.
     env.init_token("restore", &env.so_pin);

@@ -6,6 +6,7 @@
 
 pub mod bundles;
 pub mod csrgen;
+pub mod custody;
 pub mod etcd;
 pub mod modules;
 pub mod pty;
