@@ -237,6 +237,13 @@ fn roots_backed_up_two_of_three_restore_into_a_fresh_token_and_sign_there() {
     );
     let dry = ok(&env.run(&["run", &restore, "--dry-run"]));
     assert!(dry.contains("2 of 3 custodians' shares needed"), "{dry}");
+    // A key the backup does not hold: named, before any token.
+    let missing = restore_script(&env, "restore-missing", "pki/backup", &["no-such-key"], "");
+    let stderr = failed(&env.run(&["run", &missing, "--dry-run"]), 2);
+    assert!(
+        stderr.contains("backup pki/backup: holds no key \"no-such-key\""),
+        "{stderr}"
+    );
 
     // One share short: refused, nothing in token B.
     let one = share_arg(1);

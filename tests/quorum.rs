@@ -102,6 +102,35 @@ fn the_user_pin_under_a_two_of_three_quorum_logs_in_only_with_two_officers_share
     let dir = env.path("pki/quorum");
     signed_sums(&dir, "../audit.pub");
 
+    // A second activation whose security officer login fails: its shares'
+    // directory is not left behind, and the quorum PIN still logs in.
+    let mut again_steps = String::from(
+        "[[step]]\naction = \"activate-quorum\"\nid = \"quorum-again\"\nthreshold = 2\ndirectory = \"quorum-again\"\n",
+    );
+    for (name, recipient) in OFFICERS.iter().zip(&recipients) {
+        again_steps.push_str(&format!(
+            "\n[[step.officers]]\nname = \"{name}\"\nrecipient = \"{recipient}\"\n"
+        ));
+    }
+    let requorum = script(&env, "requorum", &again_steps);
+    env.write_secret("wrong-so.pin", "00000000\n");
+    let out = env.run(&[
+        "run",
+        &requorum,
+        "--pin-share",
+        &share(1),
+        "--pin-share",
+        &share(2),
+        "--so-pin-file",
+        "wrong-so.pin",
+    ]);
+    let stderr = failed(&out, 1);
+    assert!(stderr.contains("SO PIN"), "{stderr}");
+    assert!(!env.path("pki/quorum-again").exists());
+    assert!(events_of(&env, "quorum_activated").len() == 1);
+    let relogin = events_of(&env, "login").pop().expect("a login");
+    assert_eq!(relogin["success"], true, "{relogin}");
+
     // The old PIN no longer logs in.
     let out = pkcs11_login(&env, &env.pin);
     assert!(!out.status.success(), "the old PIN still logs in");
@@ -288,4 +317,22 @@ fn the_user_pin_under_a_two_of_three_quorum_logs_in_only_with_two_officers_share
         );
     }
     assert!(searched > 10, "searched {searched} files");
+}
+
+#[test]
+fn pin_shares_without_a_recorded_quorum_are_refused_before_any_login() {
+    let env = Env::new();
+    let plain = script(
+        &env,
+        "plain",
+        &common::root_step("plain", "ecdsa-p256", "CN=plain", "plain.crt", ""),
+    );
+    let out = env.run(&["run", &plain, "--pin-share", "a.age=a.agekey"]);
+    let stderr = failed(&out, 2);
+    assert!(
+        stderr.contains("--pin-share: transcript transcript.jsonl records no activate-quorum for token \"ceremony\""),
+        "{stderr}"
+    );
+    assert!(events_of(&env, "login").is_empty());
+    assert!(!env.path("pki/plain.crt").exists());
 }

@@ -215,3 +215,46 @@ pub fn plan_lines(f: &mut fmt::Formatter<'_>, label: &str, holders: &[Holder]) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R1: &str = "age1a69ycsxsma2mupnrmkvpc88azpy3edkfxpn5l3ujekkqgsu7m3gqyydzc9";
+    const R2: &str = "age1l8krjdukqx662pjkwdxwpwrw4k6eudn45ym0q6tmt8afxkk6j4ps2aa38h";
+
+    fn spec(name: &str, recipient: &str) -> HolderSpec {
+        HolderSpec {
+            name: name.into(),
+            recipient: recipient.into(),
+        }
+    }
+
+    #[test]
+    fn holders_and_the_threshold_are_checked_with_the_rule_named() {
+        let two = [spec("Ana", R1), spec("Ben", R2)];
+        let holders = resolve("custodians", &two, 2).expect("2 of 2");
+        assert_eq!(holders.len(), 2);
+        assert_eq!(holders[1].recipient_text, R2);
+        let cases: Vec<(Vec<HolderSpec>, u8, &str)> = vec![
+            (vec![spec("Ana", R1)], 1, "custodians: 1 named; 2 to 16 are needed"),
+            (two.to_vec(), 1, "threshold: 1 must be at least 2"),
+            (two.to_vec(), 3, "threshold: 3 must be at least 2 and at most the 2 custodians"),
+            (vec![spec("Ana", R1), spec("Ana", R2)], 2, "custodians[1] (\"Ana\"): the name is used by an earlier one"),
+            (vec![spec("Ana", R1), spec("Ben", R1)], 2, "custodians[1] (\"Ben\"): the recipient is an earlier one's"),
+            (vec![spec("Ana", R1), spec("Ben", "age1nope")], 2, "custodians[1] (\"Ben\"): "),
+            (vec![spec(" Ana", R1), spec("Ben", R2)], 2, "custodians[0] (\" Ana\"): name must not have control characters or surrounding spaces"),
+            (vec![spec("", R1), spec("Ben", R2)], 2, "custodians[0] (\"\"): name must be 1 to 64 characters"),
+        ];
+        for (specs, m, rule) in cases {
+            let err = resolve("custodians", &specs, m).expect_err(rule);
+            assert!(err.contains(rule), "{err:?} does not say {rule:?}");
+        }
+        let seventeen: Vec<HolderSpec> = (0..17).map(|i| spec(&format!("H{i}"), R1)).collect();
+        let err = resolve("officers", &seventeen, 2).expect_err("too many");
+        assert!(
+            err.contains("officers: 17 named; 2 to 16 are needed"),
+            "{err}"
+        );
+    }
+}
