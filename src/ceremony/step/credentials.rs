@@ -58,74 +58,95 @@ impl Context<'_> {
         &mut self,
         f: impl FnOnce(&Token) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.officer(f, None)
+        self.officer(f, None).1
     }
 
     /// As the security officer, sets the token's user PIN to `pin`
     /// (`C_InitPIN`); the user then logs in with it, and it is kept (for a
     /// later security officer's step) in place of the old one. When the
-    /// change fails, the user logs in again with the old PIN.
-    pub fn set_user_pin(&mut self, pin: AuthPin) -> Result<(), Error> {
+    /// change fails, the user logs in again with the old PIN. The first
+    /// value says whether the token took the new PIN, which stays true when
+    /// a later part (the logout, the login) fails.
+    pub fn set_user_pin(&mut self, pin: AuthPin) -> (bool, Result<(), Error>) {
         let new = pin.clone();
-        self.officer(
+        let (changed, result) = self.officer(
             move |token| token.init_user_pin(&new).map_err(Error::from),
             Some(pin),
-        )
+        );
+        (changed, result)
     }
 
+    /// Runs `f` as the security officer and logs the user in again: with
+    /// `new_pin` when `f` succeeded and one is given, else with the kept
+    /// PIN. Returns whether `f` succeeded, and the whole result.
     fn officer<T>(
         &mut self,
         f: impl FnOnce(&Token) -> Result<T, Error>,
         new_pin: Option<AuthPin>,
-    ) -> Result<T, Error> {
+    ) -> (bool, Result<T, Error>) {
         let token = self.token;
         let label = token.identity().label.clone();
         let Some(old_pin) = self.credentials.user_pin.take() else {
-            return Err(self.refuse(vec![Reason::Rule(format!(
+            let refused = self.refuse(vec![Reason::Rule(format!(
                 "step {}: the user PIN was not kept for logging in again after the security officer",
                 self.step
-            ))]));
+            ))]);
+            return (false, Err(refused));
         };
-        let result = self.so_phase(token, &label, f);
-        let (user_pin, source) = match (&result, new_pin) {
-            (Ok(_), Some(new)) => (new, "set by this step"),
+        let (done, logout) = self.so_phase(token, &label, f);
+        let succeeded = done.is_ok();
+        let (user_pin, source) = match (succeeded, new_pin) {
+            (true, Some(new)) => (new, "set by this step"),
             _ => (old_pin, "kept from this ceremony's login"),
         };
         let again = token.login(&user_pin);
-        self.record_login("user", source.into(), again.as_ref().err())?;
+        let recorded = self.record_login("user", source.into(), again.as_ref().err());
         self.credentials.user_pin = Some(user_pin);
-        let value = result?;
-        again?;
-        Ok(value)
+        let result = done.and_then(|value| {
+            logout?;
+            recorded?;
+            again?;
+            Ok(value)
+        });
+        (succeeded, result)
     }
 
+    /// Logs the user out and the security officer in, runs `f`, and logs
+    /// the SO out: `f`'s result (or why the SO could not log in), and the
+    /// SO's logout.
     fn so_phase<T>(
         &mut self,
         token: &Token,
         label: &str,
         f: impl FnOnce(&Token) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        token.logout()?;
+    ) -> (Result<T, Error>, Result<(), Error>) {
+        if let Err(e) = token.logout() {
+            return (Err(e.into()), Ok(()));
+        }
         let source = self.credentials.so_source.describe();
         let pin = match self.credentials.so_pin.take() {
             Some(pin) => pin,
             None => match self.credentials.so_source.read_so(label) {
                 Ok(pin) => pin,
                 Err(e) => {
-                    self.record_login("so", source, Some(&e))?;
-                    return Err(e.into());
+                    let recorded = self.record_login("so", source, Some(&e));
+                    return (recorded.and(Err(e.into())), Ok(()));
                 }
             },
         };
         let login = token.login_so(&pin);
-        self.record_login("so", source, login.as_ref().err())?;
-        login?;
+        if let Err(e) = self.record_login("so", source, login.as_ref().err()) {
+            // Not logged in as the SO past this point, whatever happened.
+            let _ = token.logout();
+            return (Err(e), Ok(()));
+        }
+        if let Err(e) = login {
+            return (Err(e.into()), Ok(()));
+        }
         self.credentials.so_pin = Some(pin);
         let result = f(token);
-        let logout = token.logout();
-        let value = result?;
-        logout?;
-        Ok(value)
+        let logout = token.logout().map_err(Error::from);
+        (result, logout)
     }
 
     fn record_login(

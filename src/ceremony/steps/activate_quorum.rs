@@ -8,9 +8,11 @@
 //! each share (purpose `user-pin`) sealed to its officer; the sealed shares
 //! and their `SHA256SUMS` (signed by the audit key when the token has one)
 //! written whole into the step's directory; then the PIN set
-//! (`C_InitPIN`, as the SO) and the user logged in with it. When setting
-//! the PIN fails, the directory is removed again: its shares would open
-//! nothing. The secret and the PIN are zeroized; the transcript records the
+//! (`C_InitPIN`, as the SO) and the user logged in with it. When the token
+//! does not take the PIN, the directory is removed again: its shares would
+//! open nothing. When it took the PIN and a later part failed (the SO's
+//! logout, the user's login), the shares stay and the quorum is recorded:
+//! they are then the only way in. The secret and the PIN are zeroized; the transcript records the
 //! commitments (what a quorum login checks shares against) and everything
 //! else public.
 
@@ -141,14 +143,18 @@ impl QuorumStep {
         }
         // The shares first: a PIN set without them would lock the user out.
         write_output_dir(&self.directory, &files)?;
-        if let Err(e) = cx.set_user_pin(AuthPin::from(pin.as_str())) {
-            let _ = std::fs::remove_dir_all(&self.directory);
-            return Err(e);
-        }
+        let (changed, result) = cx.set_user_pin(AuthPin::from(pin.as_str()));
         drop(pin);
+        if !changed {
+            // The token kept its PIN: these shares would open nothing.
+            let _ = std::fs::remove_dir_all(&self.directory);
+            return result;
+        }
+        // The token took the PIN: the shares are now the only way in, so
+        // they stay and are recorded even if what followed failed.
         let id = token.identity();
         let set = commitments.fingerprint();
-        cx.record(&Event::QuorumActivated {
+        let recorded = cx.record(&Event::QuorumActivated {
             step: Cow::Borrowed(&self.id),
             quorum: Box::new(QuorumRecord {
                 token_label: id.label.clone(),
@@ -161,7 +167,9 @@ impl QuorumStep {
                 commitments: commitments.to_hex(),
                 officers,
             }),
-        })?;
+        });
+        result?;
+        recorded?;
         cx.say(format_args!(
             "step {}: the user PIN of token {:?} is now under a quorum: {} of {} officers' shares log in (share set {set}); shares in {}",
             self.id,
