@@ -294,11 +294,9 @@ pub fn plan(req: &Request, now: SystemTime) -> Result<Written, Error> {
         if path.symlink_metadata().is_err() {
             continue;
         }
-        let text = Zeroizing::new(
-            String::from_utf8(read_small(&path)?.to_vec())
-                .map_err(|_| refuse(&path, "is not UTF-8 text"))?,
-        );
-        let doc = kubeconfig::Kubeconfig::parse(&path, &text)?;
+        let bytes = Zeroizing::new(read_small(&path)?);
+        let text = std::str::from_utf8(&bytes).map_err(|_| refuse(&path, "is not UTF-8 text"))?;
+        let doc = kubeconfig::Kubeconfig::parse(&path, text)?;
         doc.check_trusts(&path, &cluster_current.cert, &cluster_new.cert)?;
         files.push((
             format!("{}/{name}", PHASES[0]),
