@@ -33,7 +33,7 @@ use super::super::{Error, Reason};
 use super::custodians::{self, Holder, HolderSpec};
 use crate::custody::manifest::{self, Manifest, SourceToken, WrappedKey};
 use crate::custody::{self, Purpose};
-use crate::events::{BackupRecord, CustodianRecord, Event, KeyCustodyRecord};
+use crate::events::{BackupRecord, Event, KeyCustodyRecord};
 use crate::hex;
 use crate::token::{KeyPolicy, KeyRecord, Token};
 
@@ -286,6 +286,7 @@ impl BackupStep {
             .check()
             .map_err(|e| cx.refuse(vec![Reason::Rule(format!("the backup manifest: {e}"))]))?;
         let manifest_json = manifest.to_json();
+        let custodian_records = custodians::records(&self.custodians, &sealed, &self.directory);
         let mut files: Vec<(String, Vec<u8>)> = vec![(manifest::MANIFEST.into(), manifest_json)];
         files.extend(sealed);
         let sums = custodians::sums(&files);
@@ -299,17 +300,7 @@ impl BackupStep {
             count,
             set: manifest.sharing.set.clone(),
             commitments: manifest.sharing.commitments.clone(),
-            custodians: manifest
-                .custodians
-                .iter()
-                .map(|c| CustodianRecord {
-                    name: c.name.clone(),
-                    recipient: c.recipient.clone(),
-                    index: c.index,
-                    file: self.directory.join(&c.file).display().to_string(),
-                    sha256: c.sha256.clone(),
-                })
-                .collect(),
+            custodians: custodian_records,
             keys: manifest
                 .keys
                 .iter()
